@@ -1,0 +1,23 @@
+"""Account management (service layer)."""
+
+from __future__ import annotations
+
+import secrets
+
+from unigate.errors import Conflict, NotFound
+from unigate.models import Account
+from unigate.stores import accounts as account_store
+
+
+def create_account(name: str = "", account_id: str | None = None) -> Account:
+    account_id = account_id or "acct_" + secrets.token_hex(8)
+    if account_store.get_account(account_id) is not None:
+        raise Conflict(f"Account {account_id} already exists.")
+    return account_store.create_account(account_id, name)
+
+
+def get_account(account_id: str) -> Account:
+    account = account_store.get_account(account_id)
+    if account is None:
+        raise NotFound(f"Account {account_id} not found.")
+    return account

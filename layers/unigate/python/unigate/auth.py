@@ -1,0 +1,79 @@
+"""Authentication and API key management (service layer)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from unigate import keys
+from unigate.errors import InvalidApiKey, NotAuthenticated, NotFound
+from unigate.models import ApiKey, Caller, KeyStatus
+from unigate.stores import accounts as account_store
+from unigate.stores import keys as key_store
+
+# Far longer than any real header; refusing early keeps junk out of hashing and logs.
+MAX_HEADER_LENGTH = 512
+
+
+def authenticate(authorization: str | None) -> Caller:
+    """The caller behind an Authorization header, or NotAuthenticated / InvalidApiKey.
+
+    Keys that are malformed or fail their checksum are refused without a database read.
+    """
+    if authorization is not None and len(authorization) > MAX_HEADER_LENGTH:
+        raise InvalidApiKey()
+    token = keys.bearer_token(authorization)
+    if token is None:
+        raise NotAuthenticated()
+    if not keys.is_well_formed(token):
+        raise InvalidApiKey()
+    digest = keys.hash_key(token)
+    record = key_store.get_by_hash(digest)
+    if record is None or not keys.hashes_match(record.key_hash, digest) or not record.is_usable(time.time()):
+        raise InvalidApiKey()
+    return Caller(account_id=record.account_id, key_id=record.key_id, allowed_models=record.allowed_models)
+
+
+def create_key(
+    account_id: str,
+    *,
+    name: str = "",
+    expires_in_days: float | None = None,
+    allowed_models: tuple[str, ...] = (),
+    plaintext: str | None = None,
+) -> tuple[ApiKey, str]:
+    """Creates a key and returns it with its plaintext, which is never stored and never shown again.
+
+    `plaintext` lets the local server pin its demo key (UNIGATE_DEV_KEY); it must be well formed.
+    """
+    if account_store.get_account(account_id) is None:
+        raise NotFound(f"Account {account_id} not found.")
+    secret = plaintext or keys.generate_key()
+    if not keys.is_well_formed(secret):
+        raise ValueError("not a well-formed unigate key (ug_ + 32 base62 characters + checksum)")
+    expires_at = int(time.time() + expires_in_days * 86400) if expires_in_days is not None else None
+    record = ApiKey(
+        key_id=keys.generate_key_id(),
+        key_hash=keys.hash_key(secret),
+        account_id=account_id,
+        name=name,
+        hint=keys.hint(secret),
+        status=KeyStatus.ACTIVE,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        expires_at=expires_at,
+        allowed_models=tuple(allowed_models),
+    )
+    key_store.put(record)
+    return record, secret
+
+
+def list_keys(account_id: str) -> list[ApiKey]:
+    return key_store.list_for_account(account_id)
+
+
+def revoke_key(key_id: str) -> ApiKey:
+    record = key_store.get_by_id(key_id)
+    if record is None:
+        raise NotFound(f"Key {key_id} not found.")
+    key_store.set_status(record.key_hash, KeyStatus.REVOKED)
+    return record

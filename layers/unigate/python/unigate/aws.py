@@ -1,0 +1,28 @@
+"""AWS clients, created on first use and reused for the life of the process.
+
+No client exists at import time: creating one costs tens of milliseconds and every cold start pays it.
+The endpoint follows botocore's own configuration (AWS_ENDPOINT_URL and friends), which is how the
+local server and the CLI point at the embedded emulator.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+
+@cache
+def client(service: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    # Standard retry mode retries throttling with backoff; transaction conflicts are retried by the
+    # caller, which knows whether a retry is safe.
+    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
+    session: Any = boto3.session.Session()
+    return session.client(service, config=config)
+
+
+def reset() -> None:
+    """Forget every client (tests switch endpoints and credentials between cases)."""
+    client.cache_clear()

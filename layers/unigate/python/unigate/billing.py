@@ -1,0 +1,58 @@
+"""Credits: balances, grants, and hold-then-settle around paid requests (service layer).
+
+All amounts are integer micro-credits (see unigate.money). The stores make each change atomic and
+exactly-once; this module names the operations and checks their arguments.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from unigate.errors import BadRequest
+from unigate.models import EntryKind, Hold, LedgerEntry
+from unigate.money import micros_to_credits
+from unigate.stores import accounts as account_store
+
+_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+def credits_of(account_id: str) -> dict[str, object]:
+    """The contract's credits body: {"id": ..., "credits": 232.32}."""
+    from unigate.accounts import get_account
+
+    return {"id": account_id, "credits": micros_to_credits(get_account(account_id).balance_micros)}
+
+
+def grant(account_id: str, amount_micros: int, *, idempotency_key: str, note: str = "") -> LedgerEntry:
+    """Adds credits once per idempotency key; a replay returns the original entry."""
+    if isinstance(amount_micros, bool) or not isinstance(amount_micros, int) or amount_micros <= 0:
+        raise BadRequest("The amount must be a positive number of credits.")
+    if not _IDEMPOTENCY_KEY.match(idempotency_key):
+        raise BadRequest("The idempotency key must be 1-128 characters of A-Z a-z 0-9 . _ : -")
+    entry = LedgerEntry(
+        account_id=account_id,
+        entry_id=f"grant#{idempotency_key}",
+        kind=EntryKind.GRANT,
+        amount_micros=amount_micros,
+        created_at=account_store.now_iso(),
+        details={"note": note} if note else {},
+    )
+    return account_store.credit(entry)
+
+
+def hold(account_id: str, amount_micros: int, details: dict[str, str] | None = None) -> Hold:
+    """Reserves the worst-case cost of a request, or raises InsufficientCredits (402)."""
+    held = Hold(account_id=account_id, hold_id=secrets.token_hex(12), amount_micros=max(int(amount_micros), 1))
+    account_store.open_hold(held, details or {})
+    return held
+
+
+def settle(held: Hold, cost_micros: int) -> bool:
+    """Charges the real cost and returns the rest of the hold; False if it was already settled."""
+    return account_store.settle_hold(held, cost_micros)
+
+
+def release(held: Hold) -> bool:
+    """Gives the whole hold back (the request produced nothing billable)."""
+    return account_store.settle_hold(held, 0)

@@ -1,0 +1,219 @@
+"""The `unigate` admin CLI: the local server, accounts, keys and credits.
+
+It works against a deployed stack with your normal AWS credentials (`--stack NAME` reads the table
+names from the stack's outputs, or pass `--keys-table` etc.), and against a running local server's
+embedded store (`--local`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+
+def _print(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=str))
+
+
+def _use_local() -> None:
+    from unigate.dev.emulator import FAKE_CREDENTIALS
+    from unigate.dev.runner import STATE_FILE
+
+    if not STATE_FILE.exists():
+        raise SystemExit("No local server is running (start one with `make dev`).")
+    state = json.loads(STATE_FILE.read_text())
+    if not state.get("aws_endpoint_url"):
+        raise SystemExit("The local server is not using the embedded store; target its AWS directly.")
+    os.environ.update(FAKE_CREDENTIALS)
+    os.environ["AWS_ENDPOINT_URL"] = state["aws_endpoint_url"]
+    _set_tables(state["tables"]["keys"], state["tables"]["accounts"], state["tables"]["ledger"])
+
+
+def _use_stack(stack: str) -> None:
+    import boto3
+
+    outputs = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+    by_key = {o["OutputKey"]: o["OutputValue"] for o in outputs}
+    _set_tables(by_key["KeysTableName"], by_key["AccountsTableName"], by_key["LedgerTableName"])
+
+
+def _set_tables(keys: str | None, accounts: str | None, ledger: str | None) -> None:
+    for name, value in (("KEYS", keys), ("ACCOUNTS", accounts), ("LEDGER", ledger)):
+        if value:
+            os.environ[f"UNIGATE_{name}_TABLE"] = value
+
+
+def _target(args: argparse.Namespace) -> None:
+    if args.region:
+        os.environ["AWS_DEFAULT_REGION"] = args.region
+    if args.local:
+        _use_local()
+    elif args.stack:
+        _use_stack(args.stack)
+    _set_tables(args.keys_table, args.accounts_table, args.ledger_table)
+
+
+def _key_view(key: Any) -> dict[str, Any]:
+    view = asdict(key)
+    view.pop("key_hash")
+    view["status"] = str(key.status)
+    view["allowed_models"] = list(key.allowed_models)
+    return view
+
+
+def cmd_dev(args: argparse.Namespace) -> None:
+    from unigate.dev.runner import run
+
+    port = args.port or int(os.environ.get("PORT", "3000"))
+    run(args.host, port, dev_key=os.environ.get("UNIGATE_DEV_KEY") or None, external=args.external)
+
+
+def cmd_accounts_create(args: argparse.Namespace) -> None:
+    from unigate import accounts
+
+    account = accounts.create_account(name=args.name, account_id=args.id)
+    _print({"account_id": account.account_id, "name": account.name})
+
+
+def cmd_accounts_show(args: argparse.Namespace) -> None:
+    from unigate import accounts
+    from unigate.money import format_credits
+
+    account = accounts.get_account(args.account)
+    _print({"account_id": account.account_id, "name": account.name, "status": str(account.status),
+            "credits": format_credits(account.balance_micros), "created_at": account.created_at})
+
+
+def cmd_keys_create(args: argparse.Namespace) -> None:
+    from unigate import auth
+
+    record, secret = auth.create_key(
+        args.account, name=args.name, expires_in_days=args.expires_in_days, allowed_models=tuple(args.allow_model)
+    )
+    _print({**_key_view(record), "key": secret, "note": "Store this key now: it is not shown again."})
+
+
+def cmd_keys_list(args: argparse.Namespace) -> None:
+    from unigate import auth
+
+    _print([_key_view(k) for k in auth.list_keys(args.account)])
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> None:
+    from unigate import auth
+
+    record = auth.revoke_key(args.key_id)
+    _print({"key_id": record.key_id, "status": "revoked"})
+
+
+def cmd_keys_generate(args: argparse.Namespace) -> None:
+    from unigate import keys
+
+    print(keys.generate_key())
+
+
+def cmd_credits_grant(args: argparse.Namespace) -> None:
+    from unigate import billing
+    from unigate.money import AmountError, credits_to_micros, format_credits
+
+    try:
+        micros = credits_to_micros(args.amount)
+    except AmountError as exc:
+        raise SystemExit(f"--amount: {exc}") from None
+    entry = billing.grant(args.account, micros, idempotency_key=args.idempotency_key, note=args.note)
+    _print({"account_id": entry.account_id, "entry_id": entry.entry_id, "credits": format_credits(entry.amount_micros),
+            "created_at": entry.created_at})
+
+
+def cmd_credits_ledger(args: argparse.Namespace) -> None:
+    from unigate.money import format_credits
+    from unigate.stores import accounts as account_store
+
+    entries, cursor = account_store.list_ledger(args.account, limit=args.limit, cursor=args.cursor)
+    _print({
+        "entries": [{"entry_id": e.entry_id, "kind": str(e.kind), "credits": format_credits(e.amount_micros),
+                     "created_at": e.created_at, **({"details": e.details} if e.details else {})} for e in entries],
+        "next_cursor": cursor,
+    })
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="unigate", description=__doc__.splitlines()[0])
+    target = parser.add_argument_group("target (where accounts, keys and credits live)")
+    target.add_argument("--local", action="store_true", help="the running local server's embedded store")
+    target.add_argument("--stack", help="a deployed stack: table names from its outputs")
+    target.add_argument("--region", help="AWS region of the stack")
+    target.add_argument("--keys-table")
+    target.add_argument("--accounts-table")
+    target.add_argument("--ledger-table")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    dev = commands.add_parser("dev", help="run the gateway locally (embedded AWS, demo account and key)")
+    dev.add_argument("--port", type=int, help="default: $PORT or 3000")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--external", action="store_true",
+                     help="use the AWS your environment names (AWS_ENDPOINT_URL, credentials) instead of moto")
+    dev.set_defaults(func=cmd_dev)
+
+    acc = commands.add_parser("accounts").add_subparsers(dest="action", required=True)
+    create = acc.add_parser("create")
+    create.add_argument("--name", default="")
+    create.add_argument("--id", help="account id (default: generated)")
+    create.set_defaults(func=cmd_accounts_create)
+    show = acc.add_parser("show")
+    show.add_argument("account")
+    show.set_defaults(func=cmd_accounts_show)
+
+    key = commands.add_parser("keys").add_subparsers(dest="action", required=True)
+    kcreate = key.add_parser("create", help="create a key; its secret is printed once")
+    kcreate.add_argument("--account", required=True)
+    kcreate.add_argument("--name", default="")
+    kcreate.add_argument("--expires-in-days", type=float)
+    kcreate.add_argument("--allow-model", action="append", default=[], metavar="MODEL",
+                         help="restrict the key to this model (repeatable); default: any")
+    kcreate.set_defaults(func=cmd_keys_create)
+    klist = key.add_parser("list")
+    klist.add_argument("--account", required=True)
+    klist.set_defaults(func=cmd_keys_list)
+    krevoke = key.add_parser("revoke")
+    krevoke.add_argument("key_id")
+    krevoke.set_defaults(func=cmd_keys_revoke)
+    kgen = key.add_parser("generate", help="print a fresh well-formed key without storing it (for UNIGATE_DEV_KEY)")
+    kgen.set_defaults(func=cmd_keys_generate)
+
+    cred = commands.add_parser("credits").add_subparsers(dest="action", required=True)
+    grant = cred.add_parser("grant", help="add credits once per idempotency key")
+    grant.add_argument("--account", required=True)
+    grant.add_argument("--amount", required=True, help="credits, e.g. 25 or 12.5 (1 credit = 1 USD)")
+    grant.add_argument("--idempotency-key", required=True)
+    grant.add_argument("--note", default="")
+    grant.set_defaults(func=cmd_credits_grant)
+    ledger = cred.add_parser("ledger", help="list ledger entries, oldest first")
+    ledger.add_argument("--account", required=True)
+    ledger.add_argument("--limit", type=int, default=100)
+    ledger.add_argument("--cursor")
+    ledger.set_defaults(func=cmd_credits_ledger)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command != "dev":
+        _target(args)
+    from unigate.errors import UnigateError
+
+    try:
+        args.func(args)
+    except UnigateError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

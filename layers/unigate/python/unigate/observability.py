@@ -1,0 +1,39 @@
+"""Powertools logger, created on first use. The service name and level come from the template's
+POWERTOOLS_* environment variables.
+
+A redacting filter sits on the logger as a second line of defence: code never logs keys, and if a
+message ever carries something shaped like one, it is masked before it is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from functools import lru_cache
+from typing import Any
+
+_SECRET_SHAPES = re.compile(
+    r"(ug_[0-9A-Za-z]{8,}|sk-[A-Za-z0-9_\-]{8,}|sk-ant-[A-Za-z0-9_\-]{8,}|AKIA[0-9A-Z]{16}|Bearer\s+\S+)"
+)
+
+
+def redact(text: str) -> str:
+    return _SECRET_SHAPES.sub("[REDACTED]", text)
+
+
+class _RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if record.args:
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+@lru_cache(maxsize=1)
+def get_logger() -> Any:
+    from aws_lambda_powertools.logging import Logger
+
+    logger = Logger(service=None, utc=True)
+    logger.addFilter(_RedactingFilter())
+    return logger

@@ -1,0 +1,1 @@
+"""Persistence: DynamoDB tables (keys, accounts with their holds, the ledger) and Secrets Manager."""

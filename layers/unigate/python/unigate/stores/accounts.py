@@ -1,0 +1,287 @@
+"""Accounts, their balances and holds (AccountsTable) and the append-only ledger (LedgerTable).
+
+AccountsTable: account_id (HASH), sk (RANGE)
+  sk = "ACCOUNT"        the account: name, status, balance (integer micro-credits available to spend)
+  sk = "HOLD#<hold_id>" a hold: amount, state open|settled; settled holds expire through TTL
+LedgerTable: account_id (HASH), entry_id (RANGE), LSI created_at-index for chronological listing.
+  entry_id is derived from what the entry is for ("grant#<idempotency key>", "hold#<id>",
+  "settle#<id>"), so writing it with attribute_not_exists makes every balance change exactly-once.
+
+Every balance change is one TransactWriteItems that updates the balance and puts its ledger entry,
+so sum(ledger amounts) == balance at every committed state. A hold is itself a ledger entry (the
+worst case, negative) and its settle gives back what was not used; the pair nets to the cost.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from unigate.config import get_settings
+from unigate.errors import Conflict, InsufficientCredits, NotFound
+from unigate.models import Account, AccountStatus, EntryKind, Hold, LedgerEntry
+from unigate.stores.dynamo import TransactionCancelled, ddb, marshal, transact, unmarshal, values
+
+ACCOUNT_SK = "ACCOUNT"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _accounts() -> str:
+    return get_settings().accounts_table
+
+
+def _ledger() -> str:
+    return get_settings().ledger_table
+
+
+def _account_key(account_id: str) -> dict[str, Any]:
+    return {"account_id": {"S": account_id}, "sk": {"S": ACCOUNT_SK}}
+
+
+def _hold_key(account_id: str, hold_id: str) -> dict[str, Any]:
+    return {"account_id": {"S": account_id}, "sk": {"S": f"HOLD#{hold_id}"}}
+
+
+def _to_account(item: dict[str, Any]) -> Account:
+    return Account(
+        account_id=item["account_id"],
+        name=item.get("name", ""),
+        balance_micros=int(item.get("balance", 0)),
+        status=AccountStatus(item.get("status", AccountStatus.ACTIVE)),
+        created_at=item.get("created_at", ""),
+    )
+
+
+def _to_entry(item: dict[str, Any]) -> LedgerEntry:
+    return LedgerEntry(
+        account_id=item["account_id"],
+        entry_id=item["entry_id"],
+        kind=EntryKind(item["kind"]),
+        amount_micros=int(item["amount"]),
+        created_at=item["created_at"],
+        details=dict(item.get("details") or {}),
+    )
+
+
+def _ledger_put(entry: LedgerEntry) -> dict[str, Any]:
+    item = {
+        "account_id": entry.account_id,
+        "entry_id": entry.entry_id,
+        "kind": str(entry.kind),
+        "amount": entry.amount_micros,
+        "created_at": entry.created_at,
+        "details": entry.details or None,
+    }
+    return {
+        "Put": {
+            "TableName": _ledger(),
+            "Item": marshal(item),
+            "ConditionExpression": "attribute_not_exists(entry_id)",
+        }
+    }
+
+
+def create_account(account_id: str, name: str) -> Account:
+    created = now_iso()
+    item = {
+        "account_id": account_id,
+        "sk": ACCOUNT_SK,
+        "name": name,
+        "status": str(AccountStatus.ACTIVE),
+        "balance": 0,
+        "created_at": created,
+    }
+    ddb().put_item(
+        TableName=_accounts(), Item=marshal(item), ConditionExpression="attribute_not_exists(account_id)"
+    )
+    return Account(account_id, name, 0, AccountStatus.ACTIVE, created)
+
+
+def get_account(account_id: str) -> Account | None:
+    out = ddb().get_item(TableName=_accounts(), Key=_account_key(account_id), ConsistentRead=True)
+    item = out.get("Item")
+    return _to_account(unmarshal(item)) if item else None
+
+
+def get_entry(account_id: str, entry_id: str) -> LedgerEntry | None:
+    out = ddb().get_item(
+        TableName=_ledger(),
+        Key={"account_id": {"S": account_id}, "entry_id": {"S": entry_id}},
+        ConsistentRead=True,
+    )
+    item = out.get("Item")
+    return _to_entry(unmarshal(item)) if item else None
+
+
+def credit(entry: LedgerEntry) -> LedgerEntry:
+    """Adds a positive entry (grant, top-up) to the balance, once per entry_id.
+
+    Replaying the same entry returns the one already written; the same entry_id with another amount
+    is a Conflict and changes nothing.
+    """
+    if entry.amount_micros <= 0:
+        raise ValueError("a credit must be positive")
+    update = {
+        "Update": {
+            "TableName": _accounts(),
+            "Key": _account_key(entry.account_id),
+            "UpdateExpression": "SET balance = balance + :amount",
+            "ConditionExpression": "attribute_exists(account_id)",
+            "ExpressionAttributeValues": values(amount=entry.amount_micros),
+        }
+    }
+    try:
+        transact([update, _ledger_put(entry)], attempts=get_settings().transaction_attempts)
+    except TransactionCancelled as cancelled:
+        if cancelled.failed(1):
+            existing = get_entry(entry.account_id, entry.entry_id)
+            if existing and existing.kind == entry.kind and existing.amount_micros == entry.amount_micros:
+                return existing
+            raise Conflict("This idempotency key was already used with a different amount.") from None
+        raise NotFound(f"Account {entry.account_id} not found.") from None
+    return entry
+
+
+def open_hold(hold: Hold, details: dict[str, str]) -> None:
+    """Moves the worst-case cost out of the balance, only if the balance covers it (never below zero)."""
+    if hold.amount_micros <= 0:
+        raise ValueError("a hold must be positive")
+    created = now_iso()
+    debit = {
+        "Update": {
+            "TableName": _accounts(),
+            "Key": _account_key(hold.account_id),
+            "UpdateExpression": "SET balance = balance - :amount",
+            "ConditionExpression": "attribute_exists(account_id) AND #st = :active AND balance >= :amount",
+            "ExpressionAttributeNames": {"#st": "status"},
+            "ExpressionAttributeValues": values(amount=hold.amount_micros, active=str(AccountStatus.ACTIVE)),
+        }
+    }
+    record = {
+        "Put": {
+            "TableName": _accounts(),
+            "Item": marshal(
+                {
+                    "account_id": hold.account_id,
+                    "sk": f"HOLD#{hold.hold_id}",
+                    "amount": hold.amount_micros,
+                    "state": "open",
+                    "created_at": created,
+                    "details": details or None,
+                }
+            ),
+            "ConditionExpression": "attribute_not_exists(sk)",
+        }
+    }
+    entry = LedgerEntry(
+        hold.account_id, f"hold#{hold.hold_id}", EntryKind.HOLD, -hold.amount_micros, created, details
+    )
+    try:
+        transact([debit, record, _ledger_put(entry)], attempts=get_settings().transaction_attempts)
+    except TransactionCancelled as cancelled:
+        if cancelled.failed(0):
+            account = get_account(hold.account_id)
+            if account is None:
+                raise NotFound(f"Account {hold.account_id} not found.") from None
+            if account.status is not AccountStatus.ACTIVE:
+                raise InsufficientCredits("The account is suspended.") from None
+            raise InsufficientCredits(
+                "Insufficient credits: the balance cannot cover the worst-case cost of this request."
+            ) from None
+        raise Conflict(f"Hold {hold.hold_id} already exists.") from None
+
+
+def settle_hold(hold: Hold, cost_micros: int) -> bool:
+    """Charges `cost_micros` of an open hold and gives the rest back, exactly once.
+
+    Returns False when the hold was already settled (a retry, or a release racing a settle): then
+    nothing changes. The cost is clamped to [0, hold]: a hold is the most a request may cost, so
+    neither a negative nor an absurd upstream usage can raise a balance or overdraw it.
+    """
+    cost = min(max(int(cost_micros), 0), hold.amount_micros)
+    refund = hold.amount_micros - cost
+    settled = now_iso()
+    expires = int(time.time()) + get_settings().settled_hold_retention_days * 86400
+    give_back = {
+        "Update": {
+            "TableName": _accounts(),
+            "Key": _account_key(hold.account_id),
+            "UpdateExpression": "SET balance = balance + :refund",
+            "ConditionExpression": "attribute_exists(account_id)",
+            "ExpressionAttributeValues": values(refund=refund),
+        }
+    }
+    close = {
+        "Update": {
+            "TableName": _accounts(),
+            "Key": _hold_key(hold.account_id, hold.hold_id),
+            "UpdateExpression": "SET #state = :settled, cost = :cost, settled_at = :at, expires_at = :exp",
+            "ConditionExpression": "#state = :open AND amount = :amount",
+            "ExpressionAttributeNames": {"#state": "state"},
+            "ExpressionAttributeValues": values(
+                settled="settled", open="open", cost=cost, at=settled, exp=expires, amount=hold.amount_micros
+            ),
+        }
+    }
+    entry = LedgerEntry(
+        hold.account_id,
+        f"settle#{hold.hold_id}",
+        EntryKind.SETTLE,
+        refund,
+        settled,
+        {"cost": str(cost), "held": str(hold.amount_micros)},
+    )
+    try:
+        transact([give_back, close, _ledger_put(entry)], attempts=get_settings().transaction_attempts)
+    except TransactionCancelled as cancelled:
+        if cancelled.failed(1) or cancelled.failed(2):
+            return False
+        raise
+    return True
+
+
+def list_open_holds(account_id: str) -> list[dict[str, Any]]:
+    out = ddb().query(
+        TableName=_accounts(),
+        KeyConditionExpression="account_id = :account_id AND begins_with(sk, :hold)",
+        FilterExpression="#state = :open",
+        ExpressionAttributeNames={"#state": "state"},
+        ExpressionAttributeValues=values(account_id=account_id, hold="HOLD#", open="open"),
+        ConsistentRead=True,
+    )
+    return [unmarshal(i) for i in out.get("Items", [])]
+
+
+def list_ledger(
+    account_id: str, *, limit: int = 100, cursor: str | None = None
+) -> tuple[list[LedgerEntry], str | None]:
+    """Entries oldest first, `limit` at a time; pass the returned cursor to continue."""
+    kwargs: dict[str, Any] = {
+        "TableName": _ledger(),
+        "IndexName": "created_at-index",
+        "KeyConditionExpression": "account_id = :account_id",
+        "ExpressionAttributeValues": values(account_id=account_id),
+        "Limit": limit,
+    }
+    if cursor:
+        kwargs["ExclusiveStartKey"] = json.loads(cursor)
+    out = ddb().query(**kwargs)
+    entries = [_to_entry(unmarshal(i)) for i in out.get("Items", [])]
+    last = out.get("LastEvaluatedKey")
+    if last:
+        return entries, json.dumps(last, separators=(",", ":"))
+    return entries, None
+
+
+def ledger_sum(account_id: str) -> int:
+    total, cursor = 0, None
+    while True:
+        entries, cursor = list_ledger(account_id, limit=500, cursor=cursor)
+        total += sum(e.amount_micros for e in entries)
+        if cursor is None:
+            return total

@@ -1,0 +1,99 @@
+"""API keys in DynamoDB, stored under the SHA-256 of the key; the plaintext is never written.
+
+Table layout (KeysTable):
+  key_hash (HASH)                       -> the key record the authorizer reads with one GetItem
+  GSI key_id-index:     key_id (HASH)   -> revoke / show by public id
+  GSI account_id-index: account_id (HASH), created_at (RANGE) -> list an account's keys
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from unigate.config import get_settings
+from unigate.models import ApiKey, KeyStatus
+from unigate.stores.dynamo import ddb, marshal, unmarshal, values
+
+
+def _table() -> str:
+    return get_settings().keys_table
+
+
+def _to_key(item: dict[str, Any]) -> ApiKey:
+    return ApiKey(
+        key_id=item["key_id"],
+        key_hash=item["key_hash"],
+        account_id=item["account_id"],
+        name=item.get("name", ""),
+        hint=item.get("hint", ""),
+        status=KeyStatus(item.get("status", KeyStatus.ACTIVE)),
+        created_at=item["created_at"],
+        expires_at=item.get("expires_at"),
+        allowed_models=tuple(item.get("allowed_models") or ()),
+    )
+
+
+def put(key: ApiKey) -> None:
+    item = {
+        "key_hash": key.key_hash,
+        "key_id": key.key_id,
+        "account_id": key.account_id,
+        "name": key.name,
+        "hint": key.hint,
+        "status": str(key.status),
+        "created_at": key.created_at,
+        "expires_at": key.expires_at,
+        "allowed_models": list(key.allowed_models) or None,
+    }
+    ddb().put_item(
+        TableName=_table(), Item=marshal(item), ConditionExpression="attribute_not_exists(key_hash)"
+    )
+
+
+def get_by_hash(key_hash: str) -> ApiKey | None:
+    # Strongly consistent: a key used right after it was created must not be denied, because API
+    # Gateway would then cache that denial for the whole authorizer TTL.
+    out = ddb().get_item(TableName=_table(), Key={"key_hash": {"S": key_hash}}, ConsistentRead=True)
+    item = out.get("Item")
+    return _to_key(unmarshal(item)) if item else None
+
+
+def get_by_id(key_id: str) -> ApiKey | None:
+    out = ddb().query(
+        TableName=_table(),
+        IndexName="key_id-index",
+        KeyConditionExpression="key_id = :key_id",
+        ExpressionAttributeValues=values(key_id=key_id),
+    )
+    items = out.get("Items") or []
+    return _to_key(unmarshal(items[0])) if items else None
+
+
+def list_for_account(account_id: str) -> list[ApiKey]:
+    client, start = ddb(), None
+    keys: list[ApiKey] = []
+    while True:
+        kwargs: dict[str, Any] = {
+            "TableName": _table(),
+            "IndexName": "account_id-index",
+            "KeyConditionExpression": "account_id = :account_id",
+            "ExpressionAttributeValues": values(account_id=account_id),
+        }
+        if start:
+            kwargs["ExclusiveStartKey"] = start
+        out = client.query(**kwargs)
+        keys.extend(_to_key(unmarshal(i)) for i in out.get("Items", []))
+        start = out.get("LastEvaluatedKey")
+        if not start:
+            return keys
+
+
+def set_status(key_hash: str, status: KeyStatus) -> None:
+    ddb().update_item(
+        TableName=_table(),
+        Key={"key_hash": {"S": key_hash}},
+        UpdateExpression="SET #s = :status",
+        ConditionExpression="attribute_exists(key_hash)",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues=values(status=str(status)),
+    )

@@ -1,0 +1,152 @@
+"""What every FastAPI route function shares: the app factory, the one mapping of domain errors to HTTP,
+the caller established by the authorizer, request ids, and the Lambda entry point.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from unigate.errors import NotAuthenticated, RateLimited, UnigateError
+from unigate.models import Caller
+from unigate.observability import get_logger
+
+REQUEST_ID_HEADER = "x-request-id"
+# How the Lambda Web Adapter hands API Gateway's requestContext to an app running under uvicorn.
+LWA_CONTEXT_HEADER = "x-amzn-request-context"
+
+
+def _is_openai_surface(path: str) -> bool:
+    return path.startswith("/v1/")
+
+
+def error_body(
+    path: str, status: int, message: str, *, kind: str, param: str | None, code: str | None
+) -> dict[str, Any]:
+    """v0 errors are Unify's `{"error": msg}`; /v1 errors are OpenAI's envelope so its SDKs raise the right class."""
+    if _is_openai_surface(path):
+        return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    return {"error": message}
+
+
+def error_response(request: Request, exc: UnigateError) -> JSONResponse:
+    headers = {}
+    if isinstance(exc, RateLimited) and exc.retry_after is not None:
+        headers["retry-after"] = str(exc.retry_after)
+    body = error_body(request.url.path, exc.status, exc.message, kind=exc.openai_type, param=exc.param, code=exc.code)
+    return JSONResponse(body, status_code=exc.status, headers=headers)
+
+
+class RequestIdMiddleware:
+    """Gives every response an x-request-id: API Gateway's request id when there is one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _request_id(scope)
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+def _request_context(scope: Scope) -> dict[str, Any]:
+    event = scope.get("aws.event")
+    if isinstance(event, dict):
+        return event.get("requestContext") or {}
+    for name, value in scope.get("headers", []):
+        if name == LWA_CONTEXT_HEADER.encode():
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                return {}
+            return parsed if isinstance(parsed, dict) else {}
+    return {}
+
+
+def _request_id(scope: Scope) -> str:
+    request_id = _request_context(scope).get("requestId")
+    return str(request_id) if request_id else str(uuid.uuid4())
+
+
+def current_caller(request: Request) -> Caller:
+    """The caller the API-key authorizer put into the request context; 403 if there is none."""
+    authorizer = _request_context(request.scope).get("authorizer") or {}
+    account_id = authorizer.get("account_id")
+    if not account_id:
+        raise NotAuthenticated()
+    allowed = authorizer.get("allowed_models") or "[]"
+    return Caller(
+        account_id=str(account_id),
+        key_id=str(authorizer.get("key_id", "")),
+        allowed_models=tuple(json.loads(allowed)) if isinstance(allowed, str) else tuple(allowed),
+    )
+
+
+CallerDep = Annotated[Caller, Depends(current_caller)]
+
+
+def create_app(title: str) -> FastAPI:
+    # The interactive docs routes are off: API Gateway routes only the declared paths anyway, and
+    # docs/openapi.json is generated from the apps.
+    app = FastAPI(title=f"unigate {title}", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(RequestIdMiddleware)
+
+    @app.exception_handler(UnigateError)
+    async def _domain_error(request: Request, exc: UnigateError) -> JSONResponse:
+        return error_response(request, exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+        body = error_body(request.url.path, exc.status_code, str(exc.detail), kind=kind, param=None, code=None)
+        return JSONResponse(body, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if _is_openai_surface(request.url.path):
+            first = exc.errors()[0] if exc.errors() else {}
+            param = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
+            body = error_body(request.url.path, 400, str(first.get("msg", "Invalid request")),
+                              kind="invalid_request_error", param=param, code=None)
+            return JSONResponse(body, status_code=400)
+        return JSONResponse({"detail": json.loads(json.dumps(exc.errors(), default=str))}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        get_logger().exception("unhandled error")
+        body = error_body(request.url.path, 500, "Internal server error", kind="api_error", param=None, code=None)
+        return JSONResponse(body, status_code=500)
+
+    return app
+
+
+def lambda_handler_for(app: FastAPI) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The Lambda entry point of a route function: Mangum translating API Gateway events for the app."""
+    from mangum import Mangum
+
+    adapter = Mangum(app, lifespan="off")
+    logger = get_logger()
+
+    @logger.inject_lambda_context(clear_state=True)
+    def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return adapter(event, context)
+
+    return lambda_handler
