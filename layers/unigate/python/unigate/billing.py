@@ -11,7 +11,7 @@ import secrets
 
 from unigate.errors import BadRequest
 from unigate.models import EntryKind, Hold, LedgerEntry
-from unigate.money import micros_to_credits
+from unigate.money import MAX_MICROS, micros_to_credits
 from unigate.stores import accounts as account_store
 
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -26,8 +26,8 @@ def credits_of(account_id: str) -> dict[str, object]:
 
 def grant(account_id: str, amount_micros: int, *, idempotency_key: str, note: str = "") -> LedgerEntry:
     """Adds credits once per idempotency key; a replay returns the original entry."""
-    if isinstance(amount_micros, bool) or not isinstance(amount_micros, int) or amount_micros <= 0:
-        raise BadRequest("The amount must be a positive number of credits.")
+    if isinstance(amount_micros, bool) or not isinstance(amount_micros, int) or not 0 < amount_micros <= MAX_MICROS:
+        raise BadRequest("The amount must be a positive number of credits, at most one billion.")
     if not _IDEMPOTENCY_KEY.match(idempotency_key):
         raise BadRequest("The idempotency key must be 1-128 characters of A-Z a-z 0-9 . _ : -")
     entry = LedgerEntry(

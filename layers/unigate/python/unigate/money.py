@@ -9,6 +9,9 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 MICROS_PER_CREDIT = 1_000_000
+# No single amount may exceed a billion credits: it keeps balances far inside DynamoDB's 38-digit
+# numbers, and no real grant is larger.
+MAX_MICROS = 1_000_000_000 * MICROS_PER_CREDIT
 
 
 class AmountError(ValueError):
@@ -30,6 +33,8 @@ def credits_to_micros(amount: str | int | Decimal) -> int:
         raise AmountError("credits have at most 6 decimal places")
     if micros <= 0:
         raise AmountError("the amount must be positive")
+    if micros > MAX_MICROS:
+        raise AmountError("the amount is larger than one billion credits")
     return int(micros)
 
 

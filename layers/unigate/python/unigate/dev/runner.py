@@ -9,7 +9,9 @@ from typing import Any
 
 from unigate.dev.template import PROJECT_ROOT, Template
 
-STATE_DIR = PROJECT_ROOT / ".unigate"
+# Where a running local server says how to reach it (its URL, its embedded AWS endpoint, table names),
+# for `unigate --local`. UNIGATE_STATE_DIR moves it (tests run several servers at once).
+STATE_DIR = Path(os.environ.get("UNIGATE_STATE_DIR") or PROJECT_ROOT / ".unigate")
 STATE_FILE = STATE_DIR / "dev.json"
 
 
@@ -49,7 +51,7 @@ def prepare(*, dev_key: str | None, external: bool) -> dict[str, Any]:
 
 def write_state(info: dict[str, Any], url: str) -> None:
     template: Template = info["template"]
-    STATE_DIR.mkdir(exist_ok=True)
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
     state = {
         "url": url,
         "pid": os.getpid(),

@@ -1,0 +1,83 @@
+"""Shared fixtures: moto-backed AWS with the tables of template.yaml, and the keys the events/ files use."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from unigate.dev.emulator import FAKE_CREDENTIALS, make_writes_atomic
+from unigate.dev.template import Template
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = ROOT / "events"
+
+# The keys that appear in events/: fixtures, not secrets. The tests seed them into moto.
+EVENT_KEYS = {
+    "valid": "ug_Enoa1U1C7EwJ4EHbPeoVwP8GuSAECSoO38TXPe",
+    "revoked": "ug_o1A8ZRxI3gIBae08dgGf1lGU7v3TtQSl3RV1Gf",
+    "expired": "ug_EW84nw5LtFFXYXyB7Wz96GQ8lYstJq7A4MQvNp",
+    "unknown": "ug_WP9hr4As89RG0UTiTQ3sgRwjz1Tx0biU0Srv1r",
+}
+EVENT_ACCOUNT = "acct_events"
+
+
+@cache
+def template() -> Template:
+    return Template(ROOT / "template.yaml")
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto's DynamoDB and Secrets Manager with every table of template.yaml, and the functions' environment."""
+    from moto import mock_aws
+
+    from unigate import aws as aws_clients
+    from unigate.config import get_settings
+
+    for name, value in FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in template().environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    get_settings.cache_clear()
+    aws_clients.reset()
+    make_writes_atomic()
+    with mock_aws():
+        template().create_tables(aws_clients.client("dynamodb"))
+        yield
+    aws_clients.reset()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def account(aws: None) -> str:
+    """An account holding 10 credits."""
+    from unigate import accounts, billing
+
+    accounts.create_account(name="test", account_id="acct_test")
+    billing.grant("acct_test", 10_000_000, idempotency_key="initial")
+    return "acct_test"
+
+
+@pytest.fixture
+def event_keys(aws: None) -> dict[str, str]:
+    """Seeds the account and keys the events/ files refer to: valid, revoked, expired (unknown stays unknown)."""
+    from unigate import accounts, auth, billing
+
+    accounts.create_account(name="events", account_id=EVENT_ACCOUNT)
+    billing.grant(EVENT_ACCOUNT, 10_000_000, idempotency_key="initial")
+    auth.create_key(EVENT_ACCOUNT, name="valid", plaintext=EVENT_KEYS["valid"])
+    revoked, _ = auth.create_key(EVENT_ACCOUNT, name="revoked", plaintext=EVENT_KEYS["revoked"])
+    auth.revoke_key(revoked.key_id)
+    auth.create_key(EVENT_ACCOUNT, name="expired", plaintext=EVENT_KEYS["expired"], expires_in_days=-1)
+    return dict(EVENT_KEYS)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")

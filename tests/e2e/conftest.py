@@ -1,0 +1,65 @@
+"""Starts the real local server (`unigate dev`) on a free port for the end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import ROOT
+from unigate import keys
+from unigate.dev.emulator import free_port
+
+
+@dataclass
+class LocalServer:
+    url: str
+    key: str
+    state_dir: Path
+    process: subprocess.Popen[str]
+
+    def cli(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "UNIGATE_STATE_DIR": str(self.state_dir)}
+        return subprocess.run(
+            [sys.executable, "-m", "unigate.cli", "--local", *argv],
+            capture_output=True, text=True, env=env, cwd=ROOT, timeout=60, check=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    port = free_port()
+    key = keys.generate_key()
+    state_dir = tmp_path_factory.mktemp("state")
+    env = {**os.environ, "UNIGATE_DEV_KEY": key, "UNIGATE_STATE_DIR": str(state_dir), "PORT": str(port)}
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        env.pop(name, None)
+    log = (state_dir / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "unigate.cli", "dev"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(f"{url}/v0/credits", timeout=1)
+            break
+        except httpx.TransportError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError("local server did not start:\n" + (state_dir / "server.log").read_text()) from None
+            time.sleep(0.2)
+    yield LocalServer(url=url, key=key, state_dir=state_dir, process=process)
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()

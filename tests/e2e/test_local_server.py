@@ -1,0 +1,91 @@
+"""The local server over HTTP, as a user meets it after `make dev`."""
+
+import httpx
+
+from tests.e2e.conftest import LocalServer
+from unigate import keys
+
+
+def _get(server: LocalServer, path: str, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.get(server.url + path, headers=headers or {}, timeout=30)
+
+
+def _auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_the_demo_key_sees_its_credits(server: LocalServer) -> None:
+    for path in ("/v0/credits", "/v0/get_credits"):
+        response = _get(server, path, _auth(server.key))
+        assert response.status_code == 200
+        body = response.json()
+        assert body["id"] == "acct_demo"
+        assert body["credits"] >= 10.0
+        assert response.headers["x-request-id"]
+
+
+def test_a_wrong_key_is_401(server: LocalServer) -> None:
+    for key in (keys.generate_key(), "ug_wrong", server.key[:-1] + "x"):
+        response = _get(server, "/v0/credits", _auth(key))
+        assert response.status_code == 401
+        assert response.json() == {"error": "Invalid API key"}
+
+
+def test_malformed_headers_are_401(server: LocalServer) -> None:
+    for value in ("Bearer", f"Basic {server.key}", "Bearer " + "a" * 16_000, "Bearer ' OR '1'='1"):
+        response = _get(server, "/v0/credits", {"Authorization": value})
+        assert response.status_code == 401, value
+        assert response.json() == {"error": "Invalid API key"}
+
+
+def test_no_credentials_is_403(server: LocalServer) -> None:
+    for headers in ({}, {"Authorization": ""}, {"X-Api-Key": server.key}):
+        response = _get(server, "/v0/credits", headers)
+        assert response.status_code == 403
+        assert response.json() == {"detail": "Not authenticated"}
+
+
+def test_unknown_routes_are_404(server: LocalServer) -> None:
+    response = _get(server, "/v0/nope", _auth(server.key))
+    assert response.status_code == 404
+    assert response.json() == {"error": "Not found"}
+
+
+def test_cli_manages_the_running_servers_store(server: LocalServer) -> None:
+    before = _get(server, "/v0/credits", _auth(server.key)).json()["credits"]
+    for _ in range(2):
+        done = server.cli("credits", "grant", "--account", "acct_demo", "--amount", "1.25", "--idempotency-key", "e2e")
+        assert done.returncode == 0, done.stderr
+    after = _get(server, "/v0/credits", _auth(server.key)).json()["credits"]
+    assert round(after - before, 6) == 1.25
+
+    created = server.cli("keys", "create", "--account", "acct_demo", "--name", "e2e")
+    assert created.returncode == 0, created.stderr
+    import json
+
+    new_key = json.loads(created.stdout)["key"]
+    assert _get(server, "/v0/credits", _auth(new_key)).json()["id"] == "acct_demo"
+
+
+def test_authorizer_decisions_are_cached_per_header_like_api_gateway(server: LocalServer) -> None:
+    """API Gateway caches the authorizer's decision for the TTL (300 s): a key revoked meanwhile keeps
+    working until its entry expires. The local server must behave the same, or it would hide that."""
+    import json
+
+    created = json.loads(server.cli("keys", "create", "--account", "acct_demo").stdout)
+    assert _get(server, "/v0/credits", _auth(created["key"])).status_code == 200
+    assert server.cli("keys", "revoke", created["key_id"]).returncode == 0
+    assert _get(server, "/v0/credits", _auth(created["key"])).status_code == 200
+
+    # A key revoked before its first use is refused at once.
+    fresh = json.loads(server.cli("keys", "create", "--account", "acct_demo").stdout)
+    assert server.cli("keys", "revoke", fresh["key_id"]).returncode == 0
+    assert _get(server, "/v0/credits", _auth(fresh["key"])).status_code == 401
+
+
+def test_concurrent_requests(server: LocalServer) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = list(pool.map(lambda _: _get(server, "/v0/credits", _auth(server.key)).status_code, range(64)))
+    assert statuses == [200] * 64

@@ -1,0 +1,72 @@
+import time
+
+import pytest
+
+from unigate import auth, keys
+from unigate.errors import InvalidApiKey, NotAuthenticated, NotFound
+
+
+def test_a_created_key_authenticates_to_its_account(account: str) -> None:
+    record, secret = auth.create_key(account, name="ci", allowed_models=("gpt-4o@openai",))
+    caller = auth.authenticate(f"Bearer {secret}")
+    assert caller.account_id == account
+    assert caller.key_id == record.key_id
+    assert caller.allowed_models == ("gpt-4o@openai",)
+
+
+def test_the_plaintext_is_never_stored(account: str) -> None:
+    from unigate import aws
+
+    _, secret = auth.create_key(account)
+    for table in aws.client("dynamodb").list_tables()["TableNames"]:
+        for item in aws.client("dynamodb").scan(TableName=table)["Items"]:
+            assert secret not in str(item)
+            assert secret[3:] not in str(item)
+
+
+@pytest.mark.parametrize("header", [None, "", "   "])
+def test_no_credentials(header: str | None, account: str) -> None:
+    with pytest.raises(NotAuthenticated):
+        auth.authenticate(header)
+
+
+def test_bad_credentials(account: str) -> None:
+    _, secret = auth.create_key(account)
+    other = keys.generate_key()
+    for header in (
+        "Bearer",
+        f"Basic {secret}",
+        f"Bearer {other}",
+        f"Bearer {secret[:-1]}",
+        "Bearer " + "x" * 16_000,
+        "Bearer ' OR 1=1 --",
+        'Bearer {"$ne": null}',
+        f"Bearer {secret}\r\nX-Injected: 1",
+    ):
+        with pytest.raises(InvalidApiKey):
+            auth.authenticate(header)
+
+
+def test_revoked_and_expired_keys_stop_working(account: str) -> None:
+    record, secret = auth.create_key(account)
+    auth.authenticate(f"Bearer {secret}")
+    auth.revoke_key(record.key_id)
+    with pytest.raises(InvalidApiKey):
+        auth.authenticate(f"Bearer {secret}")
+
+    _, short_lived = auth.create_key(account, expires_in_days=1 / 86400)  # one second
+    auth.authenticate(f"Bearer {short_lived}")
+    time.sleep(1.1)
+    with pytest.raises(InvalidApiKey):
+        auth.authenticate(f"Bearer {short_lived}")
+
+
+def test_keys_are_listed_without_secrets_and_for_existing_accounts_only(account: str) -> None:
+    created = [auth.create_key(account, name=f"k{i}") for i in range(3)]
+    listed = auth.list_keys(account)
+    assert {k.key_id for k in listed} == {r.key_id for r, _ in created}
+    assert all(k.hint.startswith("ug_...") for k in listed)
+    with pytest.raises(NotFound):
+        auth.create_key("acct_missing")
+    with pytest.raises(NotFound):
+        auth.revoke_key("key_missing")
