@@ -17,6 +17,15 @@ class Settings(BaseSettings):
     accounts_table: str = "unigate-accounts"
     ledger_table: str = "unigate-ledger"
 
+    # An operator's catalog file merged over the built-in one (self-hosted endpoints, price overrides).
+    catalog_path: str | None = None
+    # Provider keys live in Secrets Manager under this prefix: <prefix><provider secret name>.
+    provider_secret_prefix: str = "unigate/providers/"  # noqa: S105 - a name prefix, not a secret
+    # Secrets are cached this long per process (Powertools parameters).
+    secret_cache_seconds: int = 300
+    # The most an upstream call may take; the Lambda's remaining time shortens it further.
+    upstream_timeout_seconds: float = 60.0
+
     # Requests larger than this are refused with 413 before anything else happens.
     max_body_bytes: int = 1_000_000
     # Bounded retries of a balance transaction that lost a race with another one on the same account.

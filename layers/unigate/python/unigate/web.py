@@ -103,6 +103,29 @@ def current_caller(request: Request) -> Caller:
 CallerDep = Annotated[Caller, Depends(current_caller)]
 
 
+async def read_json(request: Request) -> object:
+    """The request body as JSON, refused with a precise 4xx when it is too large, malformed or carries a
+    forbidden field (see unigate.requests); nothing has been held or sent when this raises."""
+    from unigate.config import get_settings
+    from unigate.requests import check_headers, parse_json_body
+
+    check_headers(request.headers)
+    limit = get_settings().max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        from unigate.errors import PayloadTooLarge
+
+        raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+    return parse_json_body(await request.body(), max_bytes=limit)
+
+
+def remaining_ms(request: Request) -> int | None:
+    """Milliseconds left before Lambda stops this invocation (None when not under Lambda)."""
+    context = request.scope.get("aws.context")
+    getter = getattr(context, "get_remaining_time_in_millis", None)
+    return int(getter()) if getter else None
+
+
 def create_app(title: str) -> FastAPI:
     # The interactive docs routes are off: API Gateway routes only the declared paths anyway, and
     # docs/openapi.json is generated from the apps.

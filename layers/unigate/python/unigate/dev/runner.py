@@ -46,7 +46,30 @@ def prepare(*, dev_key: str | None, external: bool) -> dict[str, Any]:
     from unigate.dev.seed import seed_demo
 
     demo = seed_demo(dev_key) if embedded else None
+    if embedded:
+        seed_provider_secrets()
     return {"template": template, "embedded": embedded, "demo": demo}
+
+
+def seed_provider_secrets() -> list[str]:
+    """Copies provider keys from the usual environment variables (OPENAI_API_KEY...) into the embedded
+    Secrets Manager, where the functions read them as they would on AWS."""
+    from unigate import aws
+    from unigate.catalog import get_catalog
+    from unigate.config import get_settings
+
+    seeded = []
+    prefix = get_settings().provider_secret_prefix
+    for provider in get_catalog().providers.values():
+        value = os.environ.get(provider.env or "") if provider.env else None
+        if provider.secret and value:
+            name = prefix + provider.secret
+            try:
+                aws.client("secretsmanager").create_secret(Name=name, SecretString=value)
+            except aws.client("secretsmanager").exceptions.ResourceExistsException:
+                continue
+            seeded.append(provider.name)
+    return seeded
 
 
 def write_state(info: dict[str, Any], url: str) -> None:

@@ -20,10 +20,11 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import anyio.to_thread
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
-from unigate.dev.invoke import Handler, call, context_for, load_handler
+from unigate.dev.invoke import Handler, call, context_for, load_handler, load_module
 from unigate.dev.template import Route, Template
+from unigate.web import LWA_CONTEXT_HEADER
 
 ACCOUNT_ID = "123456789012"
 API_ID = "local"
@@ -82,20 +83,61 @@ class LocalApi:
         request_id = str(uuid.uuid4())
         try:
             body = await self._read_body(receive)
-            status, headers, payload = await self._handle(scope, body, request_id)
+            route, path_params = self._match(scope["method"], scope["path"])
+            headers, multi_headers = _headers(scope)
+            authorizer: dict[str, Any] = {}
+            if route.authorized:
+                method_arn = (
+                    f"arn:aws:execute-api:us-east-1:{ACCOUNT_ID}:{API_ID}/{self.stage}/{scope['method']}{route.path}"
+                )
+                authorizer = await self._authorize(
+                    scope, headers=headers, multi_headers=multi_headers, method_arn=method_arn, route=route,
+                    request_id=request_id,
+                )
+            if self.functions[route.function].metadata.get("ResponseStreaming"):
+                context = self._request_context(scope, route, headers, request_id)
+                if authorizer:
+                    context["authorizer"] = authorizer
+                await self._stream_through(scope, receive, send, route=route, body=body, context=context)
+                return
+            event = self._proxy_event(
+                scope, route=route, path_params=path_params, headers=headers, multi_headers=multi_headers, body=body,
+                request_id=request_id, authorizer=authorizer,
+            )
+            status, response_headers, payload = await self._invoke(route, event)
         except GatewayError as error:
-            status, headers, payload = self._gateway_response(error)
-        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
-        headers.append(("content-length", str(len(payload))))
-        headers.append(("x-amzn-requestid", request_id))
+            status, response_headers, payload = self._gateway_response(error)
+        response_headers = [(k, v) for k, v in response_headers if k.lower() != "content-length"]
+        response_headers.append(("content-length", str(len(payload))))
+        response_headers.append(("x-amzn-requestid", request_id))
         await send(
             {
                 "type": "http.response.start",
                 "status": status,
-                "headers": [(k.lower().encode(), v.encode()) for k, v in headers],
+                "headers": [(k.lower().encode(), v.encode()) for k, v in response_headers],
             }
         )
         await send({"type": "http.response.body", "body": payload})
+
+    async def _stream_through(
+        self, scope: Scope, receive: Receive, send: Send, *, route: Route, body: bytes, context: dict[str, Any]
+    ) -> None:
+        """Runs a response-streaming function's ASGI app as the Lambda Web Adapter does on the deployed API:
+        the same app under an ASGI server, API Gateway's requestContext in x-amzn-request-context, and
+        every chunk passed on as it is produced."""
+        app = load_module(self.functions[route.function]).app
+        headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != LWA_CONTEXT_HEADER.encode()]
+        headers.append((LWA_CONTEXT_HEADER.encode(), json.dumps(context).encode()))
+        delivered = False
+
+        async def replay_body() -> Message:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # the client's own disconnect, when it comes
+
+        await app({**scope, "headers": headers}, replay_body, send)
 
     async def _read_body(self, receive: Receive) -> bytes:
         chunks, size = [], 0
@@ -125,26 +167,12 @@ class LocalApi:
         body = response.body.replace("$context.error.messageString", json.dumps(error.message))
         return response.status, [("content-type", "application/json")], body.encode()
 
-    async def _handle(self, scope: Scope, body: bytes, request_id: str) -> tuple[int, list[tuple[str, str]], bytes]:
-        method, path = scope["method"], scope["path"]
-        route, path_params = self._match(method, path)
-        headers, multi_headers = _headers(scope)
-        method_arn = f"arn:aws:execute-api:us-east-1:{ACCOUNT_ID}:{API_ID}/{self.stage}/{method}{route.path}"
-        authorizer_context: dict[str, Any] = {}
-        if route.authorized:
-            authorizer_context = await self._authorize(
-                scope, headers=headers, multi_headers=multi_headers, method_arn=method_arn, route=route,
-                request_id=request_id,
-            )
-        event = self._proxy_event(
-            scope, route=route, path_params=path_params, headers=headers, multi_headers=multi_headers, body=body,
-            request_id=request_id, authorizer=authorizer_context,
-        )
+    async def _invoke(self, route: Route, event: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
         spec = self.functions[route.function]
         handler = self.handlers[route.function]
         try:
             result = await anyio.to_thread.run_sync(call, handler, event, context_for(spec))
-        except Exception as exc:
+        except Exception as exc:  # a crashed function is a 5xx at API Gateway too
             # What CloudWatch would show for the function.
             traceback.print_exc()
             raise GatewayError("DEFAULT_5XX", "Internal server error") from exc

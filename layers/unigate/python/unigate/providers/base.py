@@ -1,0 +1,163 @@
+"""The interface every provider adapter implements, and what they share: SSE parsing, error mapping."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from unigate.catalog import EndpointSpec, ProviderSpec
+from unigate.observability import redact
+
+
+@dataclass
+class UpstreamCall:
+    """One request to one provider: the OpenAI-shaped body (already filtered to what the provider
+    supports, `model` set to the provider's own id), the credentials and the time it may take."""
+
+    endpoint: EndpointSpec
+    provider: ProviderSpec
+    body: dict[str, Any]
+    credentials: dict[str, Any] = field(default_factory=dict)
+    timeout: float = 60.0
+
+    @property
+    def max_tokens(self) -> int:
+        requested = self.body.get("max_completion_tokens") or self.body.get("max_tokens")
+        return int(requested) if requested else self.endpoint.max_output
+
+    def base_url(self) -> str:
+        url = self.credentials.get("base_url") or self.provider.base_url
+        if not url:
+            raise UpstreamFailure(None, f"No base URL is configured for {self.provider.name}.", kind="config")
+        return str(url).rstrip("/")
+
+
+class UpstreamFailure(Exception):
+    """The upstream refused, failed, timed out or spoke nonsense. `status` is its HTTP status, if any."""
+
+    def __init__(
+        self,
+        status: int | None,
+        message: str,
+        *,
+        kind: str = "http",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = redact(message)[:500]
+        self.kind = kind  # http | timeout | connect | protocol | config
+        self.retry_after = retry_after
+
+
+class Adapter(Protocol):
+    async def complete(self, call: UpstreamCall) -> dict[str, Any]:
+        """A whole OpenAI `chat.completion` object."""
+        ...
+
+    def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
+        """OpenAI `chat.completion.chunk` objects as they arrive; usage, when known, on the last."""
+        ...
+
+
+def completion_id() -> str:
+    return "chatcmpl-" + uuid.uuid4().hex
+
+
+def chunk(
+    chunk_id: str, model: str, delta: dict[str, Any] | None = None, *, finish_reason: str | None = None,
+    usage: dict[str, int] | None = None, index: int = 0,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": chunk_id,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [] if delta is None and finish_reason is None else [
+            {"index": index, "delta": delta or {}, "finish_reason": finish_reason}
+        ],
+    }
+    if usage is not None:
+        out["usage"] = usage
+    return out
+
+
+def usage(prompt: int, completion: int) -> dict[str, int]:
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def error_message(payload: bytes) -> str:
+    """The message of a provider's error body, whatever its envelope."""
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        return payload.decode("utf-8", "replace")[:300] or "no body"
+    if isinstance(body, list) and body:
+        body = body[0]
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict):
+            return str(error.get("message") or error.get("type") or error)
+        return str(error)
+    return str(body)
+
+
+async def raise_for_status(response: Any) -> None:
+    if response.status_code < 400:
+        return
+    payload = await response.aread()
+    raise UpstreamFailure(
+        response.status_code,
+        f"{response.status_code} from upstream: {error_message(payload)}",
+        retry_after=retry_after_seconds(response.headers.get("retry-after")),
+    )
+
+
+async def sse_data(response: Any) -> AsyncIterator[tuple[str | None, str]]:
+    """(event, data) pairs of a server-sent event stream."""
+    event: str | None = None
+    data: list[str] = []
+    async for line in response.aiter_lines():
+        if line == "":
+            if data:
+                yield event, "\n".join(data)
+            event, data = None, []
+        elif line.startswith(":"):
+            continue
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].lstrip(" "))
+    if data:
+        yield event, "\n".join(data)
+
+
+def parse_json(data: str) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise UpstreamFailure(None, "The upstream sent a malformed stream chunk.", kind="protocol") from None
+
+
+def transport_failure(exc: Exception) -> UpstreamFailure:
+    """httpx's exceptions, as UpstreamFailure."""
+    import httpx
+
+    if isinstance(exc, httpx.TimeoutException):
+        return UpstreamFailure(None, "The upstream did not answer in time.", kind="timeout")
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return UpstreamFailure(None, "The upstream closed the connection early.", kind="protocol")
+    return UpstreamFailure(None, f"Could not reach the upstream ({type(exc).__name__}).", kind="connect")

@@ -1,0 +1,42 @@
+"""Provider keys from Secrets Manager, through Powertools parameters with a per-process cache.
+
+A secret is either the bare key or JSON with an "api_key" field (and, for Azure, optional fields such
+as "base_url" that the operator keeps out of the catalog). Values are never logged or returned to
+callers. If Secrets Manager fails while a cached value exists, the cached value keeps serving.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from unigate.config import get_settings
+from unigate.errors import ServiceUnavailable
+
+_last_good: dict[str, tuple[float, dict[str, Any]]] = {}
+
+
+def provider_credentials(secret_name: str) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+    settings = get_settings()
+    full_name = settings.provider_secret_prefix + secret_name
+    try:
+        raw = parameters.get_secret(full_name, max_age=settings.secret_cache_seconds)
+    except GetParameterError:
+        cached = _last_good.get(full_name)
+        if cached is not None:
+            return cached[1]
+        raise ServiceUnavailable(
+            f"The provider's credentials ({secret_name}) are not available; ask the operator to configure them."
+        ) from None
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    try:
+        parsed = json.loads(text)
+        value: dict[str, Any] = parsed if isinstance(parsed, dict) else {"api_key": text}
+    except ValueError:
+        value = {"api_key": text.strip()}
+    _last_good[full_name] = (time.time(), value)
+    return value
