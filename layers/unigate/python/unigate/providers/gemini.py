@@ -1,0 +1,241 @@
+"""Google's generateContent and streamGenerateContent (Gemini API and Vertex AI), to and from OpenAI's
+chat shapes. The key travels in the x-goog-api-key header, never in the URL (URLs end up in logs).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from unigate.httpclient import get_client
+from unigate.providers.base import (
+    UpstreamCall,
+    UpstreamFailure,
+    chunk,
+    completion_id,
+    parse_json,
+    raise_for_status,
+    sse_data,
+    transport_failure,
+    usage,
+)
+
+FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter", "RECITATION": "content_filter",
+          "BLOCKLIST": "content_filter", "PROHIBITED_CONTENT": "content_filter", "SPII": "content_filter",
+          "IMAGE_SAFETY": "content_filter"}
+
+
+def _parts(content: Any) -> list[dict[str, Any]]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"text": content}] if content else []
+    parts = []
+    for part in content:
+        if part.get("type") == "text":
+            parts.append({"text": part.get("text", "")})
+        elif part.get("type") == "image_url":
+            url = (part.get("image_url") or {}).get("url", "")
+            if url.startswith("data:") and ";base64," in url:
+                mime, _, data = url[5:].partition(";base64,")
+                parts.append({"inlineData": {"mimeType": mime, "data": data}})
+            else:
+                parts.append({"fileData": {"mimeType": "image/*", "fileUri": url}})
+    return parts
+
+
+def to_gemini(call: UpstreamCall) -> dict[str, Any]:
+    body = call.body
+    system: list[dict[str, Any]] = []
+    contents: list[dict[str, Any]] = []
+    tool_names: dict[str, str] = {}
+
+    def add(role: str, parts: list[dict[str, Any]]) -> None:
+        if not parts:
+            return
+        if contents and contents[-1]["role"] == role:
+            contents[-1]["parts"].extend(parts)
+        else:
+            contents.append({"role": role, "parts": parts})
+
+    for message in body["messages"]:
+        role = message["role"]
+        if role in ("system", "developer"):
+            system.extend(_parts(message.get("content")))
+        elif role == "user":
+            add("user", _parts(message.get("content")))
+        elif role == "assistant":
+            parts = _parts(message.get("content"))
+            for tool_call in message.get("tool_calls") or []:
+                function = tool_call.get("function") or {}
+                tool_names[tool_call.get("id", "")] = function.get("name", "")
+                try:
+                    args = json.loads(function.get("arguments") or "{}")
+                except ValueError:
+                    args = {}
+                parts.append({"functionCall": {"name": function.get("name", ""), "args": args}})
+            add("model", parts)
+        elif role in ("tool", "function"):
+            content = message.get("content")
+            text = content if isinstance(content, str) else json.dumps(content)
+            try:
+                response = json.loads(text)
+            except ValueError:
+                response = {"content": text}
+            name = tool_names.get(message.get("tool_call_id", ""), message.get("name", ""))
+            add("user", [{"functionResponse": {"name": name, "response": response if isinstance(response, dict)
+                                                else {"content": response}}}])
+
+    config: dict[str, Any] = {"maxOutputTokens": call.max_tokens}
+    for ours, theirs in (("temperature", "temperature"), ("top_p", "topP"), ("n", "candidateCount"),
+                         ("presence_penalty", "presencePenalty"), ("frequency_penalty", "frequencyPenalty"),
+                         ("seed", "seed")):
+        if body.get(ours) is not None:
+            config[theirs] = body[ours]
+    stop = body.get("stop")
+    if stop:
+        config["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
+    response_format = body.get("response_format") or {}
+    if response_format.get("type") in ("json_object", "json_schema"):
+        config["responseMimeType"] = "application/json"
+    out: dict[str, Any] = {"contents": contents, "generationConfig": config}
+    if system:
+        out["systemInstruction"] = {"parts": system}
+    if body.get("tools"):
+        out["tools"] = [{"functionDeclarations": [
+            {k: v for k, v in (("name", t["function"]["name"]), ("description", t["function"].get("description")),
+                               ("parameters", t["function"].get("parameters"))) if v}
+            for t in body["tools"] if t.get("type", "function") == "function"]}]
+        choice = body.get("tool_choice")
+        if choice is not None:
+            if isinstance(choice, dict):
+                mode = {"mode": "ANY", "allowedFunctionNames": [(choice.get("function") or {}).get("name", "")]}
+            else:
+                mode = {"mode": {"auto": "AUTO", "required": "ANY", "none": "NONE"}.get(str(choice), "AUTO")}
+            out["toolConfig"] = {"functionCallingConfig": mode}
+    return out
+
+
+def _message(candidate: dict[str, Any], call_offset: int = 0) -> tuple[str, list[dict[str, Any]]]:
+    text: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for part in (candidate.get("content") or {}).get("parts") or []:
+        if "text" in part and not part.get("thought"):
+            text.append(part["text"])
+        elif "functionCall" in part:
+            function = part["functionCall"]
+            calls.append({"id": f"call_{call_offset + len(calls)}", "type": "function",
+                          "function": {"name": function.get("name"),
+                                       "arguments": json.dumps(function.get("args", {}))}})
+    return "".join(text), calls
+
+
+def _finish(candidate: dict[str, Any], has_calls: bool) -> str | None:
+    reason = candidate.get("finishReason")
+    if not reason:
+        return None
+    return "tool_calls" if has_calls and reason == "STOP" else FINISH.get(reason, "stop")
+
+
+def _usage(body: dict[str, Any]) -> dict[str, int] | None:
+    meta = body.get("usageMetadata")
+    if not meta:
+        return None
+    return usage(int(meta.get("promptTokenCount") or 0),
+                 int(meta.get("candidatesTokenCount") or 0) + int(meta.get("thoughtsTokenCount") or 0))
+
+
+def from_gemini(body: dict[str, Any], model: str) -> dict[str, Any]:
+    candidates = body.get("candidates") or []
+    if not candidates:
+        blocked = (body.get("promptFeedback") or {}).get("blockReason")
+        if blocked:
+            candidates = [{"finishReason": "SAFETY", "content": {"parts": []}}]
+        else:
+            raise UpstreamFailure(None, "Gemini returned no candidates.", kind="protocol")
+    choices = []
+    for index, candidate in enumerate(candidates):
+        text, calls = _message(candidate)
+        message: dict[str, Any] = {"role": "assistant", "content": text if text or not calls else None}
+        if calls:
+            message["tool_calls"] = calls
+        choices.append({"index": candidate.get("index", index), "message": message,
+                        "finish_reason": _finish(candidate, bool(calls)) or "stop", "logprobs": None})
+    out = {"id": completion_id(), "object": "chat.completion", "created": int(time.time()), "model": model,
+           "choices": choices}
+    found = _usage(body)
+    if found:
+        out["usage"] = found
+    return out
+
+
+class Gemini:
+    def _url(self, call: UpstreamCall, method: str) -> str:
+        return f"{call.base_url()}/models/{call.endpoint.upstream}:{method}"
+
+    def _headers(self, call: UpstreamCall) -> dict[str, str]:
+        return {"x-goog-api-key": str(call.credentials.get("api_key", ""))}
+
+    async def complete(self, call: UpstreamCall) -> dict[str, Any]:
+        import httpx
+
+        try:
+            response = await get_client().post(
+                self._url(call, "generateContent"), json=to_gemini(call), headers=self._headers(call),
+                timeout=call.timeout,
+            )
+        except httpx.HTTPError as exc:
+            raise transport_failure(exc) from None
+        await raise_for_status(response)
+        try:
+            body = response.json()
+        except ValueError:
+            raise UpstreamFailure(None, "Gemini sent a malformed response.", kind="protocol") from None
+        return from_gemini(body, call.endpoint.upstream)
+
+    async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
+        import httpx
+
+        client = get_client()
+        request = client.build_request(
+            "POST", self._url(call, "streamGenerateContent") + "?alt=sse", json=to_gemini(call),
+            headers=self._headers(call), timeout=call.timeout,
+        )
+        try:
+            response = await client.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            raise transport_failure(exc) from None
+        try:
+            await raise_for_status(response)
+            chunk_id, model, started, finished, last_usage = completion_id(), call.endpoint.upstream, False, False, None
+            calls_seen = 0
+            async for _, data in sse_data(response):
+                payload = parse_json(data)
+                if "error" in payload:
+                    raise UpstreamFailure(None, f"Gemini error mid-stream: {payload['error']}", kind="protocol")
+                if not started:
+                    started = True
+                    yield chunk(chunk_id, model, {"role": "assistant", "content": ""})
+                last_usage = _usage(payload) or last_usage
+                for index, candidate in enumerate(payload.get("candidates") or []):
+                    text, calls = _message(candidate, calls_seen)
+                    delta: dict[str, Any] = {}
+                    if text:
+                        delta["content"] = text
+                    if calls:
+                        delta["tool_calls"] = [{**c, "index": calls_seen + i} for i, c in enumerate(calls)]
+                        calls_seen += len(calls)
+                    finish = _finish(candidate, calls_seen > 0)
+                    if delta or finish:
+                        yield chunk(chunk_id, model, delta, finish_reason=finish, index=candidate.get("index", index))
+                    finished = finished or finish is not None
+            if not finished:
+                raise UpstreamFailure(None, "The Gemini stream ended without a finish reason.", kind="protocol")
+            if last_usage:
+                yield chunk(chunk_id, model, usage=last_usage)
+        except httpx.HTTPError as exc:
+            raise transport_failure(exc) from None
+        finally:
+            await response.aclose()
