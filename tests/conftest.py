@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from functools import cache
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,36 @@ def event_keys(aws: None) -> dict[str, str]:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+
+
+@pytest.fixture(scope="session")
+def fake_upstream() -> Iterator[Any]:
+    """The fake provider server on 127.0.0.1 (see tests/fakes/upstream.py)."""
+    from tests.fakes.upstream import start
+
+    fake, server = start()
+    yield fake
+    server.should_exit = True
+
+
+@pytest.fixture
+def providers(aws: None, fake_upstream: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The catalog pointed at the fake upstream (UNIGATE_CATALOG_PATH) and canary provider keys in Secrets Manager."""
+    import json
+
+    from tests.fakes.upstream import CANARY_KEYS, catalog_override
+    from unigate import aws as aws_clients
+    from unigate.catalog import get_catalog
+    from unigate.config import get_settings
+
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps(catalog_override(fake_upstream.url)))
+    monkeypatch.setenv("UNIGATE_CATALOG_PATH", str(catalog))
+    get_settings.cache_clear()
+    get_catalog.cache_clear()
+    for name, key in CANARY_KEYS.items():
+        aws_clients.client("secretsmanager").create_secret(Name=f"unigate/providers/{name}", SecretString=key)
+    fake_upstream.received.clear()
+    yield fake_upstream
+    get_catalog.cache_clear()
+    get_settings.cache_clear()

@@ -24,5 +24,12 @@ def client(service: str) -> Any:
 
 
 def reset() -> None:
-    """Forget every client (tests switch endpoints and credentials between cases)."""
+    """Forget every client and cached secret (tests switch endpoints and credentials between cases)."""
+    import sys
+
     client.cache_clear()
+    if "aws_lambda_powertools.utilities.parameters" in sys.modules:
+        from aws_lambda_powertools.utilities import parameters
+
+        parameters.clear_caches()
+        parameters.base.DEFAULT_PROVIDERS.clear()

@@ -1,0 +1,311 @@
+"""A fake upstream on 127.0.0.1 that speaks each provider's wire format, over real HTTP.
+
+Scripted by the last user message:
+  "scenario:error:<status>"  that HTTP status with the provider's error body (Retry-After on 429/503)
+  "scenario:malformed"       a non-JSON body, or a broken chunk after one good chunk when streaming
+  "scenario:truncate"        a stream cut after 3 content chunks (no terminator)
+  "scenario:nousage"         no usage anywhere
+  "scenario:tool"            a tool call to `get_weather` with {"city": "Paris"}
+  "scenario:stall"           waits 5 s before answering
+anything else                  "fake reply to: <text>" (5 words), streamed word by word
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from unigate.dev.emulator import free_port
+
+PROMPT_TOKENS = 11
+
+
+@dataclass
+class Received:
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+@dataclass
+class FakeUpstream:
+    url: str = ""
+    received: list[Received] = field(default_factory=list)
+    disconnects: int = 0
+
+    def last(self, path_part: str = "") -> Received:
+        return [r for r in self.received if path_part in r.path][-1]
+
+
+def _last_user_text(messages: list[dict[str, Any]]) -> str:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, str):
+                return content
+            if isinstance(content, list):
+                return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def _scenario(text: str) -> tuple[str, str]:
+    if text.startswith("scenario:"):
+        _, name, *arg = text.split(":")
+        return name, (arg[0] if arg else "")
+    return "ok", ""
+
+
+def _words(text: str) -> list[str]:
+    words = f"fake reply to: {text}".split(" ")
+    return [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
+
+
+def _error(status: int, family: str) -> Response:
+    headers = {"retry-after": "1"} if status in (429, 503) else {}
+    if family == "anthropic":
+        kind = {429: "rate_limit_error", 400: "invalid_request_error", 401: "authentication_error"}.get(status, "api_error")
+        body: Any = {"type": "error", "error": {"type": kind, "message": f"fake {status}"}}
+    elif family == "gemini":
+        body = {"error": {"code": status, "message": f"fake {status}", "status": "UNAVAILABLE"}}
+    else:
+        body = {"error": {"message": f"fake {status}", "type": "fake_error", "code": None}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def build(fake: FakeUpstream) -> Starlette:
+    async def record(request: Request) -> dict[str, Any]:
+        body = await request.json()
+        fake.received.append(Received(request.url.path, request.url.query, dict(request.headers), body))
+        return body
+
+    def sse(events: list[Any], *, tail: list[bytes] | None = None) -> StreamingResponse:
+        async def gen() -> Any:
+            try:
+                for event in events:
+                    yield event if isinstance(event, bytes) else f"data: {json.dumps(event)}\n\n".encode()
+                    await asyncio.sleep(0.002)
+                for raw in tail or []:
+                    yield raw
+            except asyncio.CancelledError:
+                fake.disconnects += 1
+                raise
+
+        return StreamingResponse(gen(), media_type="text/event-stream")
+
+    # --- OpenAI-compatible (also Azure OpenAI, Azure AI inference, self-hosted) -----------------------
+    async def openai_chat(request: Request) -> Response:
+        body = await record(request)
+        name, arg = _scenario(_last_user_text(body.get("messages", [])))
+        model = body.get("model", "deployment")
+        if name == "error":
+            return _error(int(arg), "openai")
+        if name == "stall":
+            await asyncio.sleep(5)
+        words = _words(_last_user_text(body["messages"]))
+        usage = {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": len(words),
+                 "total_tokens": PROMPT_TOKENS + len(words)}
+        if not body.get("stream"):
+            if name == "malformed":
+                return PlainTextResponse("{not json")
+            message: dict[str, Any] = {"role": "assistant", "content": "".join(words)}
+            finish = "stop"
+            if name == "tool":
+                message = {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function",
+                           "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]}
+                finish = "tool_calls"
+            out: dict[str, Any] = {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+                                   "model": model, "choices": [{"index": 0, "message": message,
+                                                                 "finish_reason": finish}]}
+            if name != "nousage":
+                out["usage"] = usage
+            return JSONResponse(out)
+
+        def c(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+            return {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1, "model": model,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+        events: list[Any] = [c({"role": "assistant", "content": ""})]
+        if name == "tool":
+            events += [c({"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                                          "function": {"name": "get_weather", "arguments": ""}}]}),
+                       c({"tool_calls": [{"index": 0, "function": {"arguments": '{"city": "Paris"}'}}]}),
+                       c({}, "tool_calls")]
+        else:
+            events += [c({"content": w}) for w in words]
+            events.append(c({}, "stop"))
+        if name == "malformed":
+            return sse([events[0], events[1], b"data: {broken\n\n"])
+        if name == "truncate":
+            return sse(events[:4])
+        include_usage = (body.get("stream_options") or {}).get("include_usage")
+        if include_usage and name != "nousage":
+            events.append({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1, "model": model,
+                           "choices": [], "usage": usage})
+        return sse(events, tail=[b"data: [DONE]\n\n"])
+
+    # --- Anthropic Messages ----------------------------------------------------------------------------
+    async def anthropic_messages(request: Request) -> Response:
+        body = await record(request)
+        user = [m for m in body["messages"] if m["role"] == "user"]
+        last = user[-1]["content"] if user else []
+        text = "".join(b.get("text", "") for b in last if b.get("type") == "text") if isinstance(last, list) else last
+        name, arg = _scenario(text)
+        if name == "error":
+            return _error(int(arg), "anthropic")
+        words = _words(text)
+        if not body.get("stream"):
+            if name == "malformed":
+                return PlainTextResponse("<html>oops")
+            content: list[dict[str, Any]] = [{"type": "text", "text": "".join(words)}]
+            stop = "end_turn"
+            if name == "tool":
+                content = [{"type": "text", "text": "Let me check."},
+                           {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}]
+                stop = "tool_use"
+            return JSONResponse({"id": "msg_fake", "type": "message", "role": "assistant", "model": body["model"],
+                                 "content": content, "stop_reason": stop, "stop_sequence": None,
+                                 "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": len(words)}})
+
+        def ev(kind: str, payload: dict[str, Any]) -> bytes:
+            return f"event: {kind}\ndata: {json.dumps({'type': kind, **payload})}\n\n".encode()
+
+        events = [ev("message_start", {"message": {"id": "msg_fake", "type": "message", "role": "assistant",
+                                                   "content": [], "model": body["model"],
+                                                   "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": 1}}}),
+                  b"event: ping\ndata: {\"type\": \"ping\"}\n\n"]
+        if name == "tool":
+            events += [ev("content_block_start", {"index": 0, "content_block": {"type": "tool_use", "id": "toolu_1",
+                                                                                 "name": "get_weather", "input": {}}}),
+                       ev("content_block_delta", {"index": 0, "delta": {"type": "input_json_delta",
+                                                                        "partial_json": '{"city": '}}),
+                       ev("content_block_delta", {"index": 0, "delta": {"type": "input_json_delta",
+                                                                        "partial_json": '"Paris"}'}}),
+                       ev("content_block_stop", {"index": 0})]
+            stop = "tool_use"
+        else:
+            events.append(ev("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}))
+            events += [ev("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": w}})
+                       for w in words]
+            events.append(ev("content_block_stop", {"index": 0}))
+            stop = "end_turn"
+        if name == "malformed":
+            return sse([*events[:4], b"event: content_block_delta\ndata: {nope\n\n"])
+        if name == "truncate":
+            return sse(events[:5])
+        events += [ev("message_delta", {"delta": {"stop_reason": stop, "stop_sequence": None},
+                                        "usage": {"output_tokens": len(words)}}),
+                   ev("message_stop", {})]
+        return sse(events)
+
+    # --- Gemini ------------------------------------------------------------------------------------------
+    async def gemini(request: Request) -> Response:
+        body = await record(request)
+        model, _, method = request.path_params["rest"].partition(":")
+        text = "".join(p.get("text", "") for p in body["contents"][-1]["parts"])
+        name, arg = _scenario(text)
+        if name == "error":
+            return _error(int(arg), "gemini")
+        words = _words(text)
+        meta = {"promptTokenCount": PROMPT_TOKENS, "candidatesTokenCount": len(words),
+                "totalTokenCount": PROMPT_TOKENS + len(words)}
+        if name == "tool":
+            parts = [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]
+        else:
+            parts = [{"text": "".join(words)}]
+        if method == "generateContent":
+            if name == "malformed":
+                return PlainTextResponse("nope")
+            out: dict[str, Any] = {"candidates": [{"content": {"role": "model", "parts": parts},
+                                                   "finishReason": "STOP", "index": 0}], "modelVersion": model}
+            if name != "nousage":
+                out["usageMetadata"] = meta
+            return JSONResponse(out)
+        assert request.query_params.get("alt") == "sse"
+        if name == "tool":
+            events: list[Any] = [{"candidates": [{"content": {"role": "model", "parts": parts},
+                                                  "finishReason": "STOP", "index": 0}], "usageMetadata": meta}]
+        else:
+            events = [{"candidates": [{"content": {"role": "model", "parts": [{"text": w}]}, "index": 0}]}
+                      for w in words]
+            final: dict[str, Any] = {"candidates": [{"content": {"role": "model", "parts": [{"text": ""}]},
+                                                     "finishReason": "STOP", "index": 0}]}
+            if name != "nousage":
+                final["usageMetadata"] = meta
+            events.append(final)
+        if name == "malformed":
+            return sse([events[0], b"data: {oops\n\n"])
+        if name == "truncate":
+            return sse(events[:3])
+        return sse(events)
+
+    return Starlette(routes=[
+        Route("/v1/messages", anthropic_messages, methods=["POST"]),
+        Route("/v1beta/models/{rest:path}", gemini, methods=["POST"]),
+        Route("/{prefix:path}/chat/completions", openai_chat, methods=["POST"]),
+    ])
+
+
+def start() -> tuple[FakeUpstream, uvicorn.Server]:
+    fake = FakeUpstream()
+    port = free_port()
+    config = uvicorn.Config(build(fake), host="127.0.0.1", port=port, log_level="error", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("fake upstream did not start")
+        time.sleep(0.02)
+    fake.url = f"http://127.0.0.1:{port}"
+    return fake, server
+
+
+CANARY_KEYS = {
+    "openai": "sk-canary-openai-0123456789",
+    "anthropic": "sk-ant-canary-0123456789",
+    "gemini": "gm-canary-0123456789",
+    "azure-openai": "az-canary-0123456789",
+    "azure-ai": "azai-canary-0123456789",
+    "together-ai": "tg-canary-0123456789",
+}
+
+
+def catalog_override(url: str) -> dict[str, Any]:
+    """Points the built-in providers at the fake and adds a self-hosted OpenAI-compatible server."""
+    return {
+        "providers": {
+            "openai": {"family": "openai", "base_url": f"{url}/v1", "secret": "openai",
+                       "params": ["temperature", "max_tokens", "stream", "stream_options", "tools", "tool_choice",
+                                  "stop", "n"]},
+            "together-ai": {"family": "openai", "base_url": f"{url}/together/v1", "secret": "together-ai",
+                            "params": ["temperature", "max_tokens", "stream", "stream_options", "stop"]},
+            "anthropic": {"family": "anthropic", "base_url": f"{url}/v1", "secret": "anthropic",
+                          "params": ["temperature", "max_tokens", "stream", "stop", "tools", "tool_choice"]},
+            "gemini": {"family": "gemini", "base_url": f"{url}/v1beta", "secret": "gemini",
+                       "params": ["temperature", "max_tokens", "stream", "stop", "tools", "tool_choice"]},
+            "azure-openai": {"family": "azure-openai", "base_url": url, "secret": "azure-openai",
+                             "api_version": "2024-10-21", "params": ["temperature", "max_tokens", "stream",
+                                                                     "stream_options"]},
+            "azure-ai": {"family": "azure-ai", "base_url": f"{url}/models", "secret": "azure-ai",
+                         "api_version": "2024-05-01-preview", "params": ["temperature", "max_tokens", "stream",
+                                                                         "stream_options"]},
+            "local-vllm": {"family": "openai", "base_url": f"{url}/vllm/v1", "secret": None,
+                           "params": ["temperature", "max_tokens", "stream", "stream_options"]},
+        },
+        "endpoints": {
+            "llama-3.1-8b-chat@local-vllm": {"upstream": "meta-llama/Llama-3.1-8B-Instruct", "input": "0.10",
+                                             "output": "0.10", "context": 131072, "max_output": 4096},
+        },
+    }

@@ -1,0 +1,52 @@
+"""Running the chat service directly (no HTTP), and checking money after it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from unigate import accounts, chat
+from unigate.httpclient import get_client
+from unigate.models import Caller
+from unigate.stores import accounts as store
+
+
+def run_chat(body: dict[str, Any], account: str = "acct_test", allowed: tuple[str, ...] = ()) -> tuple[dict, Any]:
+    """(headers, body) for a plain request; (headers, [chunk dicts or "[DONE]"]) for a stream."""
+    caller = Caller(account, "key_test", allowed)
+
+    async def go() -> tuple[dict, Any]:
+        try:
+            result = await chat.complete(chat.prepare(body, caller), caller)
+            if isinstance(result, chat.Streamed):
+                events = []
+                async for raw in result.chunks:
+                    data = raw.decode().removeprefix("data: ").strip()
+                    events.append(data if data == "[DONE]" else json.loads(data))
+                return result.headers, events
+            return result.headers, result.body
+        finally:
+            await get_client().aclose()
+
+    return asyncio.run(go())
+
+
+def streamed_text(events: list[Any]) -> str:
+    return "".join(
+        (c["choices"][0]["delta"].get("content") or "")
+        for c in events if isinstance(c, dict) and c.get("choices")
+    )
+
+
+def final_usage(events: list[Any]) -> dict[str, Any]:
+    return next(c["usage"] for c in events if isinstance(c, dict) and c.get("usage"))
+
+
+def assert_money_consistent(account: str = "acct_test") -> int:
+    """The balance never below zero, the ledger summing to it, no hold left open; returns the balance."""
+    balance = accounts.get_account(account).balance_micros
+    assert balance >= 0
+    assert store.ledger_sum(account) == balance
+    assert store.list_open_holds(account) == []
+    return balance
