@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,11 +10,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import ROOT
+from tests.fakes.upstream import CANARY_KEYS, ENV_KEYS, catalog_override
 from unigate import keys
 from unigate.dev.emulator import free_port
 
@@ -25,6 +28,11 @@ class LocalServer:
     state_dir: Path
     process: subprocess.Popen[str]
 
+    def cli_json(self, *argv: str) -> Any:
+        done = self.cli(*argv)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
     def cli(self, *argv: str) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "UNIGATE_STATE_DIR": str(self.state_dir)}
         return subprocess.run(
@@ -34,11 +42,17 @@ class LocalServer:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+def server(tmp_path_factory: pytest.TempPathFactory, fake_upstream: Any) -> Iterator[LocalServer]:
+    """`unigate dev` with the fake upstream added through UNIGATE_CATALOG_PATH and provider keys in the
+    usual environment variables, exactly as an operator would configure a self-hosted upstream."""
     port = free_port()
     key = keys.generate_key()
     state_dir = tmp_path_factory.mktemp("state")
-    env = {**os.environ, "UNIGATE_DEV_KEY": key, "UNIGATE_STATE_DIR": str(state_dir), "PORT": str(port)}
+    catalog = state_dir / "catalog.json"
+    catalog.write_text(json.dumps(catalog_override(fake_upstream.url)))
+    env = {**os.environ, "UNIGATE_DEV_KEY": key, "UNIGATE_STATE_DIR": str(state_dir), "PORT": str(port),
+           "UNIGATE_CATALOG_PATH": str(catalog),
+           **{variable: CANARY_KEYS[provider] for variable, provider in ENV_KEYS.items()}}
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         env.pop(name, None)
     log = (state_dir / "server.log").open("w")

@@ -7,6 +7,7 @@ Scripted by the last user message:
   "scenario:nousage"         no usage anywhere
   "scenario:tool"            a tool call to `get_weather` with {"city": "Paris"}
   "scenario:stall"           waits 5 s before answering
+  "scenario:paced"           streams its words 150 ms apart (to see chunks pass through unbuffered)
 anything else                  "fake reply to: <text>" (5 words), streamed word by word
 """
 
@@ -74,7 +75,9 @@ def _words(text: str) -> list[str]:
 def _error(status: int, family: str) -> Response:
     headers = {"retry-after": "1"} if status in (429, 503) else {}
     if family == "anthropic":
-        kind = {429: "rate_limit_error", 400: "invalid_request_error", 401: "authentication_error"}.get(status, "api_error")
+        kind = {429: "rate_limit_error", 400: "invalid_request_error", 401: "authentication_error"}.get(
+            status, "api_error"
+        )
         body: Any = {"type": "error", "error": {"type": kind, "message": f"fake {status}"}}
     elif family == "gemini":
         body = {"error": {"code": status, "message": f"fake {status}", "status": "UNAVAILABLE"}}
@@ -89,12 +92,12 @@ def build(fake: FakeUpstream) -> Starlette:
         fake.received.append(Received(request.url.path, request.url.query, dict(request.headers), body))
         return body
 
-    def sse(events: list[Any], *, tail: list[bytes] | None = None) -> StreamingResponse:
+    def sse(events: list[Any], *, tail: list[bytes] | None = None, pace: float = 0.002) -> StreamingResponse:
         async def gen() -> Any:
             try:
                 for event in events:
                     yield event if isinstance(event, bytes) else f"data: {json.dumps(event)}\n\n".encode()
-                    await asyncio.sleep(0.002)
+                    await asyncio.sleep(pace)
                 for raw in tail or []:
                     yield raw
             except asyncio.CancelledError:
@@ -113,34 +116,67 @@ def build(fake: FakeUpstream) -> Starlette:
         if name == "stall":
             await asyncio.sleep(5)
         words = _words(_last_user_text(body["messages"]))
-        usage = {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": len(words),
-                 "total_tokens": PROMPT_TOKENS + len(words)}
+        usage = {
+            "prompt_tokens": PROMPT_TOKENS,
+            "completion_tokens": len(words),
+            "total_tokens": PROMPT_TOKENS + len(words),
+        }
         if not body.get("stream"):
             if name == "malformed":
                 return PlainTextResponse("{not json")
             message: dict[str, Any] = {"role": "assistant", "content": "".join(words)}
             finish = "stop"
             if name == "tool":
-                message = {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function",
-                           "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]}
+                message = {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+                        }
+                    ],
+                }
                 finish = "tool_calls"
-            out: dict[str, Any] = {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
-                                   "model": model, "choices": [{"index": 0, "message": message,
-                                                                 "finish_reason": finish}]}
+            out: dict[str, Any] = {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            }
             if name != "nousage":
                 out["usage"] = usage
             return JSONResponse(out)
 
         def c(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-            return {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1, "model": model,
-                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            return {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
 
         events: list[Any] = [c({"role": "assistant", "content": ""})]
         if name == "tool":
-            events += [c({"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
-                                          "function": {"name": "get_weather", "arguments": ""}}]}),
-                       c({"tool_calls": [{"index": 0, "function": {"arguments": '{"city": "Paris"}'}}]}),
-                       c({}, "tool_calls")]
+            events += [
+                c(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": 0,
+                                "id": "call_1",
+                                "type": "function",
+                                "function": {"name": "get_weather", "arguments": ""},
+                            }
+                        ]
+                    }
+                ),
+                c({"tool_calls": [{"index": 0, "function": {"arguments": '{"city": "Paris"}'}}]}),
+                c({}, "tool_calls"),
+            ]
         else:
             events += [c({"content": w}) for w in words]
             events.append(c({}, "stop"))
@@ -150,9 +186,17 @@ def build(fake: FakeUpstream) -> Starlette:
             return sse(events[:4])
         include_usage = (body.get("stream_options") or {}).get("include_usage")
         if include_usage and name != "nousage":
-            events.append({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1, "model": model,
-                           "choices": [], "usage": usage})
-        return sse(events, tail=[b"data: [DONE]\n\n"])
+            events.append(
+                {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion.chunk",
+                    "created": 1,
+                    "model": model,
+                    "choices": [],
+                    "usage": usage,
+                }
+            )
+        return sse(events, tail=[b"data: [DONE]\n\n"], pace=0.15 if name == "paced" else 0.002)
 
     # --- Anthropic Messages ----------------------------------------------------------------------------
     async def anthropic_messages(request: Request) -> Response:
@@ -170,42 +214,81 @@ def build(fake: FakeUpstream) -> Starlette:
             content: list[dict[str, Any]] = [{"type": "text", "text": "".join(words)}]
             stop = "end_turn"
             if name == "tool":
-                content = [{"type": "text", "text": "Let me check."},
-                           {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}]
+                content = [
+                    {"type": "text", "text": "Let me check."},
+                    {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}},
+                ]
                 stop = "tool_use"
-            return JSONResponse({"id": "msg_fake", "type": "message", "role": "assistant", "model": body["model"],
-                                 "content": content, "stop_reason": stop, "stop_sequence": None,
-                                 "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": len(words)}})
+            return JSONResponse(
+                {
+                    "id": "msg_fake",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": body["model"],
+                    "content": content,
+                    "stop_reason": stop,
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": len(words)},
+                }
+            )
 
         def ev(kind: str, payload: dict[str, Any]) -> bytes:
             return f"event: {kind}\ndata: {json.dumps({'type': kind, **payload})}\n\n".encode()
 
-        events = [ev("message_start", {"message": {"id": "msg_fake", "type": "message", "role": "assistant",
-                                                   "content": [], "model": body["model"],
-                                                   "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": 1}}}),
-                  b"event: ping\ndata: {\"type\": \"ping\"}\n\n"]
+        events = [
+            ev(
+                "message_start",
+                {
+                    "message": {
+                        "id": "msg_fake",
+                        "type": "message",
+                        "role": "assistant",
+                        "content": [],
+                        "model": body["model"],
+                        "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": 1},
+                    }
+                },
+            ),
+            b'event: ping\ndata: {"type": "ping"}\n\n',
+        ]
         if name == "tool":
-            events += [ev("content_block_start", {"index": 0, "content_block": {"type": "tool_use", "id": "toolu_1",
-                                                                                 "name": "get_weather", "input": {}}}),
-                       ev("content_block_delta", {"index": 0, "delta": {"type": "input_json_delta",
-                                                                        "partial_json": '{"city": '}}),
-                       ev("content_block_delta", {"index": 0, "delta": {"type": "input_json_delta",
-                                                                        "partial_json": '"Paris"}'}}),
-                       ev("content_block_stop", {"index": 0})]
+            events += [
+                ev(
+                    "content_block_start",
+                    {
+                        "index": 0,
+                        "content_block": {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}},
+                    },
+                ),
+                ev(
+                    "content_block_delta",
+                    {"index": 0, "delta": {"type": "input_json_delta", "partial_json": '{"city": '}},
+                ),
+                ev(
+                    "content_block_delta",
+                    {"index": 0, "delta": {"type": "input_json_delta", "partial_json": '"Paris"}'}},
+                ),
+                ev("content_block_stop", {"index": 0}),
+            ]
             stop = "tool_use"
         else:
             events.append(ev("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}))
-            events += [ev("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": w}})
-                       for w in words]
+            events += [
+                ev("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": w}}) for w in words
+            ]
             events.append(ev("content_block_stop", {"index": 0}))
             stop = "end_turn"
         if name == "malformed":
             return sse([*events[:4], b"event: content_block_delta\ndata: {nope\n\n"])
         if name == "truncate":
             return sse(events[:5])
-        events += [ev("message_delta", {"delta": {"stop_reason": stop, "stop_sequence": None},
-                                        "usage": {"output_tokens": len(words)}}),
-                   ev("message_stop", {})]
+        events += [
+            ev(
+                "message_delta",
+                {"delta": {"stop_reason": stop, "stop_sequence": None}, "usage": {"output_tokens": len(words)}},
+            ),
+            ev("message_stop", {}),
+        ]
         return sse(events)
 
     # --- Gemini ------------------------------------------------------------------------------------------
@@ -217,8 +300,11 @@ def build(fake: FakeUpstream) -> Starlette:
         if name == "error":
             return _error(int(arg), "gemini")
         words = _words(text)
-        meta = {"promptTokenCount": PROMPT_TOKENS, "candidatesTokenCount": len(words),
-                "totalTokenCount": PROMPT_TOKENS + len(words)}
+        meta = {
+            "promptTokenCount": PROMPT_TOKENS,
+            "candidatesTokenCount": len(words),
+            "totalTokenCount": PROMPT_TOKENS + len(words),
+        }
         if name == "tool":
             parts = [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]
         else:
@@ -226,20 +312,30 @@ def build(fake: FakeUpstream) -> Starlette:
         if method == "generateContent":
             if name == "malformed":
                 return PlainTextResponse("nope")
-            out: dict[str, Any] = {"candidates": [{"content": {"role": "model", "parts": parts},
-                                                   "finishReason": "STOP", "index": 0}], "modelVersion": model}
+            out: dict[str, Any] = {
+                "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}],
+                "modelVersion": model,
+            }
             if name != "nousage":
                 out["usageMetadata"] = meta
             return JSONResponse(out)
         assert request.query_params.get("alt") == "sse"
         if name == "tool":
-            events: list[Any] = [{"candidates": [{"content": {"role": "model", "parts": parts},
-                                                  "finishReason": "STOP", "index": 0}], "usageMetadata": meta}]
+            events: list[Any] = [
+                {
+                    "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}],
+                    "usageMetadata": meta,
+                }
+            ]
         else:
-            events = [{"candidates": [{"content": {"role": "model", "parts": [{"text": w}]}, "index": 0}]}
-                      for w in words]
-            final: dict[str, Any] = {"candidates": [{"content": {"role": "model", "parts": [{"text": ""}]},
-                                                     "finishReason": "STOP", "index": 0}]}
+            events = [
+                {"candidates": [{"content": {"role": "model", "parts": [{"text": w}]}, "index": 0}]} for w in words
+            ]
+            final: dict[str, Any] = {
+                "candidates": [
+                    {"content": {"role": "model", "parts": [{"text": ""}]}, "finishReason": "STOP", "index": 0}
+                ]
+            }
             if name != "nousage":
                 final["usageMetadata"] = meta
             events.append(final)
@@ -249,11 +345,13 @@ def build(fake: FakeUpstream) -> Starlette:
             return sse(events[:3])
         return sse(events)
 
-    return Starlette(routes=[
-        Route("/v1/messages", anthropic_messages, methods=["POST"]),
-        Route("/v1beta/models/{rest:path}", gemini, methods=["POST"]),
-        Route("/{prefix:path}/chat/completions", openai_chat, methods=["POST"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/v1/messages", anthropic_messages, methods=["POST"]),
+            Route("/v1beta/models/{rest:path}", gemini, methods=["POST"]),
+            Route("/{prefix:path}/chat/completions", openai_chat, methods=["POST"]),
+        ]
+    )
 
 
 def start() -> tuple[FakeUpstream, uvicorn.Server]:
@@ -272,6 +370,14 @@ def start() -> tuple[FakeUpstream, uvicorn.Server]:
     return fake, server
 
 
+ENV_KEYS = {
+    "OPENAI_API_KEY": "openai",
+    "TOGETHER_API_KEY": "together-ai",
+    "ANTHROPIC_API_KEY": "anthropic",
+    "GEMINI_API_KEY": "gemini",
+    "AZURE_OPENAI_API_KEY": "azure-openai",
+    "AZURE_AI_API_KEY": "azure-ai",
+}
 CANARY_KEYS = {
     "openai": "sk-canary-openai-0123456789",
     "anthropic": "sk-ant-canary-0123456789",
@@ -286,26 +392,73 @@ def catalog_override(url: str) -> dict[str, Any]:
     """Points the built-in providers at the fake and adds a self-hosted OpenAI-compatible server."""
     return {
         "providers": {
-            "openai": {"family": "openai", "base_url": f"{url}/v1", "secret": "openai",
-                       "params": ["temperature", "max_tokens", "stream", "stream_options", "tools", "tool_choice",
-                                  "stop", "n"]},
-            "together-ai": {"family": "openai", "base_url": f"{url}/together/v1", "secret": "together-ai",
-                            "params": ["temperature", "max_tokens", "stream", "stream_options", "stop"]},
-            "anthropic": {"family": "anthropic", "base_url": f"{url}/v1", "secret": "anthropic",
-                          "params": ["temperature", "max_tokens", "stream", "stop", "tools", "tool_choice"]},
-            "gemini": {"family": "gemini", "base_url": f"{url}/v1beta", "secret": "gemini",
-                       "params": ["temperature", "max_tokens", "stream", "stop", "tools", "tool_choice"]},
-            "azure-openai": {"family": "azure-openai", "base_url": url, "secret": "azure-openai",
-                             "api_version": "2024-10-21", "params": ["temperature", "max_tokens", "stream",
-                                                                     "stream_options"]},
-            "azure-ai": {"family": "azure-ai", "base_url": f"{url}/models", "secret": "azure-ai",
-                         "api_version": "2024-05-01-preview", "params": ["temperature", "max_tokens", "stream",
-                                                                         "stream_options"]},
-            "local-vllm": {"family": "openai", "base_url": f"{url}/vllm/v1", "secret": None,
-                           "params": ["temperature", "max_tokens", "stream", "stream_options"]},
+            "openai": {
+                "family": "openai",
+                "base_url": f"{url}/v1",
+                "secret": "openai",
+                "env": "OPENAI_API_KEY",
+                "params": [
+                    "temperature",
+                    "max_tokens",
+                    "stream",
+                    "stream_options",
+                    "tools",
+                    "tool_choice",
+                    "stop",
+                    "n",
+                ],
+            },
+            "together-ai": {
+                "family": "openai",
+                "base_url": f"{url}/together/v1",
+                "secret": "together-ai",
+                "env": "TOGETHER_API_KEY",
+                "params": ["temperature", "max_tokens", "stream", "stream_options", "stop"],
+            },
+            "anthropic": {
+                "family": "anthropic",
+                "base_url": f"{url}/v1",
+                "secret": "anthropic",
+                "env": "ANTHROPIC_API_KEY",
+                "params": ["temperature", "max_tokens", "stream", "stop", "tools", "tool_choice"],
+            },
+            "gemini": {
+                "family": "gemini",
+                "base_url": f"{url}/v1beta",
+                "secret": "gemini",
+                "env": "GEMINI_API_KEY",
+                "params": ["temperature", "max_tokens", "stream", "stop", "tools", "tool_choice"],
+            },
+            "azure-openai": {
+                "family": "azure-openai",
+                "base_url": url,
+                "secret": "azure-openai",
+                "env": "AZURE_OPENAI_API_KEY",
+                "api_version": "2024-10-21",
+                "params": ["temperature", "max_tokens", "stream", "stream_options"],
+            },
+            "azure-ai": {
+                "family": "azure-ai",
+                "base_url": f"{url}/models",
+                "secret": "azure-ai",
+                "env": "AZURE_AI_API_KEY",
+                "api_version": "2024-05-01-preview",
+                "params": ["temperature", "max_tokens", "stream", "stream_options"],
+            },
+            "local-vllm": {
+                "family": "openai",
+                "base_url": f"{url}/vllm/v1",
+                "secret": None,
+                "params": ["temperature", "max_tokens", "stream", "stream_options"],
+            },
         },
         "endpoints": {
-            "llama-3.1-8b-chat@local-vllm": {"upstream": "meta-llama/Llama-3.1-8B-Instruct", "input": "0.10",
-                                             "output": "0.10", "context": 131072, "max_output": 4096},
+            "llama-3.1-8b-chat@local-vllm": {
+                "upstream": "meta-llama/Llama-3.1-8B-Instruct",
+                "input": "0.10",
+                "output": "0.10",
+                "context": 131072,
+                "max_output": 4096,
+            },
         },
     }

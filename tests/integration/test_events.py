@@ -27,6 +27,17 @@ EXPECTED: dict[tuple[str, str], Any] = {
     ("credits", "credits"): (200, {"id": EVENT_ACCOUNT, "credits": 10.0}),
     ("credits", "get_credits_legacy"): (200, {"id": EVENT_ACCOUNT, "credits": 10.0}),
     ("credits", "no_authorizer_context"): (403, {"error": "Not authenticated"}),
+    ("chat_completions", "echo"): (200, "Hello from an event"),
+    ("chat_completions", "echo_openai_surface"): (200, "Hello from an event"),
+    ("chat_completions", "echo_stream"): (200, "Hello from an event"),
+    ("chat_completions", "forbidden_field"): (400, {"error": {
+        "message": "The field 'metadata.api_base' is not allowed: upstream URLs and credentials come only from the "
+                   "gateway's configuration.", "type": "invalid_request_error", "param": "metadata.api_base",
+        "code": None}}),
+    ("chat_completions", "unknown_model"): (404, {"error": "Unknown endpoint: gpt-9@openai"}),
+    ("chat_completions", "malformed_json"): (400, {"error": "Invalid JSON: Expecting value at line 1 column 37."}),
+    ("chat_completions", "insufficient_credits"): (402, {"error": "Insufficient credits: the balance cannot cover the "
+                                                                  "worst-case cost of this request."}),
 }
 
 CASES = sorted(EVENTS.glob("*/*.json"))
@@ -73,3 +84,36 @@ def test_credits_events(path: Path, event_keys: dict[str, str]) -> None:
     headers = {k.lower(): v for k, v in response["headers"].items()}
     assert headers["content-type"] == "application/json"
     assert headers["x-request-id"] == "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+
+
+@pytest.mark.parametrize("path", [p for p in CASES if p.parent.name == "chat_completions"], ids=lambda p: p.stem)
+def test_chat_completions_events(path: Path, event_keys: dict[str, str]) -> None:
+    from unigate import accounts
+    from unigate.stores import accounts as store
+
+    accounts.create_account(account_id="acct_events_empty")
+    status, expected = EXPECTED[("chat_completions", path.stem)]
+    response = _invoke(path)
+    assert response["statusCode"] == status, response["body"]
+    headers = {k.lower(): v for k, v in response["headers"].items()}
+    balance = accounts.get_account(EVENT_ACCOUNT).balance_micros
+    if isinstance(expected, dict):
+        assert json.loads(response["body"]) == expected
+        assert balance == 10_000_000  # refused before any hold
+    elif path.stem == "echo_stream":
+        assert headers["content-type"].startswith("text/event-stream")
+        events = [line[6:] for line in response["body"].split("\n\n") if line.startswith("data: ")]
+        assert events[-1] == "[DONE]"
+        chunks = [json.loads(e) for e in events[:-1]]
+        text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+        assert text == expected
+        assert balance == 10_000_000 - round(chunks[-1]["usage"]["cost"] * 1_000_000)
+    else:
+        body = json.loads(response["body"])
+        assert body["choices"][0]["message"]["content"] == expected
+        assert body["model"] == "echo@echo"
+        assert headers["x-unigate-endpoint"] == "echo@echo"
+        assert balance == 10_000_000 - round(body["usage"]["cost"] * 1_000_000)
+        assert headers["x-unigate-cost"] == f"{body['usage']['cost']:f}".rstrip("0")
+    assert store.ledger_sum(EVENT_ACCOUNT) == balance
+    assert store.list_open_holds(EVENT_ACCOUNT) == []

@@ -58,7 +58,7 @@ def test_plain_completion(model: str, providers, account: str) -> None:
 
 @pytest.mark.parametrize("model", FAMILIES)
 def test_streamed_completion(model: str, providers, account: str) -> None:
-    headers, events = run_chat(_body(model, stream=True))
+    _, events = run_chat(_body(model, stream=True))
     assert events[-1] == "[DONE]"
     assert streamed_text(events) == REPLY
     assert all(c["model"] == model for c in events[:-1])

@@ -21,6 +21,8 @@ def test_routes_of_the_contract_are_declared_and_authorized() -> None:
     routes = {(r.method, r.path): r for r in template().routes()}
     assert ("GET", "/v0/credits") in routes
     assert ("GET", "/v0/get_credits") in routes
+    assert ("POST", "/v0/chat/completions") in routes
+    assert ("POST", "/v1/chat/completions") in routes
     assert all(r.authorized for r in routes.values())
 
 

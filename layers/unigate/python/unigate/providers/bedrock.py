@@ -160,6 +160,7 @@ def failure(exc: Exception) -> UpstreamFailure:
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
+        code = code[:1].upper() + code[1:]  # in-stream exceptions arrive lower-camel (throttlingException)
         status = STATUS.get(code) or int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 502)
         return UpstreamFailure(status, f"Bedrock {code}: {error.get('Message', '')}")
     if isinstance(exc, ConnectionError):

@@ -1,0 +1,156 @@
+"""The official `openai` SDK as the client of the local server, as a user points it at unigate."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+import httpx
+import openai
+import pytest
+
+from tests.e2e.conftest import LocalServer
+from tests.fakes.upstream import CANARY_KEYS
+
+
+def _client(server: LocalServer, key: str | None = None) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{server.url}/v1", api_key=key or server.key, max_retries=0, timeout=30)
+
+
+def _credits(server: LocalServer, key: str | None = None) -> Decimal:
+    body = httpx.get(f"{server.url}/v0/credits", headers={"Authorization": f"Bearer {key or server.key}"}).json()
+    return Decimal(str(body["credits"]))
+
+
+def _cost(usage: object) -> Decimal:
+    return Decimal(str(getattr(usage, "cost")))  # noqa: B009 - a field unigate adds to OpenAI's usage
+
+
+def _account_with(server: LocalServer, credits: str, **key_options: str) -> str:
+    account = server.cli_json("accounts", "create")["account_id"]
+    server.cli_json("credits", "grant", "--account", account, "--amount", credits, "--idempotency-key", "e2e")
+    extra = [f"--{k.replace('_', '-')}={v}" for k, v in key_options.items()]
+    return server.cli_json("keys", "create", "--account", account, *extra)["key"]
+
+
+def test_create_returns_the_echo_and_charges_exactly_its_cost(server: LocalServer) -> None:
+    before = _credits(server)
+    completion = _client(server).chat.completions.create(
+        model="echo@echo", messages=[{"role": "user", "content": "Hello, unigate!"}]
+    )
+    assert completion.choices[0].message.content == "Hello, unigate!"
+    assert completion.model == "echo@echo"
+    assert _cost(completion.usage) > 0
+    assert before - _credits(server) == _cost(completion.usage)
+
+
+def test_streaming_through_the_sdk(server: LocalServer) -> None:
+    before = _credits(server)
+    stream = _client(server).chat.completions.create(
+        model="echo@echo", messages=[{"role": "user", "content": "one two three four"}], stream=True
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "one two three four"
+    usage = chunks[-1].usage
+    assert usage is not None
+    assert usage.completion_tokens == 4
+    assert before - _credits(server) == _cost(usage)
+
+
+def test_a_self_hosted_upstream_added_by_catalog_path(server: LocalServer) -> None:
+    before = _credits(server)
+    client = _client(server)
+    completion = client.chat.completions.create(
+        model="llama-3.1-8b-chat@local-vllm", messages=[{"role": "user", "content": "hi there"}]
+    )
+    assert completion.choices[0].message.content == "fake reply to: hi there"
+    streamed = client.chat.completions.create(
+        model="llama-3.1-8b-chat@local-vllm", messages=[{"role": "user", "content": "hi there"}], stream=True
+    )
+    chunks = list(streamed)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "fake reply to: hi there"
+    assert before - _credits(server) == _cost(completion.usage) + _cost(chunks[-1].usage)
+
+
+def test_provider_keys_come_from_the_environment_and_reach_the_upstream(server: LocalServer,
+                                                                        fake_upstream: object) -> None:
+    completion = _client(server).chat.completions.create(
+        model="claude-3.5-haiku@anthropic", messages=[{"role": "user", "content": "hello"}]
+    )
+    assert completion.choices[0].message.content == "fake reply to: hello"
+    assert fake_upstream.last("/v1/messages").headers["x-api-key"] == CANARY_KEYS["anthropic"]  # type: ignore[attr-defined]
+
+
+def test_chunks_pass_through_as_they_arrive(server: LocalServer) -> None:
+    stream = _client(server).chat.completions.create(
+        model="gpt-4o@openai", messages=[{"role": "user", "content": "scenario:paced"}], stream=True
+    )
+    arrivals = [time.monotonic() for chunk in stream if chunk.choices and chunk.choices[0].delta.content]
+    # The upstream paces its words 150 ms apart; a buffering gateway would deliver them all at once.
+    assert len(arrivals) == 4  # "fake reply to: scenario:paced"
+    assert arrivals[-1] - arrivals[0] > 0.2
+
+
+def test_error_classes(server: LocalServer) -> None:
+    messages = [{"role": "user", "content": "hello"}]
+    with pytest.raises(openai.AuthenticationError):
+        _client(server, "ug_not_a_key").chat.completions.create(model="echo@echo", messages=messages)
+    restricted = _account_with(server, "1", allow_model="echo@echo")
+    with pytest.raises(openai.PermissionDeniedError):
+        _client(server, restricted).chat.completions.create(model="gpt-4o@openai", messages=messages)
+    with pytest.raises(openai.NotFoundError):
+        _client(server).chat.completions.create(model="gpt-9@openai", messages=messages)
+    with pytest.raises(openai.BadRequestError) as bad:
+        _client(server).chat.completions.create(model="echo@echo", messages=messages,
+                                                extra_body={"metadata": {"api_base": "http://169.254.169.254"}})
+    assert bad.value.body["param"] == "metadata.api_base"  # type: ignore[index]
+    with pytest.raises(openai.BadRequestError):
+        _client(server).chat.completions.create(model="echo@@echo", messages=messages)
+    with pytest.raises(openai.RateLimitError) as limited:
+        _client(server).chat.completions.create(model="gpt-4o@openai",
+                                                messages=[{"role": "user", "content": "scenario:error:429"}])
+    assert limited.value.response.headers["retry-after"] == "1"
+    with pytest.raises(openai.InternalServerError) as failed:
+        _client(server).chat.completions.create(model="gpt-4o@openai",
+                                                messages=[{"role": "user", "content": "scenario:error:500"}])
+    assert failed.value.status_code == 502
+    broke = _account_with(server, "0.000001")
+    with pytest.raises(openai.APIStatusError) as payment:
+        _client(server, broke).chat.completions.create(model="echo@echo", messages=messages)
+    assert payment.value.status_code == 402
+    assert _credits(server, broke) == Decimal("0.000001")
+
+
+def test_fifty_concurrent_requests_against_a_balance_that_covers_some(server: LocalServer) -> None:
+    """Each request holds ~0.0101 credits for ~0.5 s; 0.05 credits admit a few at a time, never more."""
+    key = _account_with(server, "0.05")
+    client = _client(server, key)
+
+    def attempt(_: int) -> Decimal | int:
+        try:
+            stream = client.chat.completions.create(
+                model="gpt-4o@openai", max_tokens=1000, stream=True,
+                messages=[{"role": "user", "content": "scenario:paced"}],
+            )
+            return _cost(list(stream)[-1].usage)
+        except openai.APIStatusError as exc:
+            return exc.status_code
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        outcomes = list(pool.map(attempt, range(50)))
+    charged = [o for o in outcomes if isinstance(o, Decimal)]
+    refused = [o for o in outcomes if not isinstance(o, Decimal)]
+    assert charged, outcomes
+    assert set(refused) <= {402}
+    assert refused, "the balance should not have covered all 50"
+    remaining = _credits(server, key)
+    assert remaining >= 0
+    assert Decimal("0.05") - remaining == sum(charged)
+    ledger = server.cli_json("credits", "ledger", "--account", _account_of(server, key), "--limit", "1000")
+    assert sum(Decimal(e["credits"]) for e in ledger["entries"]) == remaining
+
+
+def _account_of(server: LocalServer, key: str) -> str:
+    return str(httpx.get(f"{server.url}/v0/credits", headers={"Authorization": f"Bearer {key}"}).json()["id"])
