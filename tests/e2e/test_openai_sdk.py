@@ -154,3 +154,30 @@ def test_fifty_concurrent_requests_against_a_balance_that_covers_some(server: Lo
 
 def _account_of(server: LocalServer, key: str) -> str:
     return str(httpx.get(f"{server.url}/v0/credits", headers={"Authorization": f"Bearer {key}"}).json()["id"])
+
+
+def test_a_client_disconnect_mid_stream_bills_what_was_generated(server: LocalServer, fake_upstream: object) -> None:
+    key = _account_with(server, "1")
+    disconnects_before = fake_upstream.disconnects  # type: ignore[attr-defined]
+    body = {"model": "gpt-4o@openai", "stream": True, "max_tokens": 1000,
+            "messages": [{"role": "user", "content": "scenario:paced"}]}
+    with httpx.stream("POST", f"{server.url}/v1/chat/completions", json=body, timeout=30,
+                      headers={"Authorization": f"Bearer {key}"}) as response:
+        received = []
+        for line in response.iter_lines():
+            if '"content":"fake' in line.replace(" ", ""):
+                received.append(line)
+                break
+    assert received  # one word arrived, then the client went away
+    deadline = time.monotonic() + 5
+    while fake_upstream.disconnects == disconnects_before and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        time.sleep(0.05)
+    assert fake_upstream.disconnects > disconnects_before  # type: ignore[attr-defined]
+    time.sleep(0.3)
+    remaining = _credits(server, key)
+    charged = Decimal("1") - remaining
+    # Billed for the prompt and what was generated, far below the 1000-token hold (0.01 credits).
+    assert Decimal("0") < charged < Decimal("0.001")
+    ledger = server.cli_json("credits", "ledger", "--account", _account_of(server, key))
+    assert sum(Decimal(e["credits"]) for e in ledger["entries"]) == remaining
+    assert {e["kind"] for e in ledger["entries"]} == {"grant", "hold", "settle"}

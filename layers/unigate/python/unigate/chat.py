@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -239,6 +240,20 @@ class Settlement:
         return self.charged
 
 
+@asynccontextmanager
+async def _refund_on_failure(settlement: Settlement, provider: str) -> AsyncIterator[None]:
+    """Nothing was produced if the upstream call fails here: the whole hold goes back, then the failure
+    reaches the caller as the contract's status."""
+    try:
+        yield
+    except UpstreamFailure as failure:
+        await settlement.settle(0)
+        raise failure_to_error(failure, provider) from None
+    except BaseException:
+        await settlement.settle(0)
+        raise
+
+
 async def complete(prepared: Prepared, caller: Caller, *, remaining_ms: int | None = None) -> Completed | Streamed:
     credentials = _credentials(prepared.provider)  # before the hold: a missing key must not hold money
     hold = await anyio.to_thread.run_sync(
@@ -248,14 +263,8 @@ async def complete(prepared: Prepared, caller: Caller, *, remaining_ms: int | No
     settlement = Settlement(hold)
     if prepared.stream:
         return await _stream(prepared, call, settlement)
-    try:
+    async with _refund_on_failure(settlement, prepared.provider.name):
         response = await adapter_for(prepared.provider.family).complete(call)
-    except UpstreamFailure as failure:
-        await settlement.settle(0)
-        raise failure_to_error(failure, prepared.provider.name) from None
-    except BaseException:
-        await settlement.settle(0)
-        raise
     prompt_estimate = tokens.prompt_estimate(prepared.body["messages"], prepared.body.get("tools"))
     prompt, completion = _usage_tokens(
         response.get("usage"), prompt_estimate, tokens.estimate(_output_text(response.get("choices")))
@@ -279,16 +288,8 @@ async def _stream(prepared: Prepared, call: UpstreamCall, settlement: Settlement
     upstream = adapter_for(prepared.provider.family).stream(call).__aiter__()
     # The first chunk is awaited before answering, so a refused or failing upstream still gets a proper
     # HTTP status (429, 502...) instead of a 200 with an error inside the stream.
-    try:
-        first = await upstream.__anext__()
-    except StopAsyncIteration:
-        first = None
-    except UpstreamFailure as failure:
-        await settlement.settle(0)
-        raise failure_to_error(failure, prepared.provider.name) from None
-    except BaseException:
-        await settlement.settle(0)
-        raise
+    async with _refund_on_failure(settlement, prepared.provider.name):
+        first = await anext(upstream, None)
     return Streamed(_relay(prepared, upstream, first, settlement), {**prepared.headers, "cache-control": "no-cache"})
 
 

@@ -13,16 +13,17 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from unigate.httpclient import get_client
 from unigate.providers.base import (
     UpstreamCall,
     UpstreamFailure,
     chunk,
     completion_id,
+    merge_turn,
+    open_stream,
     parse_json,
-    raise_for_status,
+    post_json,
     sse_data,
-    transport_failure,
+    tool_arguments,
     usage,
 )
 
@@ -80,12 +81,7 @@ def to_anthropic(call: UpstreamCall, *, stream: bool) -> dict[str, Any]:
     turns: list[dict[str, Any]] = []
 
     def add(role: str, blocks: list[dict[str, Any]]) -> None:
-        if not blocks:
-            return
-        if turns and turns[-1]["role"] == role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": role, "content": blocks})
+        merge_turn(turns, role, blocks)
 
     for message in body["messages"]:
         role = message["role"]
@@ -96,13 +92,9 @@ def to_anthropic(call: UpstreamCall, *, stream: bool) -> dict[str, Any]:
         elif role == "assistant":
             blocks = _blocks(message.get("content"))
             for tool_call in message.get("tool_calls") or []:
-                function = tool_call.get("function") or {}
-                try:
-                    arguments = json.loads(function.get("arguments") or "{}")
-                except ValueError:
-                    arguments = {}
-                blocks.append({"type": "tool_use", "id": tool_call.get("id", ""), "name": function.get("name", ""),
-                               "input": arguments})
+                blocks.append({"type": "tool_use", "id": tool_call.get("id", ""),
+                               "name": (tool_call.get("function") or {}).get("name", ""),
+                               "input": tool_arguments(tool_call)})
             add("assistant", blocks)
         elif role in ("tool", "function"):
             add("user", [{"type": "tool_result", "tool_use_id": message.get("tool_call_id", ""),
@@ -168,42 +160,15 @@ class Anthropic:
         return {"x-api-key": str(call.credentials.get("api_key", "")), "anthropic-version": API_VERSION}
 
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
-        import httpx
-
-        try:
-            response = await get_client().post(
-                f"{call.base_url()}/messages", json=to_anthropic(call, stream=False), headers=self._headers(call),
-                timeout=call.timeout,
-            )
-        except httpx.HTTPError as exc:
-            raise transport_failure(exc) from None
-        await raise_for_status(response)
-        try:
-            body = response.json()
-        except ValueError:
-            raise UpstreamFailure(None, "Anthropic sent a malformed response.", kind="protocol") from None
+        body = await post_json(f"{call.base_url()}/messages", to_anthropic(call, stream=False), self._headers(call),
+                               call.timeout)
         return from_anthropic(body, call.endpoint.upstream)
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
-        import httpx
-
-        client = get_client()
-        request = client.build_request(
-            "POST", f"{call.base_url()}/messages", json=to_anthropic(call, stream=True), headers=self._headers(call),
-            timeout=call.timeout,
-        )
-        try:
-            response = await client.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise transport_failure(exc) from None
-        try:
-            await raise_for_status(response)
+        async with open_stream(f"{call.base_url()}/messages", to_anthropic(call, stream=True), self._headers(call),
+                               call.timeout) as response:
             async for item in self._translate(response, call.endpoint.upstream):
                 yield item
-        except httpx.HTTPError as exc:
-            raise transport_failure(exc) from None
-        finally:
-            await response.aclose()
 
     async def _translate(self, response: Any, model: str) -> AsyncIterator[dict[str, Any]]:
         chunk_id, completion_tokens = completion_id(), 0

@@ -6,10 +6,12 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from unigate.catalog import EndpointSpec, ProviderSpec
+from unigate.httpclient import get_client
 from unigate.observability import redact
 
 
@@ -161,3 +163,58 @@ def transport_failure(exc: Exception) -> UpstreamFailure:
     if isinstance(exc, httpx.RemoteProtocolError):
         return UpstreamFailure(None, "The upstream closed the connection early.", kind="protocol")
     return UpstreamFailure(None, f"Could not reach the upstream ({type(exc).__name__}).", kind="connect")
+
+
+def merge_turn(turns: list[dict[str, Any]], role: str, items: list[dict[str, Any]], field: str = "content") -> None:
+    """Appends a turn, merging it into the previous one of the same role (Anthropic, Gemini and Bedrock
+    require alternating roles; OpenAI allows runs of one role)."""
+    if not items:
+        return
+    if turns and turns[-1]["role"] == role:
+        turns[-1][field].extend(items)
+    else:
+        turns.append({"role": role, field: items})
+
+
+def tool_arguments(tool_call: dict[str, Any]) -> Any:
+    """An OpenAI tool call's arguments (a JSON string) as a value; {} when they are not valid JSON."""
+    try:
+        return json.loads((tool_call.get("function") or {}).get("arguments") or "{}")
+    except ValueError:
+        return {}
+
+
+async def post_json(url: str, payload: dict[str, Any], headers: dict[str, str], timeout: float) -> Any:
+    """POSTs JSON and returns the JSON answer, with every failure as an UpstreamFailure."""
+    import httpx
+
+    try:
+        response = await get_client().post(url, json=payload, headers=headers, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise transport_failure(exc) from None
+    await raise_for_status(response)
+    try:
+        return response.json()
+    except ValueError:
+        raise UpstreamFailure(None, "The upstream sent a malformed response.", kind="protocol") from None
+
+
+@asynccontextmanager
+async def open_stream(url: str, payload: dict[str, Any], headers: dict[str, str], timeout: float) -> AsyncIterator[Any]:
+    """A streamed POST response, closed on exit (which cancels the upstream request when the caller stops
+    early); transport errors while reading become UpstreamFailure."""
+    import httpx
+
+    client = get_client()
+    request = client.build_request("POST", url, json=payload, headers=headers, timeout=timeout)
+    try:
+        response = await client.send(request, stream=True)
+    except httpx.HTTPError as exc:
+        raise transport_failure(exc) from None
+    try:
+        await raise_for_status(response)
+        yield response
+    except httpx.HTTPError as exc:
+        raise transport_failure(exc) from None
+    finally:
+        await response.aclose()

@@ -14,7 +14,14 @@ from collections.abc import AsyncIterator
 from functools import lru_cache
 from typing import Any
 
-from unigate.providers.base import UpstreamCall, UpstreamFailure, chunk, completion_id, usage
+from unigate.providers.base import (
+    UpstreamCall,
+    UpstreamFailure,
+    chunk,
+    completion_id,
+    merge_turn,
+    usage,
+)
 
 FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
           "guardrail_intervened": "content_filter", "content_filtered": "content_filter",
@@ -62,12 +69,7 @@ def to_converse(call: UpstreamCall) -> dict[str, Any]:
     messages: list[dict[str, Any]] = []
 
     def add(role: str, blocks: list[dict[str, Any]]) -> None:
-        if not blocks:
-            return
-        if messages and messages[-1]["role"] == role:
-            messages[-1]["content"].extend(blocks)
-        else:
-            messages.append({"role": role, "content": blocks})
+        merge_turn(messages, role, blocks)
 
     for message in body["messages"]:
         role = message["role"]

@@ -9,16 +9,17 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from unigate.httpclient import get_client
 from unigate.providers.base import (
     UpstreamCall,
     UpstreamFailure,
     chunk,
     completion_id,
+    merge_turn,
+    open_stream,
     parse_json,
-    raise_for_status,
+    post_json,
     sse_data,
-    transport_failure,
+    tool_arguments,
     usage,
 )
 
@@ -53,12 +54,7 @@ def to_gemini(call: UpstreamCall) -> dict[str, Any]:
     tool_names: dict[str, str] = {}
 
     def add(role: str, parts: list[dict[str, Any]]) -> None:
-        if not parts:
-            return
-        if contents and contents[-1]["role"] == role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": role, "parts": parts})
+        merge_turn(contents, role, parts, field="parts")
 
     for message in body["messages"]:
         role = message["role"]
@@ -69,13 +65,9 @@ def to_gemini(call: UpstreamCall) -> dict[str, Any]:
         elif role == "assistant":
             parts = _parts(message.get("content"))
             for tool_call in message.get("tool_calls") or []:
-                function = tool_call.get("function") or {}
-                tool_names[tool_call.get("id", "")] = function.get("name", "")
-                try:
-                    args = json.loads(function.get("arguments") or "{}")
-                except ValueError:
-                    args = {}
-                parts.append({"functionCall": {"name": function.get("name", ""), "args": args}})
+                name = (tool_call.get("function") or {}).get("name", "")
+                tool_names[tool_call.get("id", "")] = name
+                parts.append({"functionCall": {"name": name, "args": tool_arguments(tool_call)}})
             add("model", parts)
         elif role in ("tool", "function"):
             content = message.get("content")
@@ -179,36 +171,12 @@ class Gemini:
         return {"x-goog-api-key": str(call.credentials.get("api_key", ""))}
 
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
-        import httpx
-
-        try:
-            response = await get_client().post(
-                self._url(call, "generateContent"), json=to_gemini(call), headers=self._headers(call),
-                timeout=call.timeout,
-            )
-        except httpx.HTTPError as exc:
-            raise transport_failure(exc) from None
-        await raise_for_status(response)
-        try:
-            body = response.json()
-        except ValueError:
-            raise UpstreamFailure(None, "Gemini sent a malformed response.", kind="protocol") from None
+        body = await post_json(self._url(call, "generateContent"), to_gemini(call), self._headers(call), call.timeout)
         return from_gemini(body, call.endpoint.upstream)
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
-        import httpx
-
-        client = get_client()
-        request = client.build_request(
-            "POST", self._url(call, "streamGenerateContent") + "?alt=sse", json=to_gemini(call),
-            headers=self._headers(call), timeout=call.timeout,
-        )
-        try:
-            response = await client.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise transport_failure(exc) from None
-        try:
-            await raise_for_status(response)
+        url = self._url(call, "streamGenerateContent") + "?alt=sse"
+        async with open_stream(url, to_gemini(call), self._headers(call), call.timeout) as response:
             chunk_id, model, started, finished, last_usage = completion_id(), call.endpoint.upstream, False, False, None
             calls_seen = 0
             async for _, data in sse_data(response):
@@ -235,7 +203,3 @@ class Gemini:
                 raise UpstreamFailure(None, "The Gemini stream ended without a finish reason.", kind="protocol")
             if last_usage:
                 yield chunk(chunk_id, model, usage=last_usage)
-        except httpx.HTTPError as exc:
-            raise transport_failure(exc) from None
-        finally:
-            await response.aclose()

@@ -8,15 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from unigate.httpclient import get_client
-from unigate.providers.base import (
-    UpstreamCall,
-    UpstreamFailure,
-    parse_json,
-    raise_for_status,
-    sse_data,
-    transport_failure,
-)
+from unigate.providers.base import UpstreamCall, UpstreamFailure, open_stream, parse_json, post_json, sse_data
 
 
 class OpenAICompatible:
@@ -39,37 +31,14 @@ class OpenAICompatible:
         return body
 
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
-        import httpx
-
-        try:
-            response = await get_client().post(
-                self.url(call), json=self.payload(call, stream=False), headers=self.headers(call), timeout=call.timeout
-            )
-        except httpx.HTTPError as exc:
-            raise transport_failure(exc) from None
-        await raise_for_status(response)
-        try:
-            body = response.json()
-        except ValueError:
-            raise UpstreamFailure(None, "The upstream sent a malformed response.", kind="protocol") from None
+        body = await post_json(self.url(call), self.payload(call, stream=False), self.headers(call), call.timeout)
         if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
             raise UpstreamFailure(None, "The upstream response has no choices.", kind="protocol")
         return body
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
-        import httpx
-
-        client = get_client()
-        request = client.build_request(
-            "POST", self.url(call), json=self.payload(call, stream=True), headers=self.headers(call),
-            timeout=call.timeout,
-        )
-        try:
-            response = await client.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise transport_failure(exc) from None
-        try:
-            await raise_for_status(response)
+        payload = self.payload(call, stream=True)
+        async with open_stream(self.url(call), payload, self.headers(call), call.timeout) as response:
             finished = False
             async for _, data in sse_data(response):
                 if data.strip() == "[DONE]":
@@ -81,7 +50,3 @@ class OpenAICompatible:
                 yield parsed
             if not finished:
                 raise UpstreamFailure(None, "The upstream stream ended before [DONE].", kind="protocol")
-        except httpx.HTTPError as exc:
-            raise transport_failure(exc) from None
-        finally:
-            await response.aclose()
