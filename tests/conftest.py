@@ -46,7 +46,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name, value in template().environment().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     get_settings.cache_clear()
+    _forget_process_state()
     aws_clients.reset()
     make_writes_atomic()
     with mock_aws():
@@ -54,6 +56,14 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
     aws_clients.reset()
     get_settings.cache_clear()
+
+
+def _forget_process_state() -> None:
+    """What a warm Lambda keeps between invocations must not leak from one test into the next."""
+    from unigate import metrics, routing
+
+    metrics.reset_cache()
+    routing._known_failures.clear()
 
 
 @pytest.fixture
@@ -112,6 +122,8 @@ def providers(aws: None, fake_upstream: Any, tmp_path: Path, monkeypatch: pytest
     for name, key in CANARY_KEYS.items():
         aws_clients.client("secretsmanager").create_secret(Name=f"unigate/providers/{name}", SecretString=key)
     fake_upstream.received.clear()
+    fake_upstream.delays.clear()
+    fake_upstream.failures.clear()
     yield fake_upstream
     get_catalog.cache_clear()
     get_settings.cache_clear()

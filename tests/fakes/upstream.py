@@ -44,6 +44,13 @@ class FakeUpstream:
     url: str = ""
     received: list[Received] = field(default_factory=list)
     disconnects: int = 0
+    # Per path prefix of the OpenAI-compatible route ("alpha", "beta"...): seconds to wait before the
+    # first byte, and a queue of (status, Retry-After) failures to answer before succeeding.
+    delays: dict[str, float] = field(default_factory=dict)
+    failures: dict[str, list[tuple[int, str | None]]] = field(default_factory=dict)
+
+    def count(self, path_part: str) -> int:
+        return sum(1 for r in self.received if path_part in r.path)
 
     def last(self, path_part: str = "") -> Received:
         return [r for r in self.received if path_part in r.path][-1]
@@ -109,6 +116,13 @@ def build(fake: FakeUpstream) -> Starlette:
     # --- OpenAI-compatible (also Azure OpenAI, Azure AI inference, self-hosted) -----------------------
     async def openai_chat(request: Request) -> Response:
         body = await record(request)
+        prefix = request.path_params["prefix"].split("/")[0]
+        queued = fake.failures.get(prefix)
+        if queued:
+            status, retry_after = queued.pop(0)
+            return JSONResponse({"error": {"message": f"scripted {status}", "type": "fake", "code": None}},
+                                status_code=status, headers={"retry-after": retry_after} if retry_after else {})
+        await asyncio.sleep(fake.delays.get(prefix, 0.0))
         name, arg = _scenario(_last_user_text(body.get("messages", [])))
         model = body.get("model", "deployment")
         if name == "error":
@@ -445,6 +459,10 @@ def catalog_override(url: str) -> dict[str, Any]:
                 "api_version": "2024-05-01-preview",
                 "params": ["temperature", "max_tokens", "stream", "stream_options"],
             },
+            "alpha": {"family": "openai", "base_url": f"{url}/alpha/v1", "secret": None,
+                      "params": ["temperature", "max_tokens", "stream", "stream_options"]},
+            "beta": {"family": "openai", "base_url": f"{url}/beta/v1", "secret": None,
+                     "params": ["temperature", "max_tokens", "stream", "stream_options"]},
             "local-vllm": {
                 "family": "openai",
                 "base_url": f"{url}/vllm/v1",
@@ -453,6 +471,13 @@ def catalog_override(url: str) -> dict[str, Any]:
             },
         },
         "endpoints": {
+            # One model at two providers: alpha is cheaper on input, beta on output.
+            "routing-test@alpha": {"upstream": "routing-test", "input": "0.50", "output": "2.00", "context": 8192,
+                                   "max_output": 1024},
+            "routing-test-mini@alpha": {"upstream": "routing-test-mini", "input": "0.10", "output": "0.10",
+                                        "context": 8192, "max_output": 1024},
+            "routing-test@beta": {"upstream": "routing-test", "input": "1.00", "output": "1.00", "context": 8192,
+                                  "max_output": 1024},
             "llama-3.1-8b-chat@local-vllm": {
                 "upstream": "meta-llama/Llama-3.1-8B-Instruct",
                 "input": "0.10",

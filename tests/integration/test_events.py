@@ -27,6 +27,18 @@ EXPECTED: dict[tuple[str, str], Any] = {
     ("credits", "credits"): (200, {"id": EVENT_ACCOUNT, "credits": 10.0}),
     ("credits", "get_credits_legacy"): (200, {"id": EVENT_ACCOUNT, "credits": 10.0}),
     ("credits", "no_authorizer_context"): (403, {"error": "Not authenticated"}),
+    ("catalog", "models"): (200, None),
+    ("catalog", "models_of_provider"): (200, ["gemma-2-9b-it", "llama-3.1-70b-chat", "llama-3.1-8b-chat",
+                                              "mixtral-8x7b-instruct-v0.1"]),
+    ("catalog", "providers_of_model"): (200, ["aws-bedrock", "azure-ai", "deepinfra", "fireworks-ai", "groq",
+                                              "together-ai"]),
+    ("catalog", "endpoints"): (200, ["llama-3.1-70b-chat@groq"]),
+    ("catalog", "endpoint_metrics"): (200, [{"endpoint": "echo@echo", "ttft": None, "ttft_p90": None, "itl": None,
+                                             "itl_p90": None, "tks_per_sec": None, "input_cost": 1.0,
+                                             "output_cost": 2.0, "error_rate": 0.0, "samples": 0,
+                                             "measured_at": None}]),
+    ("catalog", "openai_models"): (200, None),
+    ("catalog", "unknown_provider"): (404, {"error": "Unknown provider: nope"}),
     ("chat_completions", "echo"): (200, "Hello from an event"),
     ("chat_completions", "echo_openai_surface"): (200, "Hello from an event"),
     ("chat_completions", "echo_stream"): (200, "Hello from an event"),
@@ -117,3 +129,28 @@ def test_chat_completions_events(path: Path, event_keys: dict[str, str]) -> None
         assert headers["x-unigate-cost"] == f"{body['usage']['cost']:f}".rstrip("0")
     assert store.ledger_sum(EVENT_ACCOUNT) == balance
     assert store.list_open_holds(EVENT_ACCOUNT) == []
+
+
+@pytest.mark.parametrize("path", [p for p in CASES if p.parent.name == "catalog"], ids=lambda p: p.stem)
+def test_catalog_events(path: Path, event_keys: dict[str, str]) -> None:
+    status, expected = EXPECTED[("catalog", path.stem)]
+    response = _invoke(path)
+    assert response["statusCode"] == status, response["body"]
+    body = json.loads(response["body"])
+    if path.stem == "models":
+        assert {"gpt-4o", "claude-3.5-haiku", "echo", "llama-3.1-70b-chat"} <= set(body)
+        assert body == sorted(body)
+    elif path.stem == "openai_models":
+        assert body["object"] == "list"
+        assert {"id": "gpt-4o@openai", "object": "model", "created": 0, "owned_by": "openai"} in body["data"]
+    else:
+        assert body == expected
+    if status == 200 and path.stem != "endpoint_metrics":
+        headers = {k.lower(): v for k, v in response["headers"].items()}
+        assert headers["cache-control"] == "private, max-age=60"
+        event = json.loads(path.read_text())
+        event["headers"]["If-None-Match"] = headers["etag"]
+        event["multiValueHeaders"]["If-None-Match"] = [headers["etag"]]
+        spec = template().functions()[FUNCTIONS["catalog"]]
+        again = call(load_handler(spec), event, context_for(spec))
+        assert again["statusCode"] == 304

@@ -23,6 +23,8 @@ def test_routes_of_the_contract_are_declared_and_authorized() -> None:
     assert ("GET", "/v0/get_credits") in routes
     assert ("POST", "/v0/chat/completions") in routes
     assert ("POST", "/v1/chat/completions") in routes
+    for path in ("/v0/models", "/v0/providers", "/v0/endpoints", "/v0/endpoint-metrics", "/v1/models"):
+        assert ("GET", path) in routes
     assert all(r.authorized for r in routes.values())
 
 
@@ -67,7 +69,9 @@ def test_tables_are_protected() -> None:
         assert props["BillingMode"] == "PAY_PER_REQUEST", name
         assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], name
         assert props["SSESpecification"]["SSEEnabled"], name
-        assert template().resources[name]["DeletionPolicy"] == "Retain", name
+        # Money and keys survive a stack deletion; measurements are disposable.
+        expected = "Delete" if name == "MetricsTable" else "Retain"
+        assert template().resources[name]["DeletionPolicy"] == expected, name
 
 
 def test_every_function_has_a_log_group_with_retention() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from typing import Any
 
 from unigate.errors import BadRequest
 from unigate.models import EntryKind, Hold, LedgerEntry
@@ -48,9 +49,10 @@ def hold(account_id: str, amount_micros: int, details: dict[str, str] | None = N
     return held
 
 
-def settle(held: Hold, cost_micros: int) -> bool:
-    """Charges the real cost and returns the rest of the hold; False if it was already settled."""
-    return account_store.settle_hold(held, cost_micros)
+def settle(held: Hold, cost_micros: int, extra: tuple[dict[str, Any], ...] = ()) -> bool:
+    """Charges the real cost and returns the rest of the hold; False if it was already settled.
+    `extra` transaction items (counters) are applied with the settle, atomically."""
+    return account_store.settle_hold(held, cost_micros, extra)
 
 
 def release(held: Hold) -> bool:

@@ -1,13 +1,17 @@
-"""Chat completions: validate, resolve the endpoint, hold the worst case, call upstream, settle once.
+"""Chat completions: check, plan the endpoints, and for each attempt hold, call, settle once.
 
-The order is the contract: every check that can refuse a request runs before the hold, and the hold
-runs before the upstream call; after the call, exactly one settle charges what was produced and gives
-back the rest, whether the upstream succeeded, failed, timed out, or the client went away mid-stream.
+The order is the contract: every check that can refuse a request runs before the first hold, and each
+attempt's hold runs before its upstream call. After each call, exactly one settle charges what was
+produced and gives back the rest, whether the upstream succeeded, failed, timed out, or the client went
+away mid-stream. Retries and fallbacks advance only on 408, 429, 5xx and connection errors, and never
+after the first streamed byte; each attempt is billed only for what it produced.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,26 +21,20 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from unigate import billing, endpoints, tokens
-from unigate.catalog import EndpointSpec, ProviderSpec, get_catalog
+from unigate import billing, endpoints, metrics, routing, tokens
+from unigate.catalog import EndpointSpec, ProviderSpec
 from unigate.config import get_settings
-from unigate.errors import (
-    BadRequest,
-    Forbidden,
-    NotFound,
-    RateLimited,
-    UnigateError,
-    UpstreamError,
-    UpstreamTimeout,
-)
+from unigate.errors import BadRequest, RateLimited, UnigateError, UpstreamError, UpstreamTimeout
 from unigate.models import Caller, Hold
 from unigate.money import format_credits, micros_to_credits
 from unigate.observability import get_logger
 from unigate.providers import adapter_for
 from unigate.providers.base import UpstreamCall, UpstreamFailure
+from unigate.stores.metrics import Measurement, window_update
 
 MAX_MESSAGES = 2048
 MAX_N = 8
+MAX_ALTERNATIVES = 8
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 # The OpenAI chat parameters unigate knows; anything else is dropped (and listed in a header).
 OPENAI_PARAMS = frozenset({
@@ -48,6 +46,7 @@ OPENAI_PARAMS = frozenset({
 # Unify's extras: read by unigate, never forwarded.
 UNIFY_EXTRAS = frozenset({"tags", "drop_params", "use_custom_keys", "log_query_body", "log_response_body"})
 ALWAYS_FORWARDED = frozenset({"model", "messages", "stream"})
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 529})
 
 
 @dataclass
@@ -81,6 +80,7 @@ class Streamed:
     headers: dict[str, str]
 
 
+# ------------------------------------------------------------------------------------------- checks
 def _int_param(body: dict[str, Any], name: str, *, low: int, high: int) -> int | None:
     value = body.get(name)
     if value is None:
@@ -113,50 +113,32 @@ def _check_messages(messages: Any) -> list[dict[str, Any]]:
     return messages
 
 
-def _resolve(body: dict[str, Any], caller: Caller) -> tuple[EndpointSpec, ProviderSpec]:
-    chain = endpoints.parse(body.get("model"))
-    if len(chain) > 1 or not chain[0].is_endpoint:
-        target = chain[0]
-        if target.provider is None:
-            raise NotFound(f"No deployment named {target.model!r}.", param="model")
-        raise BadRequest(
-            "Fallback chains and meta-providers are not enabled on this gateway yet; name one model@provider.",
-            param="model",
-        )
-    target = chain[0]
-    assert isinstance(target.provider, str)
-    catalog = get_catalog()
-    endpoint = catalog.endpoint(target.model, target.provider)
-    if endpoint.type != "chat":
-        raise BadRequest(f"{endpoint.name} is not a chat model.", param="model")
-    if caller.allowed_models and not {endpoint.name, endpoint.model} & set(caller.allowed_models):
-        raise Forbidden(f"This API key may not use {endpoint.name}.", param="model")
-    return endpoint, catalog.provider(endpoint.provider)
-
-
-def prepare(body: Any, caller: Caller) -> Prepared:
-    """All the checks that can refuse a request, before any hold or upstream call."""
+def _check(body: Any) -> None:
+    """The checks that do not depend on the endpoint."""
     if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object.")
-    messages = _check_messages(body.get("messages"))
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool):
+        raise BadRequest("Each request must be a JSON object.")
+    _check_messages(body.get("messages"))
+    if not isinstance(body.get("stream", False), bool):
         raise BadRequest("'stream' must be true or false.", param="stream")
     if body.get("use_custom_keys"):
         raise BadRequest("Bring-your-own provider keys are not enabled on this gateway yet.", param="use_custom_keys")
-    drop_params = body.get("drop_params", True)
-    if not isinstance(drop_params, bool):
+    if not isinstance(body.get("drop_params", True), bool):
         raise BadRequest("'drop_params' must be true or false.", param="drop_params")
     tags = body.get("tags")
     if tags is not None and (not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)):
         raise BadRequest("'tags' must be a list of strings.", param="tags")
+    for name in ("max_tokens", "max_completion_tokens"):
+        _int_param(body, name, low=1, high=10_000_000)
 
-    endpoint, provider = _resolve(body, caller)
+
+def _bind(body: dict[str, Any], candidate: routing.Candidate) -> Prepared:
+    """The request as one endpoint will receive it, and the most it can cost there."""
+    endpoint, provider = candidate.endpoint, candidate.provider
     max_out = None
     for name in ("max_tokens", "max_completion_tokens"):
         max_out = _int_param(body, name, low=1, high=endpoint.max_output) or max_out
     n = _int_param(body, "n", low=1, high=MAX_N) or 1
-
+    drop_params = body.get("drop_params", True)
     forwarded: dict[str, Any] = {}
     dropped = []
     for key, value in body.items():
@@ -170,11 +152,30 @@ def prepare(body: Any, caller: Caller) -> Prepared:
             dropped.append(key)
     forwarded["model"] = endpoint.upstream
     worst = endpoint.cost_micros(
-        tokens.worst_case_prompt(messages, body.get("tools")), (max_out or endpoint.max_output) * n
+        tokens.worst_case_prompt(body["messages"], body.get("tools")), (max_out or endpoint.max_output) * n
     )
-    return Prepared(endpoint, provider, forwarded, stream, max(worst, 1), dropped)
+    return Prepared(endpoint, provider, forwarded, bool(body.get("stream", False)), max(worst, 1), dropped)
 
 
+def prepare(body: Any, caller: Caller) -> list[Prepared]:
+    """Every check that can refuse a request, before any hold: the endpoints to try, in order, each with
+    the request bound to it. A JSON array body is a list of whole fallback requests."""
+    requests = body if isinstance(body, list) else [body]
+    if not requests or len(requests) > MAX_ALTERNATIVES:
+        raise BadRequest(f"An array body holds 1 to {MAX_ALTERNATIVES} requests.")
+    attempts: list[Prepared] = []
+    for request in requests:
+        _check(request)
+        chain = endpoints.parse(request.get("model"))
+        max_tokens = request.get("max_completion_tokens") or request.get("max_tokens")
+        for candidate in routing.plan(chain, caller, max_tokens=max_tokens):
+            attempts.append(_bind(request, candidate))
+    if len({a.stream for a in attempts}) > 1:
+        raise BadRequest("Fallback requests must all stream or all not stream.", param="stream")
+    return attempts
+
+
+# ------------------------------------------------------------------------------------- upstream
 def _credentials(provider: ProviderSpec) -> dict[str, Any]:
     if provider.secret is None:
         return {}
@@ -205,6 +206,25 @@ def failure_to_error(failure: UpstreamFailure, provider: str) -> UnigateError:
     return UpstreamError(f"{provider} failed: {failure.message}")
 
 
+def outcome_of(failure: UpstreamFailure) -> str:
+    if failure.kind == "timeout" or failure.status in (408, 504):
+        return "timeout"
+    if failure.status == 429:
+        return "rate_limited"
+    if failure.kind == "connect":
+        return "connect_error"
+    if failure.status is not None and 400 <= failure.status < 500:
+        return "client_error"
+    return "server_error"
+
+
+def retryable(failure: UpstreamFailure) -> bool:
+    """408, 429, 5xx, timeouts, connection and protocol errors; a client's own 4xx never is."""
+    if failure.status is not None:
+        return failure.status in RETRYABLE_STATUSES or failure.status >= 500
+    return failure.kind in ("timeout", "connect", "protocol")
+
+
 def _usage_tokens(usage: Any, fallback_prompt: int, fallback_completion: int) -> tuple[int, int]:
     """Token counts from an upstream usage object, or the estimates when it has none usable."""
     if isinstance(usage, dict):
@@ -225,53 +245,85 @@ def _output_text(choices: Any) -> str:
     return "".join(parts)
 
 
-class Settlement:
-    """Settles one hold exactly once, shielded from cancellation (a client disconnect must still settle)."""
+class Attempt:
+    """One try at one endpoint: its hold, its timing, and exactly one settle (shielded from
+    cancellation, since a client disconnect must still settle), which also records the measurement."""
 
-    def __init__(self, hold: Hold) -> None:
+    def __init__(self, prepared: Prepared, hold: Hold) -> None:
+        self.prepared = prepared
         self.hold = hold
+        self.started = time.monotonic()
+        self.first_token: float | None = None
         self.charged: int | None = None
 
-    async def settle(self, cost_micros: int) -> int:
+    def measurement(self, outcome: str, output_tokens: int) -> Measurement:
+        now = time.monotonic()
+        ttft = (self.first_token - self.started) * 1000 if self.first_token is not None else None
+        itl = None
+        if ttft is not None and output_tokens > 1:
+            itl = (now - (self.first_token or now)) * 1000 / (output_tokens - 1)
+        return Measurement(self.prepared.endpoint.name, outcome, (now - self.started) * 1000, ttft, itl,
+                           output_tokens)
+
+    async def settle(self, cost_micros: int, measurement: Measurement | None) -> int:
         if self.charged is None:
             self.charged = min(max(cost_micros, 0), self.hold.amount_micros)
+            extra = (window_update(measurement),) if measurement else ()
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(billing.settle, self.hold, self.charged)
+                await anyio.to_thread.run_sync(billing.settle, self.hold, self.charged, extra)
+                if measurement is not None:
+                    await anyio.to_thread.run_sync(_after_measurement, measurement)
         return self.charged
 
 
+def _after_measurement(measurement: Measurement) -> None:
+    metrics.emit(measurement)
+    if measurement.outcome == "ok":
+        routing.note_success(measurement.endpoint)
+    elif measurement.outcome != "client_error":
+        routing.note_failure(measurement.endpoint)
+
+
 @asynccontextmanager
-async def _refund_on_failure(settlement: Settlement, provider: str) -> AsyncIterator[None]:
-    """Nothing was produced if the upstream call fails here: the whole hold goes back, then the failure
-    reaches the caller as the contract's status."""
+async def _refund_on_failure(attempt: Attempt) -> AsyncIterator[None]:
+    """If the upstream call fails here, nothing was produced: the whole hold goes back and the failure is
+    measured; then the UpstreamFailure goes on to the retry loop."""
     try:
         yield
     except UpstreamFailure as failure:
-        await settlement.settle(0)
-        raise failure_to_error(failure, provider) from None
+        await attempt.settle(0, attempt.measurement(outcome_of(failure), 0))
+        raise
     except BaseException:
-        await settlement.settle(0)
+        await attempt.settle(0, None)
         raise
 
 
-async def complete(prepared: Prepared, caller: Caller, *, remaining_ms: int | None = None) -> Completed | Streamed:
+async def _attempt(prepared: Prepared, caller: Caller, timeout: float) -> Completed | Streamed:
     credentials = _credentials(prepared.provider)  # before the hold: a missing key must not hold money
     hold = await anyio.to_thread.run_sync(
         billing.hold, caller.account_id, prepared.worst_case_micros, {"endpoint": prepared.endpoint.name}
     )
-    call = UpstreamCall(prepared.endpoint, prepared.provider, prepared.body, credentials, _timeout(remaining_ms))
-    settlement = Settlement(hold)
+    call = UpstreamCall(prepared.endpoint, prepared.provider, prepared.body, credentials, timeout)
+    attempt = Attempt(prepared, hold)
+    adapter = adapter_for(prepared.provider.family)
     if prepared.stream:
-        return await _stream(prepared, call, settlement)
-    async with _refund_on_failure(settlement, prepared.provider.name):
-        response = await adapter_for(prepared.provider.family).complete(call)
+        upstream = adapter.stream(call).__aiter__()
+        # The first chunk is awaited here, so a refused or failing upstream can still be retried, fall
+        # back, or get a proper HTTP status instead of a 200 with an error inside the stream.
+        async with _refund_on_failure(attempt):
+            first = await anext(upstream, None)
+        attempt.first_token = time.monotonic()
+        return Streamed(_relay(attempt, upstream, first), {**prepared.headers, "cache-control": "no-cache"})
+    async with _refund_on_failure(attempt):
+        response = await adapter.complete(call)
     prompt_estimate = tokens.prompt_estimate(prepared.body["messages"], prepared.body.get("tools"))
     prompt, completion = _usage_tokens(
         response.get("usage"), prompt_estimate, tokens.estimate(_output_text(response.get("choices")))
     )
-    charged = await settlement.settle(prepared.endpoint.cost_micros(prompt, completion))
-    response["model"] = prepared.endpoint.name
+    charged = await attempt.settle(prepared.endpoint.cost_micros(prompt, completion),
+                                   attempt.measurement("ok", completion))
     upstream_usage = response.get("usage")
+    response["model"] = prepared.endpoint.name
     response["usage"] = {
         **(upstream_usage if isinstance(upstream_usage, dict) else {}),
         "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
@@ -280,32 +332,66 @@ async def complete(prepared: Prepared, caller: Caller, *, remaining_ms: int | No
     return Completed(response, {**prepared.headers, "x-unigate-cost": format_credits(charged)})
 
 
+def _backoff(retry: int, retry_after: float | None, deadline: float) -> float | None:
+    """Seconds to wait before retrying, or None when the wait does not fit (then the failure stands)."""
+    settings = get_settings()
+    if retry_after is not None:
+        wait = retry_after
+        if wait > settings.retry_after_max_seconds:
+            return None
+    else:
+        wait = random.uniform(0, min(settings.retry_max_seconds, settings.retry_base_seconds * 2**retry))  # noqa: S311
+    return wait if time.monotonic() + wait < deadline else None
+
+
+async def complete(plan: list[Prepared], caller: Caller, *, remaining_ms: int | None = None) -> Completed | Streamed:
+    """Tries the plan in order, retrying each endpoint on retryable failures, then falling back."""
+    settings = get_settings()
+    deadline = time.monotonic() + _timeout(remaining_ms)
+    failure: UpstreamFailure | None = None
+    failed_on = plan[0]
+    for prepared in plan:
+        for retry in range(settings.upstream_retries + 1):
+            timeout = deadline - time.monotonic()
+            if timeout <= 0:
+                break
+            try:
+                return await _attempt(prepared, caller, timeout)
+            except UpstreamFailure as exc:
+                failure, failed_on = exc, prepared
+                if not retryable(exc):
+                    raise failure_to_error(exc, prepared.provider.name) from None
+                get_logger().info("upstream attempt failed", extra={"endpoint": prepared.endpoint.name,
+                                                                    "status": exc.status, "kind": exc.kind})
+                wait = _backoff(retry, exc.retry_after, deadline) if retry < settings.upstream_retries else None
+                if wait is None:
+                    break
+                await asyncio.sleep(wait)
+    if failure is None:
+        raise UpstreamTimeout("No time was left to call a provider.")
+    raise failure_to_error(failure, failed_on.provider.name)
+
+
+# ------------------------------------------------------------------------------------- streaming
 def _sse(payload: Any) -> bytes:
     return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
 
 
-async def _stream(prepared: Prepared, call: UpstreamCall, settlement: Settlement) -> Streamed:
-    upstream = adapter_for(prepared.provider.family).stream(call).__aiter__()
-    # The first chunk is awaited before answering, so a refused or failing upstream still gets a proper
-    # HTTP status (429, 502...) instead of a 200 with an error inside the stream.
-    async with _refund_on_failure(settlement, prepared.provider.name):
-        first = await anext(upstream, None)
-    return Streamed(_relay(prepared, upstream, first, settlement), {**prepared.headers, "cache-control": "no-cache"})
-
-
-async def _relay(
-    prepared: Prepared, upstream: AsyncIterator[dict[str, Any]], first: dict[str, Any] | None, settlement: Settlement
-) -> AsyncIterator[bytes]:
+async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], first: dict[str, Any] | None
+                 ) -> AsyncIterator[bytes]:
+    prepared = attempt.prepared
     name = prepared.endpoint.name
     produced: list[str] = []
     usage: Any = None
     chunk_id = "chatcmpl-unigate"
     prompt_estimate = tokens.prompt_estimate(prepared.body["messages"], prepared.body.get("tools"))
 
+    def counts() -> tuple[int, int]:
+        completion = tokens.estimate("".join(produced)) if any(produced) else 0
+        return _usage_tokens(usage, prompt_estimate, completion)
+
     def cost_so_far() -> int:
-        completion = tokens.estimate("".join(produced)) if produced else 0
-        prompt, completion = _usage_tokens(usage, prompt_estimate, completion)
-        return prepared.endpoint.cost_micros(prompt, completion)
+        return prepared.endpoint.cost_micros(*counts()) if any(produced) or usage else 0
 
     async def chunks() -> AsyncIterator[dict[str, Any]]:
         if first is not None:
@@ -327,8 +413,10 @@ async def _relay(
             relayed = {key: value for key, value in item.items() if key != "usage"}
             relayed["model"] = name
             yield _sse(relayed)
-        charged = await settlement.settle(cost_so_far())
-        prompt, completion = _usage_tokens(usage, prompt_estimate, tokens.estimate("".join(produced)))
+        # Without upstream usage, the prompt estimate alone keeps a completed stream's cost above zero.
+        prompt, completion = counts()
+        charged = await attempt.settle(prepared.endpoint.cost_micros(prompt, completion),
+                                       attempt.measurement("ok", completion))
         yield _sse({
             "id": chunk_id, "object": "chat.completion.chunk", "created": int(time.time()), "model": name,
             "choices": [],
@@ -337,17 +425,18 @@ async def _relay(
         })
         yield b"data: [DONE]\n\n"
     except UpstreamFailure as failure:
-        # Bill what was generated before the failure; the rest of the hold goes back.
-        await settlement.settle(cost_so_far() if any(produced) else 0)
+        # Never retried after the first byte: bill what was generated; the rest of the hold goes back.
+        await attempt.settle(cost_so_far(), attempt.measurement(outcome_of(failure), counts()[1]))
         error = failure_to_error(failure, prepared.provider.name)
         get_logger().warning("stream failed", extra={"endpoint": name, "kind": failure.kind})
         yield _sse({"error": {"message": error.message, "type": error.openai_type, "code": error.code,
                               "param": None}})
     finally:
-        # Client disconnects and unexpected errors land here with the settlement still open. Closing the
-        # upstream generator cancels the upstream request, so nothing more is generated unbilled.
+        # Client disconnects and unexpected errors land here with the settlement still open (a client
+        # going away says nothing about the endpoint, so nothing is measured). Closing the upstream
+        # generator cancels the upstream request, so nothing more is generated unbilled.
         with anyio.CancelScope(shield=True):
             closer = getattr(upstream, "aclose", None)
             if closer is not None:
                 await closer()
-        await settlement.settle(cost_so_far() if any(produced) else 0)
+        await attempt.settle(cost_so_far(), None)

@@ -16,6 +16,7 @@ class Settings(BaseSettings):
     keys_table: str = "unigate-keys"
     accounts_table: str = "unigate-accounts"
     ledger_table: str = "unigate-ledger"
+    metrics_table: str = "unigate-metrics"
 
     # An operator's catalog file merged over the built-in one (self-hosted endpoints, price overrides).
     catalog_path: str | None = None
@@ -25,6 +26,22 @@ class Settings(BaseSettings):
     secret_cache_seconds: int = 300
     # The most an upstream call may take; the Lambda's remaining time shortens it further.
     upstream_timeout_seconds: float = 60.0
+
+    # Routing: retries of one endpoint on 408/429/5xx (after the first attempt), capped exponential
+    # backoff with jitter, and the longest Retry-After that is honoured.
+    upstream_retries: int = 1
+    retry_base_seconds: float = 0.25
+    retry_max_seconds: float = 2.0
+    retry_after_max_seconds: float = 10.0
+    # Cooldowns: this many failures in a row take an endpoint out of meta-providers and fallbacks.
+    cooldown_failures: int = 5
+    cooldown_seconds: float = 60.0
+    # Benchmarks: the window routing ranks on, the samples an endpoint needs before its measurements
+    # count, and how long a summary is cached per process.
+    routing_horizon_minutes: int = 60
+    routing_min_samples: int = 5
+    metrics_cache_seconds: float = 5.0
+    metrics_namespace: str = "unigate"
 
     # Requests larger than this are refused with 413 before anything else happens.
     max_body_bytes: int = 1_000_000

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -117,6 +117,18 @@ async def read_json(request: Request) -> object:
 
         raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
     return parse_json_body(await request.body(), max_bytes=limit)
+
+
+def cacheable(request: Request, payload: object, *, max_age: int = 60) -> Response:
+    """A JSON answer with an ETag (304 when the caller already has it) and a short private cache life."""
+    import hashlib
+
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {"etag": etag, "cache-control": f"private, max-age={max_age}"}
+    if etag in (request.headers.get("if-none-match") or ""):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
 
 
 def remaining_ms(request: Request) -> int | None:

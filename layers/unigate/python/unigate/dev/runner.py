@@ -26,6 +26,8 @@ def prepare(*, dev_key: str | None, external: bool) -> dict[str, Any]:
         )
     template = Template()
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    # EMF lines would drown the local server's output; CloudWatch is where they belong.
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "unigate-local")
     embedded = None
     if not external:

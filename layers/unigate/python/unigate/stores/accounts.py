@@ -196,12 +196,14 @@ def open_hold(hold: Hold, details: dict[str, str]) -> None:
         raise Conflict(f"Hold {hold.hold_id} already exists.") from None
 
 
-def settle_hold(hold: Hold, cost_micros: int) -> bool:
+def settle_hold(hold: Hold, cost_micros: int, extra: tuple[dict[str, Any], ...] = ()) -> bool:
     """Charges `cost_micros` of an open hold and gives the rest back, exactly once.
 
     Returns False when the hold was already settled (a retry, or a release racing a settle): then
-    nothing changes. The cost is clamped to [0, hold]: a hold is the most a request may cost, so
-    neither a negative nor an absurd upstream usage can raise a balance or overdraw it.
+    nothing changes. `extra` items (unconditional counter updates, such as the attempt's measurement)
+    ride in the same transaction, so they cost no extra call and apply exactly when the settle does.
+    The cost is clamped to [0, hold]: a hold is the most a request may cost, so neither a negative nor
+    an absurd upstream usage can raise a balance or overdraw it.
     """
     cost = min(max(int(cost_micros), 0), hold.amount_micros)
     refund = hold.amount_micros - cost
@@ -237,7 +239,7 @@ def settle_hold(hold: Hold, cost_micros: int) -> bool:
         {"cost": str(cost), "held": str(hold.amount_micros)},
     )
     try:
-        transact([give_back, close, _ledger_put(entry)], attempts=get_settings().transaction_attempts)
+        transact([give_back, close, _ledger_put(entry), *extra], attempts=get_settings().transaction_attempts)
     except TransactionCancelled as cancelled:
         if cancelled.failed(1) or cancelled.failed(2):
             return False

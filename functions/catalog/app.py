@@ -1,0 +1,38 @@
+"""GET /v0/models, /v0/providers, /v0/endpoints, /v0/endpoint-metrics and /v1/models."""
+
+from typing import Any
+
+from fastapi import Request, Response
+
+from unigate import discovery
+from unigate.web import CallerDep, cacheable, create_app, lambda_handler_for
+
+app = create_app("catalog")
+
+
+@app.get("/v0/models")
+def models(request: Request, caller: CallerDep, provider: str | None = None) -> Response:
+    return cacheable(request, discovery.models(caller, provider))
+
+
+@app.get("/v0/providers")
+def providers(request: Request, caller: CallerDep, model: str | None = None) -> Response:
+    return cacheable(request, discovery.providers(caller, model))
+
+
+@app.get("/v0/endpoints")
+def endpoints(request: Request, caller: CallerDep, model: str | None = None, provider: str | None = None) -> Response:
+    return cacheable(request, discovery.endpoints(caller, model, provider))
+
+
+@app.get("/v0/endpoint-metrics")
+def endpoint_metrics(caller: CallerDep, model: str | None = None, provider: str | None = None) -> list[dict[str, Any]]:
+    return discovery.endpoint_metrics(caller, model, provider)
+
+
+@app.get("/v1/models")
+def openai_models(request: Request, caller: CallerDep) -> Response:
+    return cacheable(request, discovery.openai_models(caller))
+
+
+lambda_handler = lambda_handler_for(app)

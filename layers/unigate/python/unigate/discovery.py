@@ -1,0 +1,71 @@
+"""What a caller can query: models, providers, endpoints and their measured benchmarks (service layer).
+
+Lists are filtered to what the caller's key may use. Benchmarks come from this gateway's own traffic
+(unigate.metrics); costs from the catalog (credits per 1M tokens).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from unigate import metrics
+from unigate.catalog import EndpointSpec, get_catalog
+from unigate.errors import NotFound
+from unigate.models import Caller
+
+
+def _visible(caller: Caller, model: str | None = None, provider: str | None = None) -> list[EndpointSpec]:
+    catalog = get_catalog()
+    if provider is not None and provider not in catalog.providers:
+        raise NotFound(f"Unknown provider: {provider}", param="provider")
+    found = [
+        e for e in catalog.endpoints.values()
+        if (model is None or e.model == model) and (provider is None or e.provider == provider)
+        and (not caller.allowed_models or {e.name, e.model} & set(caller.allowed_models))
+    ]
+    if model is not None and not found:
+        raise NotFound(f"Unknown model: {model}", param="model")
+    return sorted(found, key=lambda e: e.name)
+
+
+def models(caller: Caller, provider: str | None = None) -> list[str]:
+    return sorted({e.model for e in _visible(caller, provider=provider)})
+
+
+def providers(caller: Caller, model: str | None = None) -> list[str]:
+    return sorted({e.provider for e in _visible(caller, model=model)})
+
+
+def endpoints(caller: Caller, model: str | None = None, provider: str | None = None) -> list[str]:
+    return [e.name for e in _visible(caller, model, provider)]
+
+
+def openai_models(caller: Caller) -> dict[str, Any]:
+    """GET /v1/models in OpenAI's list shape: one entry per endpoint string usable as `model`."""
+    return {"object": "list", "data": [
+        {"id": e.name, "object": "model", "created": 0, "owned_by": e.provider} for e in _visible(caller)
+    ]}
+
+
+def endpoint_metrics(caller: Caller, model: str | None = None, provider: str | None = None) -> list[dict[str, Any]]:
+    rows = []
+    for endpoint in _visible(caller, model, provider):
+        if endpoint.type != "chat":
+            continue
+        measured = metrics.stats(endpoint.name)
+        rows.append({
+            "endpoint": endpoint.name,
+            "ttft": measured.ttft_p50,
+            "ttft_p90": measured.ttft_p90,
+            "itl": measured.itl_p50,
+            "itl_p90": measured.itl_p90,
+            "tks_per_sec": measured.tokens_per_second,
+            "input_cost": float(endpoint.input),
+            "output_cost": float(endpoint.output),
+            "error_rate": measured.error_rate,
+            "samples": measured.samples,
+            "measured_at": datetime.fromtimestamp(measured.measured_at, UTC).isoformat().replace("+00:00", "Z")
+            if measured.measured_at else None,
+        })
+    return rows

@@ -1,0 +1,115 @@
+"""Which endpoints a request may go to, in order: fallbacks, meta-providers, cooldowns.
+
+A parsed chain (unigate.endpoints) becomes a list of candidate endpoints. An explicit `model@provider`
+is itself; a meta-provider (`@lowest-ttft|ic<=1`) is every catalog endpoint of the model that the key
+may use, within the thresholds, ranked by the metric: measured from this gateway's own traffic
+(unigate.metrics) once an endpoint has enough samples, a documented prior before that; costs come from
+the catalog. Where there is a choice (a chain or a meta-provider), endpoints in cooldown are skipped.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+
+from unigate import metrics
+from unigate.catalog import EndpointSpec, ProviderSpec, get_catalog
+from unigate.config import get_settings
+from unigate.endpoints import MetaProvider, Target
+from unigate.errors import BadRequest, Forbidden, NotFound, ServiceUnavailable
+from unigate.models import Caller
+from unigate.stores import metrics as store
+
+NO_CANDIDATE = "No providers found within the specified thresholds."
+# Endpoints this process has seen failing (so that their next success resets the shared count).
+_known_failures: dict[str, int] = {}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    endpoint: EndpointSpec
+    provider: ProviderSpec
+
+
+def _allowed(caller: Caller, endpoint: EndpointSpec) -> bool:
+    return not caller.allowed_models or bool({endpoint.name, endpoint.model} & set(caller.allowed_models))
+
+
+def metric_value(endpoint: EndpointSpec, metric: str) -> float:
+    if metric == "input_cost":
+        return float(endpoint.input)
+    if metric == "output_cost":
+        return float(endpoint.output)
+    if metric == "cost":
+        return float((3 * endpoint.input + endpoint.output) / Decimal(4))
+    value = metrics.stats(endpoint.name).value(metric)
+    return float(value if value is not None else 0.0)
+
+
+def rank(model: str, meta: MetaProvider, caller: Caller, *, max_tokens: int | None) -> list[EndpointSpec]:
+    catalog = get_catalog()
+    offered = [e for e in catalog.endpoints_of(model) if e.type == "chat"]
+    if not offered:
+        raise NotFound(f"Unknown model: {model}", param="model")
+    usable = [e for e in offered if _allowed(caller, e) and (max_tokens is None or max_tokens <= e.max_output)]
+    if not usable:
+        raise Forbidden(f"This API key may not use any provider of {model}.", param="model")
+    admitted = [e for e in usable if all(t.admits(metric_value(e, t.metric)) for t in meta.thresholds)]
+    if not admitted:
+        raise NotFound(NO_CANDIDATE, param="model")
+    descending = meta.metric == "tks_per_sec"
+    return sorted(
+        admitted,
+        key=lambda e: ((-1 if descending else 1) * metric_value(e, meta.metric), metric_value(e, "cost"), e.name),
+    )
+
+
+def _expand(target: Target, caller: Caller, max_tokens: int | None) -> list[EndpointSpec]:
+    if target.provider is None:
+        raise NotFound(f"No deployment named {target.model!r}.", param="model")
+    if isinstance(target.provider, MetaProvider):
+        return rank(target.model, target.provider, caller, max_tokens=max_tokens)
+    endpoint = get_catalog().endpoint(target.model, target.provider)
+    if endpoint.type != "chat":
+        raise BadRequest(f"{endpoint.name} is not a chat model.", param="model")
+    if not _allowed(caller, endpoint):
+        raise Forbidden(f"This API key may not use {endpoint.name}.", param="model")
+    return [endpoint]
+
+
+def plan(chain: tuple[Target, ...], caller: Caller, *, max_tokens: int | None = None) -> list[Candidate]:
+    """The endpoints to try, in order. Raises the contract's 4xx before anything is held."""
+    ordered: dict[str, EndpointSpec] = {}
+    for target in chain:
+        for endpoint in _expand(target, caller, max_tokens):
+            ordered.setdefault(endpoint.name, endpoint)
+    endpoints = list(ordered.values())
+    choice = len(chain) > 1 or any(isinstance(t.provider, MetaProvider) for t in chain)
+    if choice and len(endpoints) > 1:
+        now = time.time()
+        states = store.health([e.name for e in endpoints])
+        for name, state in states.items():
+            _known_failures[name] = state.failures
+        healthy = [e for e in endpoints if not states[e.name].cooling(now)]
+        if not healthy:
+            raise ServiceUnavailable("Every provider for this request is cooling down after repeated failures.")
+        endpoints = healthy
+    catalog = get_catalog()
+    return [Candidate(e, catalog.provider(e.provider)) for e in endpoints]
+
+
+def note_failure(endpoint: str) -> None:
+    """An endpoint failed on its own account (408, 429, 5xx, timeout, connection): one more in a row."""
+    settings = get_settings()
+    state = store.add_failure(endpoint, threshold=settings.cooldown_failures,
+                              cooldown_seconds=settings.cooldown_seconds, now=time.time())
+    _known_failures[endpoint] = state.failures
+
+
+def note_success(endpoint: str) -> None:
+    """A success ends a run of failures; written only when this process knows of one, so the success
+    path costs no DynamoDB write."""
+    if _known_failures.get(endpoint):
+        store.clear_failures(endpoint)
+        _known_failures[endpoint] = 0
