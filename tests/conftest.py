@@ -117,6 +117,8 @@ def providers(aws: None, fake_upstream: Any, tmp_path: Path, monkeypatch: pytest
     catalog = tmp_path / "catalog.json"
     catalog.write_text(json.dumps(catalog_override(fake_upstream.url)))
     monkeypatch.setenv("UNIGATE_CATALOG_PATH", str(catalog))
+    # Adapter tests see each upstream answer as it is; retries are tested on their own (test_routing).
+    monkeypatch.setenv("UNIGATE_UPSTREAM_RETRIES", "0")
     get_settings.cache_clear()
     get_catalog.cache_clear()
     for name, key in CANARY_KEYS.items():

@@ -39,6 +39,8 @@ EXPECTED: dict[tuple[str, str], Any] = {
                                              "measured_at": None}]),
     ("catalog", "openai_models"): (200, None),
     ("catalog", "unknown_provider"): (404, {"error": "Unknown provider: nope"}),
+    ("endpoint_probe", "scheduled"): ["echo@echo"],
+    ("endpoint_probe", "configured_list"): ["echo@echo"],
     ("chat_completions", "echo"): (200, "Hello from an event"),
     ("chat_completions", "echo_openai_surface"): (200, "Hello from an event"),
     ("chat_completions", "echo_stream"): (200, "Hello from an event"),
@@ -154,3 +156,16 @@ def test_catalog_events(path: Path, event_keys: dict[str, str]) -> None:
         spec = template().functions()[FUNCTIONS["catalog"]]
         again = call(load_handler(spec), event, context_for(spec))
         assert again["statusCode"] == 304
+
+
+@pytest.mark.parametrize("path", [p for p in CASES if p.parent.name == "endpoint_probe"], ids=lambda p: p.stem)
+def test_endpoint_probe_events(path: Path, aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from unigate import metrics
+
+    monkeypatch.setenv("UNIGATE_PROBE_ENDPOINTS", "echo@echo")
+    result = _invoke(path)
+    assert [p["endpoint"] for p in result["probed"]] == EXPECTED[("endpoint_probe", path.stem)]
+    assert all(p["outcome"] == "ok" for p in result["probed"])
+    stats = metrics.stats("echo@echo", fresh=True)
+    assert stats.samples == 1
+    assert stats.ttft_samples == 1

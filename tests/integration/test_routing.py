@@ -108,7 +108,8 @@ def test_a_client_error_does_not_fall_back(providers, account: str) -> None:
     assert assert_money_consistent() == START
 
 
-def test_retry_after_1_is_honoured(providers, account: str) -> None:
+def test_retry_after_1_is_honoured(providers, account: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _settings(monkeypatch, upstream_retries=1)
     providers.failures["alpha"] = [(429, "1")]
     started = time.monotonic()
     headers, _ = run_chat(_ask("routing-test@alpha"))
@@ -117,7 +118,8 @@ def test_retry_after_1_is_honoured(providers, account: str) -> None:
     assert time.monotonic() - started >= 0.9
 
 
-def test_retry_after_120_is_not_waited_for(providers, account: str) -> None:
+def test_retry_after_120_is_not_waited_for(providers, account: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _settings(monkeypatch, upstream_retries=3)
     providers.failures["alpha"] = [(429, "120")]
     started = time.monotonic()
     with pytest.raises(RateLimited) as limited:
@@ -174,7 +176,8 @@ def test_a_stream_failing_after_its_first_chunk_is_not_retried_and_bills_what_wa
     assert START - assert_money_consistent() > 0
 
 
-def test_measurements_reach_the_metrics_table(providers, account: str) -> None:
+def test_measurements_reach_the_metrics_table(providers, account: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _settings(monkeypatch, upstream_retries=1, retry_base_seconds=0.01)
     _warm("routing-test@beta", 3)
     providers.failures["alpha"] = [(503, None)] * 2
     with pytest.raises(Exception):
@@ -200,3 +203,13 @@ def test_streamed_usage_of_a_fallback_is_the_served_endpoints(providers, account
     assert headers["x-unigate-endpoint"] == "routing-test@beta"
     usage = final_usage(events)
     assert START - assert_money_consistent() == _cost("routing-test@beta", usage)
+
+
+def test_5xx_is_retried_with_backoff_on_the_same_endpoint(providers, account: str,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    _settings(monkeypatch, upstream_retries=2, retry_base_seconds=0.01)
+    providers.failures["alpha"] = [(500, None), (503, None)]
+    headers, body = run_chat(_ask("routing-test@alpha"))
+    assert headers["x-unigate-endpoint"] == "routing-test@alpha"
+    assert providers.count("/alpha/") == 3
+    assert START - assert_money_consistent() == _cost("routing-test@alpha", body["usage"])
