@@ -7,7 +7,7 @@ PORT   ?= 3000
 export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: dev test lint typecheck unit validate build clean
+.PHONY: dev test lint typecheck unit validate build openapi clean
 
 $(VENV)/.python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "unigate needs Python 3.11 or newer (set PYTHON=...)")'
@@ -27,8 +27,8 @@ $(VENV)/.test: pyproject.toml $(VENV)/.local
 dev: $(VENV)/.local
 	$(BIN)/unigate dev --port $(PORT)
 
-## Everything CI runs: lint, types, the template lint, and the whole test suite.
-test: $(VENV)/.test lint typecheck validate
+## Everything CI runs: lint, types, the template lint, sam build, and the whole test suite.
+test: $(VENV)/.test lint typecheck validate build
 	$(BIN)/pytest -n auto -q
 
 lint: $(VENV)/.test
@@ -40,8 +40,16 @@ typecheck: $(VENV)/.test
 validate: $(VENV)/.test
 	$(BIN)/sam validate --lint --region us-east-1
 
+# SAM builds the python3.13/arm64 layers with a python3.13 interpreter. pyenv machines often have one
+# installed but not selected; pick it for this command only.
 build: $(VENV)/.test
-	$(BIN)/sam build
+	@if ! python3.13 -V >/dev/null 2>&1 && command -v pyenv >/dev/null 2>&1; then \
+	  export PYENV_VERSION="$$(pyenv versions --bare | grep -E '^3\.13' | tail -1)"; fi; \
+	$(BIN)/sam build --cached --parallel
+
+## Regenerate docs/openapi.json from the apps (a test fails when it drifts).
+openapi: $(VENV)/.test
+	$(BIN)/python -m unigate.dev.openapi > docs/openapi.json
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache .mypy_cache .unigate

@@ -19,4 +19,10 @@ async def chat_completions(request: Request, caller: CallerDep) -> Response:
     return JSONResponse(result.body, headers=result.headers)
 
 
+@app.get("/healthz", include_in_schema=False)
+def healthz() -> dict[str, str]:
+    """The Lambda Web Adapter's readiness check (never routed by API Gateway)."""
+    return {"status": "ok"}
+
+
 lambda_handler = lambda_handler_for(app)

@@ -9,7 +9,7 @@ _errors = {401: {"model": ErrorBody}, 403: {"model": ErrorBody}}
 
 
 @app.get("/v0/credits", response_model=Credits, responses=_errors)
-@app.get("/v0/get_credits", response_model=Credits, responses=_errors, include_in_schema=False)
+@app.get("/v0/get_credits", response_model=Credits, responses=_errors, deprecated=True)
 def get_credits(caller: CallerDep) -> dict[str, object]:
     return billing.credits_of(caller.account_id)
 

@@ -90,3 +90,87 @@ def test_dependency_layer_matches_pyproject() -> None:
 
     # boto3 ships with the Lambda runtime; everything else must be in the layer.
     assert names(project) - {"boto3"} == names(layer)
+
+
+def _transformed() -> dict:
+    """The template as CloudFormation will see it after the SAM transform (run locally, no AWS)."""
+    import os
+
+    from samtranslator.translator.transform import transform
+    from samtranslator.yaml_helper import yaml_parse
+
+    document = yaml_parse((ROOT / "template.yaml").read_text())
+    for resource in document["Resources"].values():
+        props = resource.get("Properties", {})
+        for uri in ("CodeUri", "ContentUri"):
+            if uri in props:
+                props[uri] = "s3://bucket/artifact.zip"
+
+    class Policies:
+        def load(self) -> dict[str, str]:
+            return {"AWSXrayWriteOnlyAccess": "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"}
+
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    return transform(document, {}, Policies())
+
+
+def test_the_deployed_api_has_every_route_behind_the_authorizer_and_chat_streams() -> None:
+    resources = _transformed()["Resources"]
+    (api,) = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::RestApi"]
+    paths = api["Properties"]["Body"]["paths"]
+    deployed = {(m.upper(), p) for p, methods in paths.items() for m in methods}
+    assert deployed == {(r.method, r.path) for r in template().routes()}
+    for path, methods in paths.items():
+        for spec in methods.values():
+            assert spec["security"] == [{"ApiKeyAuthorizer": []}], path
+            integration = spec["x-amazon-apigateway-integration"]
+            uri = integration["uri"]["Fn::Sub"]
+            if path.endswith("/chat/completions"):
+                assert integration["responseTransferMode"] == "STREAM"
+                assert "/2021-11-15/functions/${ChatCompletionsFunction.Arn}/response-streaming-invocations" in uri
+            else:
+                assert "responseTransferMode" not in integration
+                assert uri.endswith("/invocations")
+    chat = resources["ChatCompletionsFunction"]["Properties"]
+    assert chat["Handler"] == "run.sh"
+    assert chat["Environment"]["Variables"]["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
+    assert chat["Environment"]["Variables"]["AWS_LWA_INVOKE_MODE"] == "response_stream"
+
+
+def test_alarms_cover_what_operators_need_and_notify_the_topic() -> None:
+    alarms = {k: r["Properties"] for k, r in template().resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    watched = {(a["Namespace"], a["MetricName"]) for a in alarms.values()}
+    assert ("AWS/ApiGateway", "5XXError") in watched
+    assert ("AWS/Lambda", "Throttles") in watched
+    assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible") in watched
+    assert ("unigate", "HoldFailures") in watched
+    errors = {a["Dimensions"][0]["Value"]["Ref"] for a in alarms.values() if a["MetricName"] == "Errors"}
+    assert {"AuthorizerFunction", "ChatCompletionsFunction", "CreditsFunction", "CatalogFunction"} <= errors
+    for alarm in alarms.values():
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_the_dashboard_renders_to_json_and_charts_the_metrics_the_code_emits() -> None:
+    import json
+    import re
+
+    body, _ = template().resources["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    rendered = re.sub(r"\$\{[^}]+\}", "x", body)
+    widgets = json.loads(rendered)["widgets"]
+    text = json.dumps(widgets)
+    for metric in ("UpstreamLatency", "TimeToFirstToken", "OutputTokens", "CostMicroCredits", "HoldFailures"):
+        assert metric in text, metric
+    source = "".join(p.read_text() for p in (ROOT / "layers/unigate/python/unigate").rglob("*.py"))
+    for metric in ("UpstreamLatency", "TimeToFirstToken", "OutputTokens", "CostMicroCredits", "HoldFailures"):
+        assert f'"{metric}"' in source, f"{metric} is charted but never emitted"
+
+
+def test_the_built_unigate_layer_carries_no_local_tools() -> None:
+    import pytest
+
+    built = ROOT / ".aws-sam/build/UnigateLayer/python/unigate"
+    if not built.exists():
+        pytest.skip("run `make build` first (make test does)")
+    assert (built / "chat.py").exists()
+    assert not (built / "dev").exists()
+    assert not list(built.rglob("__pycache__"))

@@ -10,9 +10,10 @@ import re
 import secrets
 from typing import Any
 
-from unigate.errors import BadRequest
+from unigate.errors import BadRequest, InsufficientCredits, ServiceUnavailable
 from unigate.models import EntryKind, Hold, LedgerEntry
 from unigate.money import MAX_MICROS, micros_to_credits
+from unigate.observability import count
 from unigate.stores import accounts as account_store
 
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -45,7 +46,14 @@ def grant(account_id: str, amount_micros: int, *, idempotency_key: str, note: st
 def hold(account_id: str, amount_micros: int, details: dict[str, str] | None = None) -> Hold:
     """Reserves the worst-case cost of a request, or raises InsufficientCredits (402)."""
     held = Hold(account_id=account_id, hold_id=secrets.token_hex(12), amount_micros=max(int(amount_micros), 1))
-    account_store.open_hold(held, details or {})
+    try:
+        account_store.open_hold(held, details or {})
+    except InsufficientCredits:
+        count("HoldRejections")
+        raise
+    except ServiceUnavailable:
+        count("HoldFailures")  # alarmed: the balance store could not take a hold after its retries
+        raise
     return held
 
 

@@ -272,12 +272,12 @@ class Attempt:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(billing.settle, self.hold, self.charged, extra)
                 if measurement is not None:
-                    await anyio.to_thread.run_sync(_after_measurement, measurement)
+                    await anyio.to_thread.run_sync(_after_measurement, measurement, self.charged)
         return self.charged
 
 
-def _after_measurement(measurement: Measurement) -> None:
-    metrics.emit(measurement)
+def _after_measurement(measurement: Measurement, cost_micros: int) -> None:
+    metrics.emit(measurement, cost_micros)
     if measurement.outcome == "ok":
         routing.note_success(measurement.endpoint)
     elif measurement.outcome != "client_error":

@@ -103,7 +103,7 @@ def stats(endpoint: str, *, fresh: bool = False) -> EndpointStats:
     return found
 
 
-def emit(measurement: Measurement) -> None:
+def emit(measurement: Measurement, cost_micros: int = 0) -> None:
     """CloudWatch EMF: latency and outcome per endpoint (printed to the function's log)."""
     if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
         return  # single_metric does not consult the switch itself
@@ -117,6 +117,8 @@ def emit(measurement: Measurement) -> None:
             metric.add_metric(name="TimeToFirstToken", unit=MetricUnit.Milliseconds, value=measurement.ttft_ms)
         if measurement.output_tokens:
             metric.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=measurement.output_tokens)
+        if cost_micros:
+            metric.add_metric(name="CostMicroCredits", unit=MetricUnit.Count, value=cost_micros)
 
 
 def reset_cache() -> None:

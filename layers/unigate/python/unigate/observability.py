@@ -30,6 +30,22 @@ class _RedactingFilter(logging.Filter):
         return True
 
 
+def count(name: str, value: float = 1, **dimensions: str) -> None:
+    """One CloudWatch EMF metric in the `unigate` namespace (the alarms and dashboard read these)."""
+    import os
+
+    if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
+        return  # single_metric does not consult the switch itself
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    from unigate.config import get_settings
+
+    with single_metric(name=name, unit=MetricUnit.Count, value=value,
+                       namespace=get_settings().metrics_namespace) as metric:
+        for key, dimension in dimensions.items():
+            metric.add_dimension(name=key, value=dimension)
+
+
 @lru_cache(maxsize=1)
 def get_logger() -> Any:
     from aws_lambda_powertools.logging import Logger

@@ -94,7 +94,7 @@ class LocalApi:
                     scope, headers=headers, multi_headers=multi_headers, method_arn=method_arn, route=route,
                     request_id=request_id,
                 )
-            if self.functions[route.function].metadata.get("ResponseStreaming"):
+            if route.streaming:
                 context = self._request_context(scope, route, headers, request_id)
                 if authorizer:
                     context["authorizer"] = authorizer

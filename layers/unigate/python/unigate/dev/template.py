@@ -53,6 +53,8 @@ class Route:
     path: str  # API Gateway resource path, e.g. /v0/credits or /v0/items/{id}
     function: str
     authorized: bool
+    # API Gateway streams the function's response (responseTransferMode: STREAM).
+    streaming: bool = False
 
     @cached_property
     def pattern(self) -> re.Pattern[str]:
@@ -151,14 +153,17 @@ class Template:
                 continue
             props = resource["Properties"]
             env = {**global_env, **props.get("Environment", {}).get("Variables", {})}
+            metadata = resource.get("Metadata", {})
             specs[logical_id] = FunctionSpec(
                 name=logical_id,
                 code_dir=self.path.parent / props["CodeUri"],
-                handler=props.get("Handler", "app.lambda_handler"),
+                # A function deployed behind the Lambda Web Adapter names its Python entry point for local
+                # use (tests, events/) in Metadata.LocalHandler; its Handler is the adapter's start script.
+                handler=metadata.get("LocalHandler", props.get("Handler", "app.lambda_handler")),
                 timeout=int(self.resolve(props.get("Timeout", self.globals.get("Timeout", 3)))),
                 memory=int(self.resolve(props.get("MemorySize", self.globals.get("MemorySize", 128)))),
                 environment={k: str(self.resolve(v)) for k, v in env.items()},
-                metadata=resource.get("Metadata", {}),
+                metadata=metadata,
             )
         return specs
 
@@ -176,9 +181,10 @@ class Template:
         raise LookupError("template.yaml has no AWS::Serverless::Api")
 
     def routes(self) -> list[Route]:
-        auth = self._api().get("Auth", {})
+        api = self._api()
+        auth = api.get("Auth", {})
         default_authorizer = auth.get("DefaultAuthorizer")
-        routes = []
+        routes = self._definition_routes(api, default_authorizer)
         for logical_id, resource in self.resources.items():
             if resource.get("Type") != "AWS::Serverless::Function":
                 continue
@@ -195,6 +201,28 @@ class Template:
                         authorized=authorizer not in (None, "NONE", "AWS_IAM"),
                     )
                 )
+        return routes
+
+    @staticmethod
+    def _definition_routes(api: dict[str, Any], default_authorizer: str | None) -> list[Route]:
+        """Routes declared in the Api's inline OpenAPI body (those needing integration settings that
+        function events cannot express, such as response streaming)."""
+        routes = []
+        for path, methods in (api.get("DefinitionBody") or {}).get("paths", {}).items():
+            for method, spec in methods.items():
+                integration = spec.get("x-amazon-apigateway-integration") or {}
+                uri = integration.get("uri", {})
+                found = re.search(r"\$\{(\w+)\.Arn\}", uri.get("Fn::Sub", "") if isinstance(uri, dict) else str(uri))
+                if not found:
+                    continue
+                security = [name for entry in spec.get("security", []) for name in entry]
+                routes.append(Route(
+                    method=method.upper(),
+                    path=path,
+                    function=found.group(1),
+                    authorized=bool(security) or default_authorizer is not None,
+                    streaming=integration.get("responseTransferMode") == "STREAM",
+                ))
         return routes
 
     def authorizer(self) -> Authorizer:
