@@ -25,3 +25,4 @@ def test_json_and_text_forms() -> None:
     assert format_credits(12_500_000) == "12.5"
     assert format_credits(10_000_000) == "10.0"
     assert format_credits(1) == "0.000001"
+

@@ -57,6 +57,9 @@ def authorize(event: dict[str, Any]) -> dict[str, Any]:
     except NotAuthenticated:
         raise Unauthorized() from None
     except InvalidApiKey:
+        from unigate.observability import get_logger  # only when there is something to say
+
+        get_logger().info("denied an invalid API key", extra={"path": event.get("path")})
         return _policy("anonymous", "Deny", resource, {"reason": "invalid_api_key"})
     return _policy(
         caller.key_id,
