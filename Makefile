@@ -7,7 +7,7 @@ PORT   ?= 3000
 export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: dev test lint typecheck unit validate build openapi clean
+.PHONY: dev test lint typecheck unit validate build openapi bench clean
 
 $(VENV)/.python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "unigate needs Python 3.11 or newer (set PYTHON=...)")'
@@ -46,6 +46,10 @@ build: $(VENV)/.test
 	@if ! python3.13 -V >/dev/null 2>&1 && command -v pyenv >/dev/null 2>&1; then \
 	  export PYENV_VERSION="$$(pyenv versions --bare | grep -E '^3\.13' | tail -1)"; fi; \
 	$(BIN)/sam build --cached --parallel
+
+## Measure added latency, streaming, AWS calls and cold starts (prints a table, writes bench-results.json).
+bench: $(VENV)/.test
+	$(BIN)/python -m unigate.dev.bench
 
 ## Regenerate docs/openapi.json from the apps (a test fails when it drifts).
 openapi: $(VENV)/.test

@@ -7,20 +7,32 @@ local server and the CLI point at the embedded emulator.
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from typing import Any
+
+# A botocore session is not safe to create clients from concurrently; the clients themselves are.
+_lock = threading.Lock()
+
+
+@cache
+def _session() -> Any:
+    import boto3
+
+    # One session for every client of the process: its loader caches endpoint rules and service models,
+    # which are most of what creating a client costs.
+    return boto3.session.Session()
 
 
 @cache
 def client(service: str) -> Any:
-    import boto3
     from botocore.config import Config
 
     # Standard retry mode retries throttling with backoff; transaction conflicts are retried by the
     # caller, which knows whether a retry is safe.
     config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
-    session: Any = boto3.session.Session()
-    return session.client(service, config=config)
+    with _lock:
+        return _session().client(service, config=config)
 
 
 def reset() -> None:
@@ -28,6 +40,7 @@ def reset() -> None:
     import sys
 
     client.cache_clear()
+    _session.cache_clear()
     if "aws_lambda_powertools.utilities.parameters" in sys.modules:
         from aws_lambda_powertools.utilities import parameters
 

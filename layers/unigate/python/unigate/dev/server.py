@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import fnmatch
 import json
+import os
 import time
 import traceback
 import uuid
@@ -67,6 +68,21 @@ class LocalApi:
         self.authorizer_spec = template.authorizer()
         self.handlers: dict[str, Handler] = {name: load_handler(spec) for name, spec in self.functions.items()}
         self._cache: dict[str, _Decision] = {}
+        self.timing = os.environ.get("UNIGATE_DEV_TIMING") == "1"
+        if self.timing:
+            from unigate.dev import awstiming
+
+            awstiming.install()
+
+    async def _timings(self, scope: Scope, send: Send) -> None:
+        from unigate.dev import awstiming
+
+        if scope["method"] == "DELETE":
+            awstiming.reset()
+        payload = json.dumps(awstiming.snapshot()).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
 
     # --- ASGI ------------------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -81,6 +97,9 @@ class LocalApi:
         if scope["type"] != "http":
             return
         request_id = str(uuid.uuid4())
+        if self.timing and scope["path"] == "/_unigate/aws-calls":
+            await self._timings(scope, send)
+            return
         try:
             body = await self._read_body(receive)
             route, path_params = self._match(scope["method"], scope["path"])
