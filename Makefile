@@ -29,7 +29,7 @@ dev: $(VENV)/.local
 
 ## Everything CI runs: lint, types, the template lint, sam build, and the whole test suite.
 test: $(VENV)/.test lint typecheck validate build
-	$(BIN)/pytest -n auto -q
+	$(BIN)/pytest -n auto --dist loadfile -q
 
 lint: $(VENV)/.test
 	$(BIN)/ruff check .

@@ -4,7 +4,15 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from unigate import chat
-from unigate.web import CallerDep, create_app, lambda_handler_for, read_json, remaining_ms
+from unigate.web import (
+    CallerDep,
+    ClientGone,
+    cancel_on_disconnect,
+    create_app,
+    lambda_handler_for,
+    read_json,
+    remaining_ms,
+)
 
 app = create_app("chat completions")
 
@@ -12,8 +20,13 @@ app = create_app("chat completions")
 @app.post("/v0/chat/completions")
 @app.post("/v1/chat/completions")
 async def chat_completions(request: Request, caller: CallerDep) -> Response:
-    prepared = chat.prepare(await read_json(request), caller)
-    result = await chat.complete(prepared, caller, remaining_ms=remaining_ms(request))
+    plan = chat.prepare(await read_json(request), caller)
+    try:
+        # A client that leaves before the first byte cancels the upstream call; its hold goes back.
+        result = await cancel_on_disconnect(request, lambda: chat.complete(plan, caller,
+                                                                           remaining_ms=remaining_ms(request)))
+    except ClientGone:
+        return Response(status_code=499)
     if isinstance(result, chat.Streamed):
         return StreamingResponse(result.chunks, media_type="text/event-stream", headers=result.headers)
     return JSONResponse(result.body, headers=result.headers)

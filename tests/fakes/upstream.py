@@ -120,13 +120,27 @@ def build(fake: FakeUpstream) -> Starlette:
         queued = fake.failures.get(prefix)
         if queued:
             status, retry_after = queued.pop(0)
-            return JSONResponse({"error": {"message": f"scripted {status}", "type": "fake", "code": None}},
-                                status_code=status, headers={"retry-after": retry_after} if retry_after else {})
+            return JSONResponse(
+                {"error": {"message": f"scripted {status}", "type": "fake", "code": None}},
+                status_code=status,
+                headers={"retry-after": retry_after} if retry_after else {},
+            )
         await asyncio.sleep(fake.delays.get(prefix, 0.0))
         name, arg = _scenario(_last_user_text(body.get("messages", [])))
         model = body.get("model", "deployment")
         if name == "error":
             return _error(int(arg), "openai")
+        if name == "leak":  # a provider that echoes the key it was given (some do, in 401 messages)
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": f"Incorrect API key provided: {request.headers.get('authorization')}"
+                        f" / {request.headers.get('api-key')}",
+                        "type": "invalid_request_error",
+                    }
+                },
+                status_code=int(arg or 400),
+            )
         if name == "stall":
             await asyncio.sleep(5)
         words = _words(_last_user_text(body["messages"]))
@@ -459,10 +473,18 @@ def catalog_override(url: str) -> dict[str, Any]:
                 "api_version": "2024-05-01-preview",
                 "params": ["temperature", "max_tokens", "stream", "stream_options"],
             },
-            "alpha": {"family": "openai", "base_url": f"{url}/alpha/v1", "secret": None,
-                      "params": ["temperature", "max_tokens", "stream", "stream_options"]},
-            "beta": {"family": "openai", "base_url": f"{url}/beta/v1", "secret": None,
-                     "params": ["temperature", "max_tokens", "stream", "stream_options"]},
+            "alpha": {
+                "family": "openai",
+                "base_url": f"{url}/alpha/v1",
+                "secret": None,
+                "params": ["temperature", "max_tokens", "stream", "stream_options"],
+            },
+            "beta": {
+                "family": "openai",
+                "base_url": f"{url}/beta/v1",
+                "secret": None,
+                "params": ["temperature", "max_tokens", "stream", "stream_options"],
+            },
             "local-vllm": {
                 "family": "openai",
                 "base_url": f"{url}/vllm/v1",
@@ -472,12 +494,27 @@ def catalog_override(url: str) -> dict[str, Any]:
         },
         "endpoints": {
             # One model at two providers: alpha is cheaper on input, beta on output.
-            "routing-test@alpha": {"upstream": "routing-test", "input": "0.50", "output": "2.00", "context": 8192,
-                                   "max_output": 1024},
-            "routing-test-mini@alpha": {"upstream": "routing-test-mini", "input": "0.10", "output": "0.10",
-                                        "context": 8192, "max_output": 1024},
-            "routing-test@beta": {"upstream": "routing-test", "input": "1.00", "output": "1.00", "context": 8192,
-                                  "max_output": 1024},
+            "routing-test@alpha": {
+                "upstream": "routing-test",
+                "input": "0.50",
+                "output": "2.00",
+                "context": 8192,
+                "max_output": 1024,
+            },
+            "routing-test-mini@alpha": {
+                "upstream": "routing-test-mini",
+                "input": "0.10",
+                "output": "0.10",
+                "context": 8192,
+                "max_output": 1024,
+            },
+            "routing-test@beta": {
+                "upstream": "routing-test",
+                "input": "1.00",
+                "output": "1.00",
+                "context": 8192,
+                "max_output": 1024,
+            },
             "llama-3.1-8b-chat@local-vllm": {
                 "upstream": "meta-llama/Llama-3.1-8B-Instruct",
                 "input": "0.10",

@@ -29,7 +29,7 @@ from unigate.models import Caller, Hold
 from unigate.money import format_credits, micros_to_credits
 from unigate.observability import get_logger
 from unigate.providers import adapter_for
-from unigate.providers.base import UpstreamCall, UpstreamFailure
+from unigate.providers.base import UpstreamCall, UpstreamFailure, scrub
 from unigate.stores.metrics import Measurement, window_update
 
 MAX_MESSAGES = 2048
@@ -101,7 +101,7 @@ def _check_messages(messages: Any) -> list[dict[str, Any]]:
         if not isinstance(message, dict):
             raise BadRequest(f"messages[{index}] must be an object.", param=f"messages.{index}")
         role = message.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise BadRequest(f"messages[{index}].role must be one of {', '.join(sorted(ROLES))}.",
                              param=f"messages.{index}.role")
         content = message.get("content")
@@ -300,6 +300,14 @@ async def _refund_on_failure(attempt: Attempt) -> AsyncIterator[None]:
 
 async def _attempt(prepared: Prepared, caller: Caller, timeout: float) -> Completed | Streamed:
     credentials = _credentials(prepared.provider)  # before the hold: a missing key must not hold money
+    try:
+        return await _attempt_with(prepared, caller, timeout, credentials)
+    except UpstreamFailure as failure:
+        raise scrub(failure, credentials) from None
+
+
+async def _attempt_with(prepared: Prepared, caller: Caller, timeout: float, credentials: dict[str, Any]
+                        ) -> Completed | Streamed:
     hold = await anyio.to_thread.run_sync(
         billing.hold, caller.account_id, prepared.worst_case_micros, {"endpoint": prepared.endpoint.name}
     )
@@ -313,7 +321,8 @@ async def _attempt(prepared: Prepared, caller: Caller, timeout: float) -> Comple
         async with _refund_on_failure(attempt):
             first = await anext(upstream, None)
         attempt.first_token = time.monotonic()
-        return Streamed(_relay(attempt, upstream, first), {**prepared.headers, "cache-control": "no-cache"})
+        return Streamed(_relay(attempt, upstream, first, credentials),
+                    {**prepared.headers, "cache-control": "no-cache"})
     async with _refund_on_failure(attempt):
         response = await adapter.complete(call)
     prompt_estimate = tokens.prompt_estimate(prepared.body["messages"], prepared.body.get("tools"))
@@ -377,8 +386,8 @@ def _sse(payload: Any) -> bytes:
     return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
 
 
-async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], first: dict[str, Any] | None
-                 ) -> AsyncIterator[bytes]:
+async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], first: dict[str, Any] | None,
+                 credentials: dict[str, Any]) -> AsyncIterator[bytes]:
     prepared = attempt.prepared
     name = prepared.endpoint.name
     produced: list[str] = []
@@ -427,7 +436,7 @@ async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], firs
     except UpstreamFailure as failure:
         # Never retried after the first byte: bill what was generated; the rest of the hold goes back.
         await attempt.settle(cost_so_far(), attempt.measurement(outcome_of(failure), counts()[1]))
-        error = failure_to_error(failure, prepared.provider.name)
+        error = failure_to_error(scrub(failure, credentials), prepared.provider.name)
         get_logger().warning("stream failed", extra={"endpoint": name, "kind": failure.kind})
         yield _sse({"error": {"message": error.message, "type": error.openai_type, "code": error.code,
                               "param": None}})

@@ -79,7 +79,8 @@ def check_fields(body: Any) -> None:
             stack.extend((child, (*path, "*")) for child in value)
 
 
-FORBIDDEN_HEADER_WORDS = ("api-base", "base-url", "api_base", "base_url", "azure-endpoint", "endpoint-url")
+FORBIDDEN_HEADER_WORDS = ("api-base", "base-url", "api_base", "base_url", "azure-endpoint", "endpoint-url",
+                          "aws-access-key", "aws-secret", "aws-session-token", "aws_access_key", "aws_secret")
 
 
 def check_headers(headers: Any) -> None:

@@ -9,6 +9,3 @@ class Credits(BaseModel):
     id: str = Field(description="The account the calling key belongs to.")
     credits: float = Field(description="Available balance in credits (1 credit = 1 USD).", examples=[232.32])
 
-
-class ErrorBody(BaseModel):
-    error: str

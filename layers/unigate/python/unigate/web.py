@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from unigate.errors import NotAuthenticated, RateLimited, UnigateError
+from unigate.errors import NotAuthenticated, RateLimited, ServiceUnavailable, UnigateError
 from unigate.models import Caller
 from unigate.observability import get_logger
 
@@ -166,11 +166,59 @@ def create_app(title: str) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if _is_throttling(exc):
+            get_logger().warning("AWS throttled a call", extra={"error": type(exc).__name__})
+            return error_response(request, ServiceUnavailable("The gateway's store is busy; please retry.",
+                                                              code="store_busy"))
         get_logger().exception("unhandled error")
         body = error_body(request.url.path, 500, "Internal server error", kind="api_error", param=None, code=None)
         return JSONResponse(body, status_code=500)
 
     return app
+
+
+_THROTTLING = {"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
+               "TooManyRequestsException", "InternalServerError", "ServiceUnavailable"}
+
+
+def _is_throttling(exc: Exception) -> bool:
+    """An AWS error that outlasted botocore's retries and means "busy, retry", not "broken"."""
+    response = getattr(exc, "response", None)
+    return isinstance(response, dict) and response.get("Error", {}).get("Code") in _THROTTLING
+
+
+class ClientGone(Exception):
+    """The client disconnected before the response started."""
+
+
+async def cancel_on_disconnect(request: Request, work: Callable[[], Awaitable[Any]]) -> Any:
+    """Runs `work` until it finishes or the client disconnects, whichever comes first; a disconnect
+    cancels it (and with it any upstream request in flight) and raises ClientGone."""
+    import anyio
+
+    outcome: list[Any] = []
+    failure: list[Exception] = []
+
+    async def run(scope: anyio.CancelScope) -> None:
+        try:
+            outcome.append(await work())
+        except Exception as exc:  # re-raised below as itself, not wrapped in an ExceptionGroup
+            failure.append(exc)
+        scope.cancel()
+
+    async def watch(scope: anyio.CancelScope) -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        scope.cancel()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(run, group.cancel_scope)
+        group.start_soon(watch, group.cancel_scope)
+    if failure:
+        raise failure[0]
+    if not outcome:
+        raise ClientGone()
+    return outcome[0]
 
 
 def lambda_handler_for(app: FastAPI) -> Callable[[dict[str, Any], Any], dict[str, Any]]:

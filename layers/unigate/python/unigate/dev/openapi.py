@@ -60,6 +60,37 @@ class ChatCompletion(BaseModel):
     usage: Usage
 
 
+ERRORS = {
+    "400": "Malformed body, parameter or model string, or a forbidden field",
+    "401": "Unknown, revoked, expired or malformed API key",
+    "402": "The balance cannot cover the worst-case cost of the request",
+    "403": "No credentials, or the key may not use this model",
+    "404": "Unknown model, provider or endpoint; no provider within the thresholds",
+    "413": "Request body too large",
+    "429": "Rate limited by the provider (Retry-After passed on)",
+    "502": "The provider failed",
+    "503": "No healthy provider, or the gateway's store or credentials are unavailable",
+    "504": "The provider did not answer in time",
+}
+ERROR_SCHEMAS = {
+    "ErrorBody": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+    "DetailBody": {"type": "object", "required": ["detail"], "properties": {"detail": {}}},
+    "OpenAIErrorBody": {"type": "object", "required": ["error"], "properties": {"error": {
+        "type": "object", "required": ["message", "type"],
+        "properties": {"message": {"type": "string"}, "type": {"type": "string"},
+                       "param": {"type": ["string", "null"]}, "code": {"type": ["string", "null"]}}}}},
+}
+
+
+def _describe_errors(path: str, operation: dict[str, Any]) -> None:
+    """The contract's error statuses, in the shape of the surface (v0: Unify's, v1: OpenAI's envelope)."""
+    shape = "OpenAIErrorBody" if path.startswith("/v1/") else "ErrorBody"
+    schema = {"oneOf": [{"$ref": f"#/components/schemas/{shape}"}, {"$ref": "#/components/schemas/DetailBody"}]}
+    for status, description in ERRORS.items():
+        operation["responses"].setdefault(status, {"description": description,
+                                                   "content": {"application/json": {"schema": schema}}})
+
+
 def _describe_chat(operation: dict[str, Any], schemas: dict[str, Any]) -> None:
     """The chat routes read their body as raw JSON (its checks are stricter than a schema); their
     documented shapes come from the models above, which exist only for this document."""
@@ -95,8 +126,10 @@ def document(template: Template | None = None) -> dict[str, Any]:
                     operation["security"] = [{"unigateKey": []}]
                     if path.endswith("/chat/completions"):
                         _describe_chat(operation, schemas)
+                    _describe_errors(path, operation)
                     paths.setdefault(path, {})[method] = operation
         schemas.update(part.get("components", {}).get("schemas", {}))
+    schemas.update(ERROR_SCHEMAS)
     return {
         "openapi": "3.1.0",
         "info": {

@@ -56,6 +56,15 @@ class UpstreamFailure(Exception):
         self.retry_after = retry_after
 
 
+def scrub(failure: UpstreamFailure, credentials: dict[str, Any]) -> UpstreamFailure:
+    """Removes the credentials of the call from a failure's message: providers echo keys back in their
+    error messages ("Incorrect API key provided: ..."), and not every key has a recognisable shape."""
+    for value in credentials.values():
+        if isinstance(value, str) and len(value) >= 6:
+            failure.message = failure.message.replace(value, "[REDACTED]")
+    return failure
+
+
 class Adapter(Protocol):
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
         """A whole OpenAI `chat.completion` object."""

@@ -18,6 +18,9 @@ Item = dict[str, Any]
 
 # Reasons DynamoDB gives for cancelling a transaction that say "try again", not "your condition failed".
 _RETRYABLE_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
+# Errors of a whole call that say the same (after botocore's own retries gave up).
+_THROTTLING_CODES = {"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
+                     "InternalServerError", "TransactionInProgressException"}
 
 
 def ddb() -> Any:
@@ -88,6 +91,8 @@ def transact(items: list[Item], *, attempts: int) -> None:
     A transaction either applies whole or not at all, so retrying one that was cancelled for a conflict
     can never apply it twice. Condition failures are raised at once for the caller to interpret.
     """
+    from botocore.exceptions import ClientError
+
     client = ddb()
     for attempt in range(attempts):
         try:
@@ -97,7 +102,8 @@ def transact(items: list[Item], *, attempts: int) -> None:
             reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
             if not any(r in _RETRYABLE_REASONS for r in reasons):
                 raise TransactionCancelled(reasons) from None
-        except client.exceptions.TransactionInProgressException:
-            pass
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in _THROTTLING_CODES:
+                raise
         time.sleep(min(0.4, 0.01 * 2**attempt) * random.random())  # noqa: S311 - jitter, not crypto
-    raise ServiceUnavailable("The balance store is busy; please retry.")
+    raise ServiceUnavailable("The balance store is busy; please retry.", code="store_busy")

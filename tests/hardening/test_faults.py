@@ -1,0 +1,99 @@
+"""Faults in upstreams, DynamoDB and Secrets Manager: the contract's status, and every hold settled or
+released exactly once, with no upstream call made unbilled."""
+
+from __future__ import annotations
+
+import json
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import botocore.exceptions
+import httpx
+import pytest
+
+from tests.fakes.upstream import catalog_override
+from tests.integration.chat_helpers import assert_money_consistent, run_chat
+from unigate import aws
+from unigate.catalog import get_catalog
+from unigate.config import get_settings
+from unigate.dev.emulator import free_port
+from unigate.errors import ServiceUnavailable, UpstreamError
+
+START = 10_000_000
+ASK = {"model": "gpt-4o@openai", "messages": [{"role": "user", "content": "hello"}]}
+
+
+def test_connection_refused_is_502_and_free(providers: Any, account: str, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    override = catalog_override(providers.url)
+    override["providers"]["openai"]["base_url"] = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
+    (tmp_path / "refused.json").write_text(json.dumps(override))
+    monkeypatch.setenv("UNIGATE_CATALOG_PATH", str(tmp_path / "refused.json"))
+    get_settings.cache_clear()
+    get_catalog.cache_clear()
+    with pytest.raises(UpstreamError):
+        run_chat(ASK)
+    assert assert_money_consistent() == START
+
+
+def _cancelled(reason: str) -> Exception:
+    client = aws.client("dynamodb")
+    return client.exceptions.TransactionCanceledException(
+        {"Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
+         "CancellationReasons": [{"Code": reason}, {"Code": "None"}, {"Code": "None"}]},
+        "TransactWriteItems",
+    )
+
+
+@pytest.mark.parametrize("fault", ["TransactionConflict", "ThrottlingError", "ThrottlingException"])
+def test_a_hold_that_cannot_be_written_is_503_and_nothing_is_sent(providers: Any, account: str, fault: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    client = aws.client("dynamodb")
+    calls = []
+
+    def failing(**kwargs: Any) -> Any:
+        calls.append(kwargs)
+        if fault == "ThrottlingException":
+            raise botocore.exceptions.ClientError({"Error": {"Code": fault, "Message": "slow down"}},
+                                                  "TransactWriteItems")
+        raise _cancelled(fault)
+
+    monkeypatch.setattr(client, "transact_write_items", failing)
+    monkeypatch.setattr("unigate.stores.dynamo.time.sleep", lambda _: None)
+    with pytest.raises(ServiceUnavailable) as raised:
+        run_chat(ASK)
+    assert raised.value.status == 503
+    assert len(calls) == get_settings().transaction_attempts  # bounded retries
+    assert providers.received == []  # never an unbilled upstream call
+    monkeypatch.undo()
+    assert assert_money_consistent() == START
+
+
+def test_a_provider_key_never_fetched_is_a_clear_503_and_free(providers: Any, account: str) -> None:
+    aws.client("secretsmanager").delete_secret(SecretId="unigate/providers/openai", ForceDeleteWithoutRecovery=True)
+    with pytest.raises(ServiceUnavailable, match="credentials"):
+        run_chat(ASK)
+    assert providers.received == []
+    assert assert_money_consistent() == START
+
+
+def test_a_client_leaving_before_the_first_byte_releases_the_hold(server: Any, fake_upstream: Any) -> None:
+    account = server.cli_json("accounts", "create")["account_id"]
+    key = server.cli_json("keys", "create", "--account", account)["key"]
+    server.cli_json("credits", "grant", "--account", account, "--amount", "1", "--idempotency-key", "leave")
+    body = {**ASK, "messages": [{"role": "user", "content": "scenario:stall"}]}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=0.5,
+                   headers={"Authorization": f"Bearer {key}"})
+    headers = {"Authorization": f"Bearer {key}"}
+    deadline = time.monotonic() + 3  # well before the upstream's 5 s stall ends
+    while time.monotonic() < deadline:
+        if httpx.get(f"{server.url}/v0/credits", headers=headers).json()["credits"] == 1.0:
+            break
+        time.sleep(0.1)
+    assert httpx.get(f"{server.url}/v0/credits", headers=headers).json()["credits"] == 1.0
+    ledger = server.cli_json("credits", "ledger", "--account", account)["entries"]
+    assert [e["kind"] for e in ledger] == ["grant", "hold", "settle"]
+    assert sum(Decimal(e["credits"]) for e in ledger) == Decimal("1")
