@@ -39,6 +39,8 @@ EXPECTED: dict[tuple[str, str], Any] = {
                                              "measured_at": None}]),
     ("catalog", "openai_models"): (200, None),
     ("catalog", "unknown_provider"): (404, {"error": "Unknown provider: nope"}),
+    ("credit_topup", "scheduled"): None,
+    ("credit_topup", "one_off"): None,
     ("endpoint_probe", "scheduled"): ["echo@echo"],
     ("endpoint_probe", "configured_list"): ["echo@echo"],
     ("chat_completions", "echo"): (200, "Hello from an event"),
@@ -169,3 +171,17 @@ def test_endpoint_probe_events(path: Path, aws: None, monkeypatch: pytest.Monkey
     stats = metrics.stats("echo@echo", fresh=True)
     assert stats.samples == 1
     assert stats.ttft_samples == 1
+
+
+def test_credit_topup_events(event_keys: dict[str, str]) -> None:
+    from unigate import accounts, topups
+
+    plan = topups.create_plan(EVENT_ACCOUNT, kind="periodic", period="month", amount="1")
+    for _ in range(2):  # a redelivered scheduled event applies nothing more
+        scheduled = _invoke(EVENTS / "credit_topup/scheduled.json")
+        assert scheduled["plans"] == [{"account_id": EVENT_ACCOUNT, "plan_id": plan["plan_id"], "period": "2026-11",
+                                       "result": scheduled["plans"][0]["result"]}]
+    assert accounts.get_account(EVENT_ACCOUNT).balance_micros == 11_000_000
+    first, again = _invoke(EVENTS / "credit_topup/one_off.json"), _invoke(EVENTS / "credit_topup/one_off.json")
+    assert (first["applied"], again["applied"]) == (True, False)
+    assert accounts.get_account(EVENT_ACCOUNT).balance_micros == 36_500_000

@@ -60,7 +60,9 @@ def test_iam_is_least_privilege() -> None:
                 assert not {"dynamodb:DeleteItem", "dynamodb:UpdateItem"} & set(actions), name
     assert _statements("AuthorizerFunction") == [
         {"Sid": "ReadKeysOnly", "Effect": "Allow", "Action": "dynamodb:GetItem",
-         "Resource": {"Fn::GetAtt": ["KeysTable", "Arn"]}}
+         "Resource": {"Fn::GetAtt": ["KeysTable", "Arn"]}},
+        {"Sid": "ReadAccountStatus", "Effect": "Allow", "Action": "dynamodb:GetItem",
+         "Resource": {"Fn::GetAtt": ["AccountsTable", "Arn"]}},
     ]
 
 
@@ -145,7 +147,8 @@ def test_alarms_cover_what_operators_need_and_notify_the_topic() -> None:
     assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible") in watched
     assert ("unigate", "HoldFailures") in watched
     errors = {a["Dimensions"][0]["Value"]["Ref"] for a in alarms.values() if a["MetricName"] == "Errors"}
-    assert {"AuthorizerFunction", "ChatCompletionsFunction", "CreditsFunction", "CatalogFunction"} <= errors
+    assert {"AuthorizerFunction", "ChatCompletionsFunction", "CreditsFunction", "CatalogFunction",
+            "CreditTopupFunction"} <= errors
     for alarm in alarms.values():
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
 

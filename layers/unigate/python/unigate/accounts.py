@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 
 from unigate.errors import Conflict, NotFound
-from unigate.models import Account
+from unigate.models import Account, AccountStatus
 from unigate.stores import accounts as account_store
 
 
@@ -14,6 +14,13 @@ def create_account(name: str = "", account_id: str | None = None) -> Account:
     if account_store.get_account(account_id) is not None:
         raise Conflict(f"Account {account_id} already exists.")
     return account_store.create_account(account_id, name)
+
+
+def set_status(account_id: str, status: AccountStatus) -> Account:
+    """Suspending an account stops its keys at the authorizer and refuses new holds."""
+    get_account(account_id)
+    account_store.set_status(account_id, status)
+    return get_account(account_id)
 
 
 def get_account(account_id: str) -> Account:

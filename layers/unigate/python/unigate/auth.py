@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from unigate import keys
 from unigate.errors import InvalidApiKey, NotAuthenticated, NotFound
-from unigate.models import ApiKey, Caller, KeyStatus
+from unigate.models import AccountStatus, ApiKey, Caller, KeyStatus
 from unigate.stores import accounts as account_store
 from unigate.stores import keys as key_store
 
@@ -31,6 +31,9 @@ def authenticate(authorization: str | None) -> Caller:
     record = key_store.get_by_hash(digest)
     if record is None or not keys.hashes_match(record.key_hash, digest) or not record.is_usable(time.time()):
         raise InvalidApiKey()
+    account = account_store.get_account(record.account_id)
+    if account is None or account.status is not AccountStatus.ACTIVE:
+        raise InvalidApiKey()  # a suspended account's keys stop working
     return Caller(account_id=record.account_id, key_id=record.key_id, allowed_models=record.allowed_models)
 
 

@@ -89,6 +89,50 @@ def cmd_accounts_show(args: argparse.Namespace) -> None:
             "credits": format_credits(account.balance_micros), "created_at": account.created_at})
 
 
+def cmd_accounts_status(args: argparse.Namespace) -> None:
+    from unigate import accounts
+    from unigate.models import AccountStatus
+
+    status = AccountStatus.SUSPENDED if args.action == "suspend" else AccountStatus.ACTIVE
+    account = accounts.set_status(args.account, status)
+    _print({"account_id": account.account_id, "status": str(account.status)})
+
+
+def cmd_plans_create(args: argparse.Namespace) -> None:
+    from unigate import topups
+
+    kind = "auto_recharge" if args.auto_recharge else "periodic"
+    _print(topups.create_plan(args.account, kind=kind, period=args.period, amount=args.amount,
+                              threshold=args.threshold, target=args.target, max_per_period=args.max_per_period))
+
+
+def cmd_plans_list(args: argparse.Namespace) -> None:
+    from unigate.stores import plans
+
+    _print(plans.for_account(args.account))
+
+
+def cmd_plans_delete(args: argparse.Namespace) -> None:
+    from unigate.errors import NotFound
+    from unigate.stores import plans
+
+    if not plans.delete(args.account, args.plan_id):
+        raise NotFound(f"Plan {args.plan_id} not found.")
+    _print({"plan_id": args.plan_id, "deleted": True})
+
+
+def cmd_topups_run(args: argparse.Namespace) -> None:
+    from unigate import topups
+
+    _print(topups.run(args.scheduled_time))
+
+
+def cmd_credits_topup(args: argparse.Namespace) -> None:
+    from unigate import topups
+
+    _print(topups.one_off(args.account, args.amount, args.idempotency_key))
+
+
 def cmd_keys_create(args: argparse.Namespace) -> None:
     from unigate import auth
 
@@ -168,6 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     show = acc.add_parser("show")
     show.add_argument("account")
     show.set_defaults(func=cmd_accounts_show)
+    for action, text in (("suspend", "stop the account's keys and new requests"), ("resume", "undo suspend")):
+        status = acc.add_parser(action, help=text)
+        status.add_argument("account")
+        status.set_defaults(func=cmd_accounts_status, action=action)
 
     key = commands.add_parser("keys").add_subparsers(dest="action", required=True)
     kcreate = key.add_parser("create", help="create a key; its secret is printed once")
@@ -193,11 +241,40 @@ def build_parser() -> argparse.ArgumentParser:
     grant.add_argument("--idempotency-key", required=True)
     grant.add_argument("--note", default="")
     grant.set_defaults(func=cmd_credits_grant)
+    topup = cred.add_parser("topup", help="a one-off top-up (same path as a payment webhook's event)")
+    topup.add_argument("--account", required=True)
+    topup.add_argument("--amount", required=True, help="credits")
+    topup.add_argument("--idempotency-key", required=True)
+    topup.set_defaults(func=cmd_credits_topup)
     ledger = cred.add_parser("ledger", help="list ledger entries, oldest first")
     ledger.add_argument("--account", required=True)
     ledger.add_argument("--limit", type=int, default=100)
     ledger.add_argument("--cursor")
     ledger.set_defaults(func=cmd_credits_ledger)
+
+    plan = commands.add_parser("plans", help="top-up plans applied by the scheduled run").add_subparsers(
+        dest="action", required=True)
+    pcreate = plan.add_parser("create", help="--amount for a periodic grant, or --auto-recharge")
+    pcreate.add_argument("--account", required=True)
+    pcreate.add_argument("--period", choices=["day", "week", "month"], default="month")
+    pcreate.add_argument("--amount", help="periodic grant, in credits")
+    pcreate.add_argument("--auto-recharge", action="store_true", help="top up to --target below --threshold")
+    pcreate.add_argument("--threshold")
+    pcreate.add_argument("--target")
+    pcreate.add_argument("--max-per-period", type=int, default=1)
+    pcreate.set_defaults(func=cmd_plans_create)
+    plist = plan.add_parser("list")
+    plist.add_argument("--account", required=True)
+    plist.set_defaults(func=cmd_plans_list)
+    pdelete = plan.add_parser("delete")
+    pdelete.add_argument("--account", required=True)
+    pdelete.add_argument("plan_id")
+    pdelete.set_defaults(func=cmd_plans_delete)
+
+    runs = commands.add_parser("topups", help="apply top-up plans now").add_subparsers(dest="action", required=True)
+    run = runs.add_parser("run", help="what the schedule does, for the period of --scheduled-time (default now)")
+    run.add_argument("--scheduled-time")
+    run.set_defaults(func=cmd_topups_run)
     return parser
 
 

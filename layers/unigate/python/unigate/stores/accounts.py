@@ -102,6 +102,14 @@ def create_account(account_id: str, name: str) -> Account:
     return Account(account_id, name, 0, AccountStatus.ACTIVE, created)
 
 
+def set_status(account_id: str, status: AccountStatus) -> None:
+    ddb().update_item(
+        TableName=_accounts(), Key=_account_key(account_id), UpdateExpression="SET #st = :status",
+        ConditionExpression="attribute_exists(account_id)", ExpressionAttributeNames={"#st": "status"},
+        ExpressionAttributeValues=values(status=str(status)),
+    )
+
+
 def get_account(account_id: str) -> Account | None:
     out = ddb().get_item(TableName=_accounts(), Key=_account_key(account_id), ConsistentRead=True)
     item = out.get("Item")
