@@ -74,6 +74,17 @@ def values(**named: Any) -> dict[str, Any]:
     return {f":{k}": to_av(v) for k, v in named.items()}
 
 
+def query_all(**kwargs: Any) -> list[dict[str, Any]]:
+    """Every item a Query matches, following its pages, unmarshalled."""
+    items: list[dict[str, Any]] = []
+    while True:
+        page = ddb().query(**kwargs)
+        items.extend(unmarshal(i) for i in page.get("Items", []))
+        if not page.get("LastEvaluatedKey"):
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
 class TransactionCancelled(Exception):
     """A transaction whose condition failed; `reasons` has one code per item ("None" where it passed)."""
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from unigate.config import get_settings
 from unigate.models import ApiKey, KeyStatus
-from unigate.stores.dynamo import ddb, marshal, unmarshal, values
+from unigate.stores.dynamo import ddb, marshal, query_all, unmarshal, values
 
 
 def _table() -> str:
@@ -70,22 +70,10 @@ def get_by_id(key_id: str) -> ApiKey | None:
 
 
 def list_for_account(account_id: str) -> list[ApiKey]:
-    client, start = ddb(), None
-    keys: list[ApiKey] = []
-    while True:
-        kwargs: dict[str, Any] = {
-            "TableName": _table(),
-            "IndexName": "account_id-index",
-            "KeyConditionExpression": "account_id = :account_id",
-            "ExpressionAttributeValues": values(account_id=account_id),
-        }
-        if start:
-            kwargs["ExclusiveStartKey"] = start
-        out = client.query(**kwargs)
-        keys.extend(_to_key(unmarshal(i)) for i in out.get("Items", []))
-        start = out.get("LastEvaluatedKey")
-        if not start:
-            return keys
+    items = query_all(TableName=_table(), IndexName="account_id-index",
+                      KeyConditionExpression="account_id = :account_id",
+                      ExpressionAttributeValues=values(account_id=account_id))
+    return [_to_key(item) for item in items]
 
 
 def set_status(key_hash: str, status: KeyStatus) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from unigate.config import get_settings
-from unigate.stores.dynamo import ddb, unmarshal, values
+from unigate.stores.dynamo import ddb, query_all, unmarshal, values
 
 WINDOW_SECONDS = 300
 SHARDS = 8
@@ -102,21 +102,11 @@ def record(measurement: Measurement) -> None:
 
 
 def windows(endpoint: str, since: float) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    start_key = None
-    while True:
-        kwargs: dict[str, Any] = {
-            "TableName": _table(),
-            "KeyConditionExpression": "endpoint = :e AND sk BETWEEN :lo AND :hi",
-            "ExpressionAttributeValues": values(e=endpoint, lo=f"W#{window_start(since):010d}", hi="W#9999999999#~"),
-        }
-        if start_key:
-            kwargs["ExclusiveStartKey"] = start_key
-        page = ddb().query(**kwargs)
-        out.extend(unmarshal(i) for i in page.get("Items", []))
-        start_key = page.get("LastEvaluatedKey")
-        if not start_key:
-            return out
+    return query_all(
+        TableName=_table(),
+        KeyConditionExpression="endpoint = :e AND sk BETWEEN :lo AND :hi",
+        ExpressionAttributeValues=values(e=endpoint, lo=f"W#{window_start(since):010d}", hi="W#9999999999#~"),
+    )
 
 
 @dataclass(frozen=True)
@@ -139,7 +129,8 @@ def health(endpoints: list[str]) -> dict[str, Health]:
             out = ddb().batch_get_item(RequestItems=request)
             for item in out.get("Responses", {}).get(_table(), []):
                 row = unmarshal(item)
-                found[row["endpoint"]] = Health(int(row.get("failures", 0)), float(row.get("cooldown_until", 0)))
+                until = int(row.get("cooldown_until_ms", 0)) / 1000
+                found[row["endpoint"]] = Health(int(row.get("failures", 0)), until)
             request = out.get("UnprocessedKeys") or {}
     return {e: found.get(e, Health()) for e in endpoints}
 
@@ -155,7 +146,8 @@ def add_failure(endpoint: str, *, threshold: int, cooldown_seconds: float, now: 
     )
     row = unmarshal(out["Attributes"])
     failures = int(row.get("failures", 0))
-    cooldown_until = float(row.get("cooldown_until", 0))
+    # Milliseconds: stored numbers are integers, and whole seconds would stretch a cooldown by up to one.
+    cooldown_until = int(row.get("cooldown_until_ms", 0)) / 1000
     if failures >= threshold and cooldown_until <= now:
         cooldown_until = now + cooldown_seconds
         ddb().update_item(
@@ -163,8 +155,8 @@ def add_failure(endpoint: str, *, threshold: int, cooldown_seconds: float, now: 
             Key={"endpoint": {"S": endpoint}, "sk": {"S": HEALTH_SK}},
             # The count is not reset: after the cooldown, one probe goes through, and if it fails too the
             # endpoint is cooled down again at once (a half-open circuit). A success resets the count.
-            UpdateExpression="SET cooldown_until = :until",
-            ExpressionAttributeValues={":until": {"N": str(math.ceil(cooldown_until))}},
+            UpdateExpression="SET cooldown_until_ms = :until",
+            ExpressionAttributeValues={":until": {"N": str(math.ceil(cooldown_until * 1000))}},
         )
     return Health(failures, cooldown_until)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from unigate.config import get_settings
-from unigate.stores.dynamo import ddb, marshal, unmarshal, values
+from unigate.stores.dynamo import ddb, marshal, query_all, values
 
 GROUP = "plans"
 
@@ -31,27 +31,10 @@ def delete(account_id: str, plan_id: str) -> bool:
 
 
 def for_account(account_id: str) -> list[dict[str, Any]]:
-    out = ddb().query(
-        TableName=_table(),
-        KeyConditionExpression="account_id = :a AND begins_with(sk, :p)",
-        ExpressionAttributeValues=values(a=account_id, p="PLAN#"),
-        ConsistentRead=True,
-    )
-    return [unmarshal(i) for i in out.get("Items", [])]
+    return query_all(TableName=_table(), KeyConditionExpression="account_id = :a AND begins_with(sk, :p)",
+                     ExpressionAttributeValues=values(a=account_id, p="PLAN#"), ConsistentRead=True)
 
 
 def every_plan() -> list[dict[str, Any]]:
-    plans: list[dict[str, Any]] = []
-    start = None
-    while True:
-        kwargs: dict[str, Any] = {
-            "TableName": _table(), "IndexName": "plans-index",
-            "KeyConditionExpression": "plan_group = :g", "ExpressionAttributeValues": values(g=GROUP),
-        }
-        if start:
-            kwargs["ExclusiveStartKey"] = start
-        out = ddb().query(**kwargs)
-        plans.extend(unmarshal(i) for i in out.get("Items", []))
-        start = out.get("LastEvaluatedKey")
-        if not start:
-            return plans
+    return query_all(TableName=_table(), IndexName="plans-index", KeyConditionExpression="plan_group = :g",
+                     ExpressionAttributeValues=values(g=GROUP))
