@@ -80,25 +80,23 @@ def to_anthropic(call: UpstreamCall, *, stream: bool) -> dict[str, Any]:
     system: list[str] = []
     turns: list[dict[str, Any]] = []
 
-    def add(role: str, blocks: list[dict[str, Any]]) -> None:
-        merge_turn(turns, role, blocks)
 
     for message in body["messages"]:
         role = message["role"]
         if role in ("system", "developer"):
             system.append(_text(message.get("content")))
         elif role == "user":
-            add("user", _blocks(message.get("content")))
+            merge_turn(turns, "user", _blocks(message.get("content")))
         elif role == "assistant":
             blocks = _blocks(message.get("content"))
             for tool_call in message.get("tool_calls") or []:
                 blocks.append({"type": "tool_use", "id": tool_call.get("id", ""),
                                "name": (tool_call.get("function") or {}).get("name", ""),
                                "input": tool_arguments(tool_call)})
-            add("assistant", blocks)
+            merge_turn(turns, "assistant", blocks)
         elif role in ("tool", "function"):
-            add("user", [{"type": "tool_result", "tool_use_id": message.get("tool_call_id", ""),
-                          "content": _text(message.get("content"))}])
+            merge_turn(turns, "user", [{"type": "tool_result", "tool_use_id": message.get("tool_call_id", ""),
+                                        "content": _text(message.get("content"))}])
 
     out: dict[str, Any] = {"model": call.endpoint.upstream, "max_tokens": call.max_tokens, "messages": turns}
     if system:

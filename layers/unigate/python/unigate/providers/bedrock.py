@@ -68,15 +68,13 @@ def to_converse(call: UpstreamCall) -> dict[str, Any]:
     system: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
 
-    def add(role: str, blocks: list[dict[str, Any]]) -> None:
-        merge_turn(messages, role, blocks)
 
     for message in body["messages"]:
         role = message["role"]
         if role in ("system", "developer"):
             system.extend(b for b in _content(message.get("content")) if "text" in b)
         elif role == "user":
-            add("user", _content(message.get("content")))
+            merge_turn(messages, "user", _content(message.get("content")))
         elif role == "assistant":
             blocks = _content(message.get("content"))
             for tool_call in message.get("tool_calls") or []:
@@ -87,11 +85,12 @@ def to_converse(call: UpstreamCall) -> dict[str, Any]:
                     arguments = {}
                 blocks.append({"toolUse": {"toolUseId": tool_call.get("id", ""), "name": function.get("name", ""),
                                            "input": arguments}})
-            add("assistant", blocks)
+            merge_turn(messages, "assistant", blocks)
         elif role in ("tool", "function"):
             content = message.get("content")
             text = content if isinstance(content, str) else json.dumps(content)
-            add("user", [{"toolResult": {"toolUseId": message.get("tool_call_id", ""), "content": [{"text": text}]}}])
+            result = {"toolUseId": message.get("tool_call_id", ""), "content": [{"text": text}]}
+            merge_turn(messages, "user", [{"toolResult": result}])
 
     inference: dict[str, Any] = {"maxTokens": call.max_tokens}
     for ours, theirs in (("temperature", "temperature"), ("top_p", "topP")):

@@ -53,22 +53,20 @@ def to_gemini(call: UpstreamCall) -> dict[str, Any]:
     contents: list[dict[str, Any]] = []
     tool_names: dict[str, str] = {}
 
-    def add(role: str, parts: list[dict[str, Any]]) -> None:
-        merge_turn(contents, role, parts, field="parts")
 
     for message in body["messages"]:
         role = message["role"]
         if role in ("system", "developer"):
             system.extend(_parts(message.get("content")))
         elif role == "user":
-            add("user", _parts(message.get("content")))
+            merge_turn(contents, "user", _parts(message.get("content")), field="parts")
         elif role == "assistant":
             parts = _parts(message.get("content"))
             for tool_call in message.get("tool_calls") or []:
                 name = (tool_call.get("function") or {}).get("name", "")
                 tool_names[tool_call.get("id", "")] = name
                 parts.append({"functionCall": {"name": name, "args": tool_arguments(tool_call)}})
-            add("model", parts)
+            merge_turn(contents, "model", parts, field="parts")
         elif role in ("tool", "function"):
             content = message.get("content")
             text = content if isinstance(content, str) else json.dumps(content)
@@ -77,8 +75,8 @@ def to_gemini(call: UpstreamCall) -> dict[str, Any]:
             except ValueError:
                 response = {"content": text}
             name = tool_names.get(message.get("tool_call_id", ""), message.get("name", ""))
-            add("user", [{"functionResponse": {"name": name, "response": response if isinstance(response, dict)
-                                                else {"content": response}}}])
+            result = response if isinstance(response, dict) else {"content": response}
+            merge_turn(contents, "user", [{"functionResponse": {"name": name, "response": result}}], field="parts")
 
     config: dict[str, Any] = {"maxOutputTokens": call.max_tokens}
     for ours, theirs in (("temperature", "temperature"), ("top_p", "topP"), ("n", "candidateCount"),
