@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -181,3 +182,22 @@ def test_a_client_disconnect_mid_stream_bills_what_was_generated(server: LocalSe
     ledger = server.cli_json("credits", "ledger", "--account", _account_of(server, key))
     assert sum(Decimal(e["credits"]) for e in ledger["entries"]) == remaining
     assert {e["kind"] for e in ledger["entries"]} == {"grant", "hold", "settle"}
+
+
+def test_the_query_log_over_http(server: LocalServer) -> None:
+    key = _account_with(server, "1")
+    client = _client(server, key)
+    client.chat.completions.create(model="echo@echo", messages=[{"role": "user", "content": "logged"}],
+                                   extra_body={"tags": ["e2e"], "log_response_body": True})
+    listing = httpx.get(f"{server.url}/v0/queries", params={"tags": "e2e"},
+                        headers={"Authorization": f"Bearer {key}"}).json()
+    (record,) = listing["queries"]
+    assert record["endpoint"] == "echo@echo"
+    logged = json.loads(record["response_body"])
+    assert logged["choices"][0]["message"]["content"] == "logged"
+    assert logged["model"] == "echo@echo"
+    assert logged["usage"]["cost"] == record["cost"]
+    assert Decimal("1") - _credits(server, key) == Decimal(str(record["cost"]))
+    demo = httpx.get(f"{server.url}/v0/queries", params={"tags": "e2e"},
+                     headers={"Authorization": f"Bearer {server.key}"}).json()
+    assert demo["queries"] == []  # another account's records are not the demo account's

@@ -39,6 +39,9 @@ EXPECTED: dict[tuple[str, str], Any] = {
                                              "measured_at": None}]),
     ("catalog", "openai_models"): (200, None),
     ("catalog", "unknown_provider"): (404, {"error": "Unknown provider: nope"}),
+    ("queries", "recent"): (200, {"queries": [], "next_cursor": None}),
+    ("queries", "failures_tagged"): (200, {"queries": [], "next_cursor": None}),
+    ("queries", "bad_time"): (400, {"error": "'start_time' must be an ISO 8601 time, e.g. 2026-11-22T07:00:00Z."}),
     ("credit_topup", "scheduled"): None,
     ("credit_topup", "one_off"): None,
     ("endpoint_probe", "scheduled"): ["echo@echo"],
@@ -185,3 +188,11 @@ def test_credit_topup_events(event_keys: dict[str, str]) -> None:
     first, again = _invoke(EVENTS / "credit_topup/one_off.json"), _invoke(EVENTS / "credit_topup/one_off.json")
     assert (first["applied"], again["applied"]) == (True, False)
     assert accounts.get_account(EVENT_ACCOUNT).balance_micros == 36_500_000
+
+
+@pytest.mark.parametrize("path", [p for p in CASES if p.parent.name == "queries"], ids=lambda p: p.stem)
+def test_queries_events(path: Path, event_keys: dict[str, str]) -> None:
+    status, expected = EXPECTED[("queries", path.stem)]
+    response = _invoke(path)
+    assert response["statusCode"] == status, response["body"]
+    assert json.loads(response["body"]) == expected

@@ -23,7 +23,7 @@ def test_routes_of_the_contract_are_declared_and_authorized() -> None:
     assert ("GET", "/v0/get_credits") in routes
     assert ("POST", "/v0/chat/completions") in routes
     assert ("POST", "/v1/chat/completions") in routes
-    for path in ("/v0/models", "/v0/providers", "/v0/endpoints", "/v0/endpoint-metrics", "/v1/models"):
+    for path in ("/v0/models", "/v0/providers", "/v0/endpoints", "/v0/endpoint-metrics", "/v1/models", "/v0/queries"):
         assert ("GET", path) in routes
     assert all(r.authorized for r in routes.values())
 
@@ -72,7 +72,7 @@ def test_tables_are_protected() -> None:
         assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], name
         assert props["SSESpecification"]["SSEEnabled"], name
         # Money and keys survive a stack deletion; measurements are disposable.
-        expected = "Delete" if name == "MetricsTable" else "Retain"
+        expected = "Delete" if name == "MetricsTable" else "Retain"  # the query log is the caller's history
         assert template().resources[name]["DeletionPolicy"] == expected, name
 
 

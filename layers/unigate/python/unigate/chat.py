@@ -21,7 +21,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from unigate import billing, endpoints, metrics, routing, tokens
+from unigate import billing, endpoints, metrics, querylog, routing, tokens
 from unigate.catalog import EndpointSpec, ProviderSpec
 from unigate.config import get_settings
 from unigate.errors import BadRequest, RateLimited, UnigateError, UpstreamError, UpstreamTimeout
@@ -59,6 +59,10 @@ class Prepared:
     stream: bool
     worst_case_micros: int
     dropped: list[str] = field(default_factory=list)
+    # The query log: the request's tags, and the bodies only when the request asked for them.
+    tags: list[str] = field(default_factory=list)
+    logged_request: Any = None
+    log_response: bool = False
 
     @property
     def headers(self) -> dict[str, str]:
@@ -154,7 +158,10 @@ def _bind(body: dict[str, Any], candidate: routing.Candidate) -> Prepared:
     worst = endpoint.cost_micros(
         tokens.worst_case_prompt(body["messages"], body.get("tools")), (max_out or endpoint.max_output) * n
     )
-    return Prepared(endpoint, provider, forwarded, bool(body.get("stream", False)), max(worst, 1), dropped)
+    return Prepared(endpoint, provider, forwarded, bool(body.get("stream", False)), max(worst, 1), dropped,
+                    tags=list(body.get("tags") or []),
+                    logged_request=body if body.get("log_query_body") else None,
+                    log_response=bool(body.get("log_response_body")))
 
 
 def prepare(body: Any, caller: Caller) -> list[Prepared]:
@@ -265,10 +272,23 @@ class Attempt:
         return Measurement(self.prepared.endpoint.name, outcome, (now - self.started) * 1000, ttft, itl,
                            output_tokens)
 
-    async def settle(self, cost_micros: int, measurement: Measurement | None) -> int:
+    async def settle(self, cost_micros: int, measurement: Measurement | None, *, outcome: str = "",
+                     tokens: tuple[int, int] = (0, 0), response: Any = None) -> int:
+        """Settles once; the settle transaction also carries the endpoint measurement (when the endpoint
+        was measured) and the query log record (always: every paid request has one)."""
         if self.charged is None:
             self.charged = min(max(cost_micros, 0), self.hold.amount_micros)
-            extra = (window_update(measurement),) if measurement else ()
+            prepared = self.prepared
+            record = querylog.record_put(
+                account_id=self.hold.account_id, endpoint=prepared.endpoint.name,
+                outcome=outcome or (measurement.outcome if measurement else "cancelled"),
+                prompt_tokens=tokens[0], completion_tokens=tokens[1], cost_micros=self.charged,
+                latency_ms=(time.monotonic() - self.started) * 1000,
+                ttft_ms=(self.first_token - self.started) * 1000 if self.first_token is not None else None,
+                tags=prepared.tags, request_body=prepared.logged_request,
+                response_body=response if prepared.log_response else None,
+            )
+            extra = (window_update(measurement), record) if measurement else (record,)
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(billing.settle, self.hold, self.charged, extra)
                 if measurement is not None:
@@ -329,8 +349,8 @@ async def _attempt_with(prepared: Prepared, caller: Caller, timeout: float, cred
     prompt, completion = _usage_tokens(
         response.get("usage"), prompt_estimate, tokens.estimate(_output_text(response.get("choices")))
     )
-    charged = await attempt.settle(prepared.endpoint.cost_micros(prompt, completion),
-                                   attempt.measurement("ok", completion))
+    # The response as the client gets it (and as the query log keeps it): the charge is never above the hold.
+    charged = min(prepared.endpoint.cost_micros(prompt, completion), attempt.hold.amount_micros)
     upstream_usage = response.get("usage")
     response["model"] = prepared.endpoint.name
     response["usage"] = {
@@ -338,6 +358,8 @@ async def _attempt_with(prepared: Prepared, caller: Caller, timeout: float, cred
         "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
         "cost": micros_to_credits(charged),
     }
+    await attempt.settle(charged, attempt.measurement("ok", completion), tokens=(prompt, completion),
+                         response=response)
     return Completed(response, {**prepared.headers, "x-unigate-cost": format_credits(charged)})
 
 
@@ -425,7 +447,8 @@ async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], firs
         # Without upstream usage, the prompt estimate alone keeps a completed stream's cost above zero.
         prompt, completion = counts()
         charged = await attempt.settle(prepared.endpoint.cost_micros(prompt, completion),
-                                       attempt.measurement("ok", completion))
+                                       attempt.measurement("ok", completion), tokens=(prompt, completion),
+                                       response="".join(produced))
         yield _sse({
             "id": chunk_id, "object": "chat.completion.chunk", "created": int(time.time()), "model": name,
             "choices": [],
@@ -435,7 +458,8 @@ async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], firs
         yield b"data: [DONE]\n\n"
     except UpstreamFailure as failure:
         # Never retried after the first byte: bill what was generated; the rest of the hold goes back.
-        await attempt.settle(cost_so_far(), attempt.measurement(outcome_of(failure), counts()[1]))
+        await attempt.settle(cost_so_far(), attempt.measurement(outcome_of(failure), counts()[1]),
+                             tokens=counts() if any(produced) else (0, 0), response="".join(produced))
         error = failure_to_error(scrub(failure, credentials), prepared.provider.name)
         get_logger().warning("stream failed", extra={"endpoint": name, "kind": failure.kind})
         yield _sse({"error": {"message": error.message, "type": error.openai_type, "code": error.code,
@@ -448,4 +472,5 @@ async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], firs
             closer = getattr(upstream, "aclose", None)
             if closer is not None:
                 await closer()
-        await attempt.settle(cost_so_far(), None)
+        await attempt.settle(cost_so_far(), None, outcome="client_disconnected",
+                             tokens=counts() if any(produced) else (0, 0), response="".join(produced))

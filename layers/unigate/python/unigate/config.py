@@ -24,6 +24,8 @@ class Settings:
     accounts_table: str = "unigate-accounts"
     ledger_table: str = "unigate-ledger"
     metrics_table: str = "unigate-metrics"
+    query_log_table: str = "unigate-query-log"
+    query_log_retention_days: int = 30
 
     # An operator's catalog file merged over the built-in one (self-hosted endpoints, price overrides).
     catalog_path: str | None = None
