@@ -39,6 +39,9 @@ EXPECTED: dict[tuple[str, str], Any] = {
                                              "measured_at": None}]),
     ("catalog", "openai_models"): (200, None),
     ("catalog", "unknown_provider"): (404, {"error": "Unknown provider: nope"}),
+    ("custom_keys", "create"): (200, {"info": "API key created successfully!"}),
+    ("custom_keys", "list"): (200, []),
+    ("custom_keys", "bad_name"): (400, {"error": "'name' must be 1-64 characters of A-Z a-z 0-9 . _ -"}),
     ("queries", "recent"): (200, {"queries": [], "next_cursor": None}),
     ("queries", "failures_tagged"): (200, {"queries": [], "next_cursor": None}),
     ("queries", "bad_time"): (400, {"error": "'start_time' must be an ISO 8601 time, e.g. 2026-11-22T07:00:00Z."}),
@@ -193,6 +196,14 @@ def test_credit_topup_events(event_keys: dict[str, str]) -> None:
 @pytest.mark.parametrize("path", [p for p in CASES if p.parent.name == "queries"], ids=lambda p: p.stem)
 def test_queries_events(path: Path, event_keys: dict[str, str]) -> None:
     status, expected = EXPECTED[("queries", path.stem)]
+    response = _invoke(path)
+    assert response["statusCode"] == status, response["body"]
+    assert json.loads(response["body"]) == expected
+
+
+@pytest.mark.parametrize("path", [p for p in CASES if p.parent.name == "custom_keys"], ids=lambda p: p.stem)
+def test_custom_keys_events(path: Path, event_keys: dict[str, str]) -> None:
+    status, expected = EXPECTED[("custom_keys", path.stem)]
     response = _invoke(path)
     assert response["statusCode"] == status, response["body"]
     assert json.loads(response["body"]) == expected

@@ -23,7 +23,8 @@ def test_routes_of_the_contract_are_declared_and_authorized() -> None:
     assert ("GET", "/v0/get_credits") in routes
     assert ("POST", "/v0/chat/completions") in routes
     assert ("POST", "/v1/chat/completions") in routes
-    for path in ("/v0/models", "/v0/providers", "/v0/endpoints", "/v0/endpoint-metrics", "/v1/models", "/v0/queries"):
+    for path in ("/v0/models", "/v0/providers", "/v0/endpoints", "/v0/endpoint-metrics", "/v1/models", "/v0/queries",
+                 "/v0/custom_api_key/list"):
         assert ("GET", path) in routes
     assert all(r.authorized for r in routes.values())
 

@@ -45,7 +45,9 @@ def grant(account_id: str, amount_micros: int, *, idempotency_key: str, note: st
 
 def hold(account_id: str, amount_micros: int, details: dict[str, str] | None = None) -> Hold:
     """Reserves the worst-case cost of a request, or raises InsufficientCredits (402)."""
-    held = Hold(account_id=account_id, hold_id=secrets.token_hex(12), amount_micros=max(int(amount_micros), 1))
+    # A hold may be 0 (a free endpoint, or the caller's own provider key with no fee): it still checks the
+    # account is active and gives the attempt its settle, query log record and measurement.
+    held = Hold(account_id=account_id, hold_id=secrets.token_hex(12), amount_micros=max(int(amount_micros), 0))
     try:
         account_store.open_hold(held, details or {})
     except InsufficientCredits:

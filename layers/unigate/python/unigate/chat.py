@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import time
 from collections.abc import AsyncIterator
@@ -63,6 +64,15 @@ class Prepared:
     tags: list[str] = field(default_factory=list)
     logged_request: Any = None
     log_response: bool = False
+    # The caller's own provider key (use_custom_keys): sent instead of the gateway's, and only the
+    # configured fee is charged.
+    own_key: str | None = None
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> int:
+        list_price = self.endpoint.cost_micros(prompt_tokens, completion_tokens)
+        if self.own_key is None:
+            return list_price
+        return math.ceil(list_price * get_settings().byok_fee_percent / 100)
 
     @property
     def headers(self) -> dict[str, str]:
@@ -124,8 +134,8 @@ def _check(body: Any) -> None:
     _check_messages(body.get("messages"))
     if not isinstance(body.get("stream", False), bool):
         raise BadRequest("'stream' must be true or false.", param="stream")
-    if body.get("use_custom_keys"):
-        raise BadRequest("Bring-your-own provider keys are not enabled on this gateway yet.", param="use_custom_keys")
+    if not isinstance(body.get("use_custom_keys", False), bool):
+        raise BadRequest("'use_custom_keys' must be true or false.", param="use_custom_keys")
     if not isinstance(body.get("drop_params", True), bool):
         raise BadRequest("'drop_params' must be true or false.", param="drop_params")
     tags = body.get("tags")
@@ -135,7 +145,7 @@ def _check(body: Any) -> None:
         _int_param(body, name, low=1, high=10_000_000)
 
 
-def _bind(body: dict[str, Any], candidate: routing.Candidate) -> Prepared:
+def _bind(body: dict[str, Any], candidate: routing.Candidate, own_key: str | None = None) -> Prepared:
     """The request as one endpoint will receive it, and the most it can cost there."""
     endpoint, provider = candidate.endpoint, candidate.provider
     max_out = None
@@ -155,13 +165,14 @@ def _bind(body: dict[str, Any], candidate: routing.Candidate) -> Prepared:
                 raise BadRequest(f"{provider.name} does not support '{key}' (set drop_params to drop it).", param=key)
             dropped.append(key)
     forwarded["model"] = endpoint.upstream
-    worst = endpoint.cost_micros(
+    prepared = Prepared(endpoint, provider, forwarded, bool(body.get("stream", False)), 0, dropped,
+                        tags=list(body.get("tags") or []),
+                        logged_request=body if body.get("log_query_body") else None,
+                        log_response=bool(body.get("log_response_body")), own_key=own_key)
+    prepared.worst_case_micros = prepared.cost(
         tokens.worst_case_prompt(body["messages"], body.get("tools")), (max_out or endpoint.max_output) * n
     )
-    return Prepared(endpoint, provider, forwarded, bool(body.get("stream", False)), max(worst, 1), dropped,
-                    tags=list(body.get("tags") or []),
-                    logged_request=body if body.get("log_query_body") else None,
-                    log_response=bool(body.get("log_response_body")))
+    return prepared
 
 
 def prepare(body: Any, caller: Caller) -> list[Prepared]:
@@ -175,8 +186,15 @@ def prepare(body: Any, caller: Caller) -> list[Prepared]:
         _check(request)
         chain = endpoints.parse(request.get("model"))
         max_tokens = request.get("max_completion_tokens") or request.get("max_tokens")
+        own_keys: dict[str, str] = {}
         for candidate in routing.plan(chain, caller, max_tokens=max_tokens):
-            attempts.append(_bind(request, candidate))
+            own_key = None
+            if request.get("use_custom_keys"):
+                from unigate.customkeys import provider_key
+
+                name = candidate.provider.name
+                own_key = own_keys[name] = own_keys.get(name) or provider_key(caller.account_id, name)
+            attempts.append(_bind(request, candidate, own_key))
     if len({a.stream for a in attempts}) > 1:
         raise BadRequest("Fallback requests must all stream or all not stream.", param="stream")
     return attempts
@@ -319,7 +337,8 @@ async def _refund_on_failure(attempt: Attempt) -> AsyncIterator[None]:
 
 
 async def _attempt(prepared: Prepared, caller: Caller, timeout: float) -> Completed | Streamed:
-    credentials = _credentials(prepared.provider)  # before the hold: a missing key must not hold money
+    # Before the hold: a missing key must not hold money.
+    credentials = {"api_key": prepared.own_key} if prepared.own_key else _credentials(prepared.provider)
     try:
         return await _attempt_with(prepared, caller, timeout, credentials)
     except UpstreamFailure as failure:
@@ -350,7 +369,7 @@ async def _attempt_with(prepared: Prepared, caller: Caller, timeout: float, cred
         response.get("usage"), prompt_estimate, tokens.estimate(_output_text(response.get("choices")))
     )
     # The response as the client gets it (and as the query log keeps it): the charge is never above the hold.
-    charged = min(prepared.endpoint.cost_micros(prompt, completion), attempt.hold.amount_micros)
+    charged = min(prepared.cost(prompt, completion), attempt.hold.amount_micros)
     upstream_usage = response.get("usage")
     response["model"] = prepared.endpoint.name
     response["usage"] = {
@@ -422,7 +441,7 @@ async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], firs
         return _usage_tokens(usage, prompt_estimate, completion)
 
     def cost_so_far() -> int:
-        return prepared.endpoint.cost_micros(*counts()) if any(produced) or usage else 0
+        return prepared.cost(*counts()) if any(produced) or usage else 0
 
     async def chunks() -> AsyncIterator[dict[str, Any]]:
         if first is not None:
@@ -446,7 +465,7 @@ async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], firs
             yield _sse(relayed)
         # Without upstream usage, the prompt estimate alone keeps a completed stream's cost above zero.
         prompt, completion = counts()
-        charged = await attempt.settle(prepared.endpoint.cost_micros(prompt, completion),
+        charged = await attempt.settle(prepared.cost(prompt, completion),
                                        attempt.measurement("ok", completion), tokens=(prompt, completion),
                                        response="".join(produced))
         yield _sse({

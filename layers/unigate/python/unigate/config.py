@@ -29,6 +29,10 @@ class Settings:
 
     # An operator's catalog file merged over the built-in one (self-hosted endpoints, price overrides).
     catalog_path: str | None = None
+    # The accounts' own provider keys (bring your own key): <prefix><account>/<name>.
+    account_secret_prefix: str = "unigate/accounts/"  # noqa: S105 - a name prefix, not a secret
+    # What a request on the caller's own provider key costs, as a percent of the endpoint's list price.
+    byok_fee_percent: int = 0
     # Provider keys live in Secrets Manager under this prefix: <prefix><provider secret name>.
     provider_secret_prefix: str = "unigate/providers/"  # noqa: S105 - a name prefix, not a secret
     # Secrets are cached this long per process (Powertools parameters).

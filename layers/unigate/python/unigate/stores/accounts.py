@@ -157,8 +157,8 @@ def credit(entry: LedgerEntry) -> LedgerEntry:
 
 def open_hold(hold: Hold, details: dict[str, str]) -> None:
     """Moves the worst-case cost out of the balance, only if the balance covers it (never below zero)."""
-    if hold.amount_micros <= 0:
-        raise ValueError("a hold must be positive")
+    if hold.amount_micros < 0:
+        raise ValueError("a hold cannot be negative")
     created = now_iso()
     debit = {
         "Update": {

@@ -1,0 +1,34 @@
+"""The caller's own provider keys: POST/GET/DELETE /v0/custom_api_key, POST .../rename, GET .../list."""
+
+from unigate import customkeys
+from unigate.web import CallerDep, create_app, lambda_handler_for
+
+app = create_app("custom API keys")
+
+
+@app.post("/v0/custom_api_key")
+def create(caller: CallerDep, name: str, value: str) -> dict[str, str]:
+    return customkeys.create(caller.account_id, name, value)
+
+
+@app.get("/v0/custom_api_key")
+def show(caller: CallerDep, name: str) -> dict[str, str]:
+    return customkeys.show(caller.account_id, name)
+
+
+@app.delete("/v0/custom_api_key")
+def delete(caller: CallerDep, name: str) -> dict[str, str]:
+    return customkeys.delete(caller.account_id, name)
+
+
+@app.post("/v0/custom_api_key/rename")
+def rename(caller: CallerDep, name: str, new_name: str) -> dict[str, str]:
+    return customkeys.rename(caller.account_id, name, new_name)
+
+
+@app.get("/v0/custom_api_key/list")
+def listing(caller: CallerDep) -> list[dict[str, str]]:
+    return customkeys.listing(caller.account_id)
+
+
+lambda_handler = lambda_handler_for(app)
