@@ -193,17 +193,14 @@ def test_credit_topup_events(event_keys: dict[str, str]) -> None:
     assert accounts.get_account(EVENT_ACCOUNT).balance_micros == 36_500_000
 
 
-@pytest.mark.parametrize("path", [p for p in CASES if p.parent.name == "queries"], ids=lambda p: p.stem)
-def test_queries_events(path: Path, event_keys: dict[str, str]) -> None:
-    status, expected = EXPECTED[("queries", path.stem)]
-    response = _invoke(path)
-    assert response["statusCode"] == status, response["body"]
-    assert json.loads(response["body"]) == expected
+# Functions whose events expect a status and an exact JSON body.
+SIMPLE = ("queries", "custom_keys")
 
 
-@pytest.mark.parametrize("path", [p for p in CASES if p.parent.name == "custom_keys"], ids=lambda p: p.stem)
-def test_custom_keys_events(path: Path, event_keys: dict[str, str]) -> None:
-    status, expected = EXPECTED[("custom_keys", path.stem)]
+@pytest.mark.parametrize("path", [p for p in CASES if p.parent.name in SIMPLE],
+                         ids=lambda p: f"{p.parent.name}-{p.stem}")
+def test_simple_events(path: Path, event_keys: dict[str, str]) -> None:
+    status, expected = EXPECTED[(path.parent.name, path.stem)]
     response = _invoke(path)
     assert response["statusCode"] == status, response["body"]
     assert json.loads(response["body"]) == expected
