@@ -11,6 +11,19 @@ import threading
 from functools import cache
 from typing import Any
 
+# AWS error codes that mean "busy, retry later", not "broken": after botocore's own retries they are
+# retried by the caller where that is safe, and otherwise answered 503.
+BUSY_CODES = frozenset({
+    "ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
+    "TooManyRequestsException", "InternalServerError", "ServiceUnavailable", "TransactionInProgressException",
+})
+
+
+def is_busy(exc: BaseException) -> bool:
+    response = getattr(exc, "response", None)
+    return isinstance(response, dict) and response.get("Error", {}).get("Code") in BUSY_CODES
+
+
 # A botocore session is not safe to create clients from concurrently; the clients themselves are.
 _lock = threading.Lock()
 

@@ -201,12 +201,12 @@ def prepare(body: Any, caller: Caller) -> list[Prepared]:
 
 
 # ------------------------------------------------------------------------------------- upstream
-def _credentials(provider: ProviderSpec) -> dict[str, Any]:
+def provider_credentials(provider: ProviderSpec) -> dict[str, Any]:
     if provider.secret is None:
         return {}
-    from unigate.stores.secrets import provider_credentials
+    from unigate.stores import secrets
 
-    return provider_credentials(provider.secret)
+    return secrets.provider_credentials(provider.secret)
 
 
 def _timeout(remaining_ms: int | None) -> float:
@@ -338,7 +338,7 @@ async def _refund_on_failure(attempt: Attempt) -> AsyncIterator[None]:
 
 async def _attempt(prepared: Prepared, caller: Caller, timeout: float) -> Completed | Streamed:
     # Before the hold: a missing key must not hold money.
-    credentials = {"api_key": prepared.own_key} if prepared.own_key else _credentials(prepared.provider)
+    credentials = {"api_key": prepared.own_key} if prepared.own_key else provider_credentials(prepared.provider)
     try:
         return await _attempt_with(prepared, caller, timeout, credentials)
     except UpstreamFailure as failure:

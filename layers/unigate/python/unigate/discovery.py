@@ -22,7 +22,7 @@ def _visible(caller: Caller, model: str | None = None, provider: str | None = No
     found = [
         e for e in catalog.endpoints.values()
         if (model is None or e.model == model) and (provider is None or e.provider == provider)
-        and (not caller.allowed_models or {e.name, e.model} & set(caller.allowed_models))
+        and caller.may_use(e.name, e.model)
     ]
     if model is not None and not found:
         raise NotFound(f"Unknown model: {model}", param="model")

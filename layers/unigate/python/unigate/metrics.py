@@ -7,12 +7,12 @@ windows of the last `routing_horizon_minutes` and are cached per process for a f
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from unigate.config import get_settings
+from unigate.observability import metrics_disabled
 from unigate.stores import metrics as store
 from unigate.stores.metrics import Measurement
 
@@ -105,8 +105,8 @@ def stats(endpoint: str, *, fresh: bool = False) -> EndpointStats:
 
 def emit(measurement: Measurement, cost_micros: int = 0) -> None:
     """CloudWatch EMF: latency and outcome per endpoint (printed to the function's log)."""
-    if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
-        return  # single_metric does not consult the switch itself
+    if metrics_disabled():
+        return
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
     with single_metric(name="UpstreamLatency", unit=MetricUnit.Milliseconds, value=measurement.total_ms,

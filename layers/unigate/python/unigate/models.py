@@ -56,6 +56,10 @@ class Caller:
     key_id: str
     allowed_models: tuple[str, ...] = ()
 
+    def may_use(self, endpoint: str, model: str) -> bool:
+        """A key limited to models may use an endpoint named in its list, or any endpoint of a listed model."""
+        return not self.allowed_models or bool({endpoint, model} & set(self.allowed_models))
+
 
 @dataclass(frozen=True)
 class LedgerEntry:

@@ -30,12 +30,17 @@ class _RedactingFilter(logging.Filter):
         return True
 
 
-def count(name: str, value: float = 1, **dimensions: str) -> None:
-    """One CloudWatch EMF metric in the `unigate` namespace (the alarms and dashboard read these)."""
+def metrics_disabled() -> bool:
+    """Powertools' switch for EMF metrics, which its single_metric does not consult itself."""
     import os
 
-    if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
-        return  # single_metric does not consult the switch itself
+    return os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true"
+
+
+def count(name: str, value: float = 1, **dimensions: str) -> None:
+    """One CloudWatch EMF metric in the `unigate` namespace (the alarms and dashboard read these)."""
+    if metrics_disabled():
+        return
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
     from unigate.config import get_settings

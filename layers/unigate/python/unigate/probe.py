@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from unigate.catalog import get_catalog
-from unigate.chat import _credentials, outcome_of
+from unigate.chat import outcome_of, provider_credentials
 from unigate.providers import adapter_for
 from unigate.providers.base import UpstreamCall, UpstreamFailure
 from unigate.stores import metrics as store
@@ -27,7 +27,7 @@ async def probe(name: str, timeout: float = 20.0) -> Measurement:
     endpoint = catalog.endpoint(model, provider_name)
     provider = catalog.provider(provider_name)
     body = {"model": endpoint.upstream, "messages": PROMPT, "max_tokens": 5, "stream": True}
-    call = UpstreamCall(endpoint, provider, body, _credentials(provider), timeout)
+    call = UpstreamCall(endpoint, provider, body, provider_credentials(provider), timeout)
     started = time.monotonic()
     first: float | None = None
     tokens = 0

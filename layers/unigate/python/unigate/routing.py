@@ -32,10 +32,6 @@ class Candidate:
     provider: ProviderSpec
 
 
-def _allowed(caller: Caller, endpoint: EndpointSpec) -> bool:
-    return not caller.allowed_models or bool({endpoint.name, endpoint.model} & set(caller.allowed_models))
-
-
 def metric_value(endpoint: EndpointSpec, metric: str) -> float:
     if metric == "input_cost":
         return float(endpoint.input)
@@ -52,7 +48,8 @@ def rank(model: str, meta: MetaProvider, caller: Caller, *, max_tokens: int | No
     offered = [e for e in catalog.endpoints_of(model) if e.type == "chat"]
     if not offered:
         raise NotFound(f"Unknown model: {model}", param="model")
-    usable = [e for e in offered if _allowed(caller, e) and (max_tokens is None or max_tokens <= e.max_output)]
+    usable = [e for e in offered
+              if caller.may_use(e.name, e.model) and (max_tokens is None or max_tokens <= e.max_output)]
     if not usable:
         raise Forbidden(f"This API key may not use any provider of {model}.", param="model")
     admitted = [e for e in usable if all(t.admits(metric_value(e, t.metric)) for t in meta.thresholds)]
@@ -73,7 +70,7 @@ def _expand(target: Target, caller: Caller, max_tokens: int | None) -> list[Endp
     endpoint = get_catalog().endpoint(target.model, target.provider)
     if endpoint.type != "chat":
         raise BadRequest(f"{endpoint.name} is not a chat model.", param="model")
-    if not _allowed(caller, endpoint):
+    if not caller.may_use(endpoint.name, endpoint.model):
         raise Forbidden(f"This API key may not use {endpoint.name}.", param="model")
     return [endpoint]
 

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from unigate.errors import NotAuthenticated, RateLimited, ServiceUnavailable, UnigateError
+from unigate.errors import NotAuthenticated, PayloadTooLarge, RateLimited, ServiceUnavailable, UnigateError
 from unigate.models import Caller
 from unigate.observability import get_logger
 
@@ -28,9 +28,7 @@ def _is_openai_surface(path: str) -> bool:
     return path.startswith("/v1/")
 
 
-def error_body(
-    path: str, status: int, message: str, *, kind: str, param: str | None, code: str | None
-) -> dict[str, Any]:
+def error_body(path: str, message: str, *, kind: str, param: str | None, code: str | None) -> dict[str, Any]:
     """v0 errors are Unify's `{"error": msg}`; /v1 errors are OpenAI's envelope so its SDKs raise the right class."""
     if _is_openai_surface(path):
         return {"error": {"message": message, "type": kind, "param": param, "code": code}}
@@ -41,7 +39,7 @@ def error_response(request: Request, exc: UnigateError) -> JSONResponse:
     headers = {}
     if isinstance(exc, RateLimited) and exc.retry_after is not None:
         headers["retry-after"] = str(exc.retry_after)
-    body = error_body(request.url.path, exc.status, exc.message, kind=exc.openai_type, param=exc.param, code=exc.code)
+    body = error_body(request.url.path, exc.message, kind=exc.openai_type, param=exc.param, code=exc.code)
     return JSONResponse(body, status_code=exc.status, headers=headers)
 
 
@@ -113,8 +111,6 @@ async def read_json(request: Request) -> object:
     limit = get_settings().max_body_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        from unigate.errors import PayloadTooLarge
-
         raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
     return parse_json_body(await request.body(), max_bytes=limit)
 
@@ -151,7 +147,7 @@ def create_app(title: str) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
-        body = error_body(request.url.path, exc.status_code, str(exc.detail), kind=kind, param=None, code=None)
+        body = error_body(request.url.path, str(exc.detail), kind=kind, param=None, code=None)
         return JSONResponse(body, status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
@@ -159,32 +155,24 @@ def create_app(title: str) -> FastAPI:
         if _is_openai_surface(request.url.path):
             first = exc.errors()[0] if exc.errors() else {}
             param = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
-            body = error_body(request.url.path, 400, str(first.get("msg", "Invalid request")),
+            body = error_body(request.url.path, str(first.get("msg", "Invalid request")),
                               kind="invalid_request_error", param=param, code=None)
             return JSONResponse(body, status_code=400)
         return JSONResponse({"detail": json.loads(json.dumps(exc.errors(), default=str))}, status_code=422)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        if _is_throttling(exc):
+        from unigate.aws import is_busy
+
+        if is_busy(exc):  # an AWS call that outlasted botocore's retries: busy, not broken
             get_logger().warning("AWS throttled a call", extra={"error": type(exc).__name__})
             return error_response(request, ServiceUnavailable("The gateway's store is busy; please retry.",
                                                               code="store_busy"))
         get_logger().exception("unhandled error")
-        body = error_body(request.url.path, 500, "Internal server error", kind="api_error", param=None, code=None)
+        body = error_body(request.url.path, "Internal server error", kind="api_error", param=None, code=None)
         return JSONResponse(body, status_code=500)
 
     return app
-
-
-_THROTTLING = {"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
-               "TooManyRequestsException", "InternalServerError", "ServiceUnavailable"}
-
-
-def _is_throttling(exc: Exception) -> bool:
-    """An AWS error that outlasted botocore's retries and means "busy, retry", not "broken"."""
-    response = getattr(exc, "response", None)
-    return isinstance(response, dict) and response.get("Error", {}).get("Code") in _THROTTLING
 
 
 class ClientGone(Exception):

@@ -23,6 +23,7 @@ from unigate.providers.base import (
     parse_json,
     post_json,
     sse_data,
+    stop_sequences,
     tool_arguments,
     usage,
 )
@@ -104,9 +105,8 @@ def to_anthropic(call: UpstreamCall, *, stream: bool) -> dict[str, Any]:
     for ours, theirs in (("temperature", "temperature"), ("top_p", "top_p")):
         if body.get(ours) is not None:
             out[theirs] = body[ours]
-    stop = body.get("stop")
-    if stop:
-        out["stop_sequences"] = [stop] if isinstance(stop, str) else list(stop)
+    if stop_sequences(body):
+        out["stop_sequences"] = stop_sequences(body)
     if body.get("tools"):
         out["tools"] = [
             {"name": t["function"]["name"], "description": t["function"].get("description", ""),

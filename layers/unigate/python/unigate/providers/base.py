@@ -174,6 +174,14 @@ def transport_failure(exc: Exception) -> UpstreamFailure:
     return UpstreamFailure(None, f"Could not reach the upstream ({type(exc).__name__}).", kind="connect")
 
 
+def stop_sequences(body: dict[str, Any]) -> list[str]:
+    """OpenAI's `stop` (a string or a list) as the list other providers take."""
+    stop = body.get("stop")
+    if not stop:
+        return []
+    return [stop] if isinstance(stop, str) else list(stop)
+
+
 def merge_turn(turns: list[dict[str, Any]], role: str, items: list[dict[str, Any]], field: str = "content") -> None:
     """Appends a turn, merging it into the previous one of the same role (Anthropic, Gemini and Bedrock
     require alternating roles; OpenAI allows runs of one role)."""

@@ -20,6 +20,7 @@ from unigate.providers.base import (
     chunk,
     completion_id,
     merge_turn,
+    stop_sequences,
     usage,
 )
 
@@ -96,9 +97,8 @@ def to_converse(call: UpstreamCall) -> dict[str, Any]:
     for ours, theirs in (("temperature", "temperature"), ("top_p", "topP")):
         if body.get(ours) is not None:
             inference[theirs] = body[ours]
-    stop = body.get("stop")
-    if stop:
-        inference["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
+    if stop_sequences(body):
+        inference["stopSequences"] = stop_sequences(body)
     request: dict[str, Any] = {"modelId": call.endpoint.upstream, "messages": messages, "inferenceConfig": inference}
     if system:
         request["system"] = system

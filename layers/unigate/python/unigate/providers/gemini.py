@@ -19,6 +19,7 @@ from unigate.providers.base import (
     parse_json,
     post_json,
     sse_data,
+    stop_sequences,
     tool_arguments,
     usage,
 )
@@ -84,9 +85,8 @@ def to_gemini(call: UpstreamCall) -> dict[str, Any]:
                          ("seed", "seed")):
         if body.get(ours) is not None:
             config[theirs] = body[ours]
-    stop = body.get("stop")
-    if stop:
-        config["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
+    if stop_sequences(body):
+        config["stopSequences"] = stop_sequences(body)
     response_format = body.get("response_format") or {}
     if response_format.get("type") in ("json_object", "json_schema"):
         config["responseMimeType"] = "application/json"

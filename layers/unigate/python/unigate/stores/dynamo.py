@@ -18,9 +18,7 @@ Item = dict[str, Any]
 
 # Reasons DynamoDB gives for cancelling a transaction that say "try again", not "your condition failed".
 _RETRYABLE_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
-# Errors of a whole call that say the same (after botocore's own retries gave up).
-_THROTTLING_CODES = {"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
-                     "InternalServerError", "TransactionInProgressException"}
+
 
 
 def ddb() -> Any:
@@ -114,7 +112,7 @@ def transact(items: list[Item], *, attempts: int) -> None:
             if not any(r in _RETRYABLE_REASONS for r in reasons):
                 raise TransactionCancelled(reasons) from None
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in _THROTTLING_CODES:
+            if not aws.is_busy(exc):
                 raise
         time.sleep(min(0.4, 0.01 * 2**attempt) * random.random())  # noqa: S311 - jitter, not crypto
     raise ServiceUnavailable("The balance store is busy; please retry.", code="store_busy")
