@@ -1,4 +1,4 @@
-"""GET /v0/models, /v0/providers, /v0/endpoints, /v0/endpoint-metrics and /v1/models."""
+"""GET /v0/models, /v0/providers, /v0/endpoints, /v0/info, /v0/endpoint-metrics and /v1/models."""
 
 from typing import Any
 
@@ -23,6 +23,11 @@ def providers(request: Request, caller: CallerDep, model: str | None = None) -> 
 @app.get("/v0/endpoints")
 def endpoints(request: Request, caller: CallerDep, model: str | None = None, provider: str | None = None) -> Response:
     return cacheable(request, discovery.endpoints(caller, model, provider))
+
+
+@app.get("/v0/info")
+def info(request: Request, caller: CallerDep, model: str | None = None) -> Response:
+    return cacheable(request, discovery.info(caller, model))
 
 
 @app.get("/v0/endpoint-metrics")

@@ -20,7 +20,7 @@ app = create_app("chat completions")
 @app.post("/v0/chat/completions")
 @app.post("/v1/chat/completions")
 async def chat_completions(request: Request, caller: CallerDep) -> Response:
-    plan = chat.prepare(await read_json(request), caller)
+    plan = chat.prepare(await read_json(request), caller, extra_parameters=request.headers.get("extra-parameters"))
     try:
         # A client that leaves before the first byte cancels the upstream call; its hold goes back.
         result = await cancel_on_disconnect(request, lambda: chat.complete(plan, caller,

@@ -39,6 +39,19 @@ EXPECTED: dict[tuple[str, str], Any] = {
                                              "measured_at": None}]),
     ("catalog", "openai_models"): (200, None),
     ("catalog", "unknown_provider"): (404, {"error": "Unknown provider: nope"}),
+    ("catalog", "info"): (200, {"model_name": "echo-embed", "model_type": "embeddings", "model_provider_name": "echo"}),
+    ("embeddings", "echo"): (200, 2),
+    ("embeddings", "openai_surface_base64"): (200, 1),
+    ("embeddings", "image"): (200, 1),
+    ("embeddings", "chat_model"): (422, {"error": "echo@echo is not an embedding model."}),
+    ("embeddings", "empty_input"): (400, {"error": {
+        "message": "'input' must be a non-empty string, a list of strings, or token arrays.",
+        "type": "invalid_request_error", "param": "input", "code": None}}),
+    ("inference", "chat"): (200, "chat.completion"),
+    ("inference", "embedding"): (200, "list"),
+    ("inference", "missing_provider"): (400, {"error": "'provider' is required."}),
+    ("inference", "mismatched_arguments"): (422, {
+        "error": "The provided arguments don't correspond to the specified model."}),
     ("custom_keys", "create"): (200, {"info": "API key created successfully!"}),
     ("custom_keys", "list"): (200, []),
     ("custom_keys", "bad_name"): (400, {"error": "'name' must be 1-64 characters of A-Z a-z 0-9 . _ -"}),
@@ -191,6 +204,32 @@ def test_credit_topup_events(event_keys: dict[str, str]) -> None:
     first, again = _invoke(EVENTS / "credit_topup/one_off.json"), _invoke(EVENTS / "credit_topup/one_off.json")
     assert (first["applied"], again["applied"]) == (True, False)
     assert accounts.get_account(EVENT_ACCOUNT).balance_micros == 36_500_000
+
+
+@pytest.mark.parametrize("path", [p for p in CASES if p.parent.name in ("embeddings", "inference")],
+                         ids=lambda p: f"{p.parent.name}-{p.stem}")
+def test_paid_events(path: Path, event_keys: dict[str, str]) -> None:
+    """Embeddings and inference events: what they return and that the balance moved by exactly the cost."""
+    from unigate import accounts
+    from unigate.stores import accounts as store
+
+    status, expected = EXPECTED[(path.parent.name, path.stem)]
+    response = _invoke(path)
+    assert response["statusCode"] == status, response["body"]
+    body = json.loads(response["body"])
+    balance = accounts.get_account(EVENT_ACCOUNT).balance_micros
+    if isinstance(expected, dict):
+        assert body == expected
+        assert balance == 10_000_000
+    else:
+        result = body["response"] if path.parent.name == "inference" else body
+        assert result["object"] == (expected if isinstance(expected, str) else "list")
+        if isinstance(expected, int):
+            assert len(result["data"]) == expected
+        assert balance == 10_000_000 - round(result["usage"]["cost"] * 1_000_000)
+        assert response["headers"]["x-unigate-endpoint"].startswith("echo")
+    assert store.ledger_sum(EVENT_ACCOUNT) == balance
+    assert store.list_open_holds(EVENT_ACCOUNT) == []
 
 
 # Functions whose events expect a status and an exact JSON body.

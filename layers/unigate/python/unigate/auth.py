@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from unigate import keys
-from unigate.errors import InvalidApiKey, NotAuthenticated, NotFound
+from unigate.errors import BadRequest, InvalidApiKey, NotAuthenticated, NotFound
 from unigate.models import AccountStatus, ApiKey, Caller, KeyStatus
 from unigate.stores import accounts as account_store
 from unigate.stores import keys as key_store
@@ -34,7 +35,8 @@ def authenticate(authorization: str | None) -> Caller:
     account = account_store.get_account(record.account_id)
     if account is None or account.status is not AccountStatus.ACTIVE:
         raise InvalidApiKey()  # a suspended account's keys stop working
-    return Caller(account_id=record.account_id, key_id=record.key_id, allowed_models=record.allowed_models)
+    return Caller(account_id=record.account_id, key_id=record.key_id, allowed_models=record.allowed_models,
+                  rpm=record.rpm, tpm=record.tpm)
 
 
 def create_key(
@@ -43,6 +45,8 @@ def create_key(
     name: str = "",
     expires_in_days: float | None = None,
     allowed_models: tuple[str, ...] = (),
+    rpm: int | None = None,
+    tpm: int | None = None,
     plaintext: str | None = None,
 ) -> tuple[ApiKey, str]:
     """Creates a key and returns it with its plaintext, which is never stored and never shown again.
@@ -65,9 +69,26 @@ def create_key(
         created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         expires_at=expires_at,
         allowed_models=tuple(allowed_models),
+        rpm=_limit("rpm", rpm),
+        tpm=_limit("tpm", tpm),
     )
     key_store.put(record)
     return record, secret
+
+
+def _limit(name: str, value: int | None) -> int | None:
+    if value is not None and value < 1:
+        raise BadRequest(f"{name} must be at least 1 (leave it out for no limit).", param=name)
+    return value
+
+
+def set_limits(key_id: str, *, rpm: int | None, tpm: int | None) -> ApiKey:
+    """Changes a key's rate limits; they reach requests once the authorizer's cached result expires."""
+    record = key_store.get_by_id(key_id)
+    if record is None:
+        raise NotFound(f"Key {key_id} not found.")
+    key_store.set_limits(record.key_hash, rpm=_limit("rpm", rpm), tpm=_limit("tpm", tpm))
+    return replace(record, rpm=rpm, tpm=tpm)
 
 
 def list_keys(account_id: str) -> list[ApiKey]:

@@ -70,5 +70,8 @@ def authorize(event: dict[str, Any]) -> dict[str, Any]:
             "key_id": caller.key_id,
             # Context values must be scalars; the list travels as JSON.
             "allowed_models": json.dumps(list(caller.allowed_models)),
+            # 0: no limit (context values cannot be null).
+            "rpm": caller.rpm or 0,
+            "tpm": caller.tpm or 0,
         },
     )

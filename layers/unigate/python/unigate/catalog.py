@@ -49,6 +49,13 @@ class EndpointSpec(BaseModel):
     max_output: int = Field(gt=0)
     type: Literal["chat", "embedding"] = "chat"
     as_of: str = ""
+    # Embedding models: the native vector size, which other sizes `dimensions` may ask for (any size up
+    # to the native one, or only the listed ones), and whether images are accepted (priced per image).
+    dimensions: int | None = Field(default=None, gt=0)
+    any_dimensions: bool = False
+    dimension_choices: tuple[int, ...] = ()
+    image_input: bool = False
+    image: Decimal = Field(default=Decimal(0), ge=0, description="USD per input image")
 
     @property
     def model(self) -> str:
@@ -58,9 +65,15 @@ class EndpointSpec(BaseModel):
     def provider(self) -> str:
         return self.name.split("@", 1)[1]
 
-    def cost_micros(self, input_tokens: int, output_tokens: int) -> int:
+    def cost_micros(self, input_tokens: int, output_tokens: int, images: int = 0) -> int:
         """Exact cost in micro-credits, rounded up: USD per 1M tokens is micro-credits per token."""
-        return math.ceil(self.input * max(input_tokens, 0) + self.output * max(output_tokens, 0))
+        return math.ceil(self.input * max(input_tokens, 0) + self.output * max(output_tokens, 0)
+                         + self.image * 1_000_000 * max(images, 0))
+
+    def accepts_dimensions(self, size: int) -> bool:
+        if size == self.dimensions or size in self.dimension_choices:
+            return True
+        return self.any_dimensions and self.dimensions is not None and 1 <= size <= self.dimensions
 
 
 class Catalog:

@@ -14,19 +14,26 @@ import json
 import math
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
 
-from unigate import billing, endpoints, metrics, querylog, routing, tokens
+from unigate import billing, contentfilter, endpoints, metrics, querylog, ratelimits, routing, tokens
 from unigate.catalog import EndpointSpec, ProviderSpec
 from unigate.config import get_settings
-from unigate.errors import BadRequest, RateLimited, UnigateError, UpstreamError, UpstreamTimeout
-from unigate.models import Caller, Hold
+from unigate.errors import (
+    ArgumentsMismatch,
+    BadRequest,
+    RateLimited,
+    UnigateError,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from unigate.models import Caller, Deployment, FilterCategory, Hold
 from unigate.money import format_credits, micros_to_credits
 from unigate.observability import get_logger
 from unigate.providers import adapter_for
@@ -47,6 +54,9 @@ OPENAI_PARAMS = frozenset({
 # Unify's extras: read by unigate, never forwarded.
 UNIFY_EXTRAS = frozenset({"tags", "drop_params", "use_custom_keys", "log_query_body", "log_response_body"})
 ALWAYS_FORWARDED = frozenset({"model", "messages", "stream"})
+# The `extra-parameters` header of Azure's model inference API: what to do with parameters outside
+# OpenAI's API. Without the header they are dropped and listed, as drop_params does.
+EXTRA_PARAMETER_MODES = ("error", "drop", "pass-through")
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 529})
 
 
@@ -67,19 +77,40 @@ class Prepared:
     # The caller's own provider key (use_custom_keys): sent instead of the gateway's, and only the
     # configured fee is charged.
     own_key: str | None = None
+    # The deployment the request named, if any: its content filter and rate limits apply.
+    deployment: Deployment | None = None
+    # Parameters passed through to the provider as they are (extra-parameters: pass-through).
+    extra: dict[str, Any] = field(default_factory=dict)
+    # What the request counts against tokens-per-minute limits, and the x-ratelimit-* headers it earned.
+    limit_tokens: int = 0
+    rate_headers: dict[str, str] = field(default_factory=dict)
+
+    def list_price(self, prompt_tokens: int, completion_tokens: int) -> int:
+        return self.endpoint.cost_micros(prompt_tokens, completion_tokens)
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> int:
-        list_price = self.endpoint.cost_micros(prompt_tokens, completion_tokens)
+        list_price = self.list_price(prompt_tokens, completion_tokens)
         if self.own_key is None:
             return list_price
         return math.ceil(list_price * get_settings().byok_fee_percent / 100)
 
     @property
     def headers(self) -> dict[str, str]:
-        headers = {"x-unigate-endpoint": self.endpoint.name}
+        headers = {"x-unigate-endpoint": self.endpoint.name, **self.rate_headers}
+        if self.deployment is not None:
+            headers["x-unigate-deployment"] = self.deployment.name
         if self.dropped:
             headers["x-unigate-dropped-params"] = ",".join(sorted(self.dropped))
         return headers
+
+    @property
+    def output_filter(self) -> tuple[FilterCategory, ...]:
+        if self.deployment is None:
+            return ()
+        return tuple(c for c in self.deployment.content_filter if c.output)
+
+
+P = TypeVar("P", bound=Prepared)
 
 
 @dataclass
@@ -145,39 +176,67 @@ def _check(body: Any) -> None:
         _int_param(body, name, low=1, high=10_000_000)
 
 
-def _bind(body: dict[str, Any], candidate: routing.Candidate, own_key: str | None = None) -> Prepared:
+def extra_parameters_mode(header: str | None) -> str | None:
+    if header is None:
+        return None
+    mode = header.strip().lower()
+    if mode not in EXTRA_PARAMETER_MODES:
+        raise BadRequest(f"The extra-parameters header is one of {', '.join(EXTRA_PARAMETER_MODES)}.",
+                         param="extra-parameters")
+    return mode
+
+
+def split_parameters(body: dict[str, Any], known: frozenset[str], supported: frozenset[str], provider: str, *,
+                     extra_mode: str | None) -> tuple[dict[str, Any], list[str], dict[str, Any]]:
+    """What is forwarded, what is dropped and what passes through as it is. Known parameters the provider
+    does not support follow drop_params; parameters outside the API follow the extra-parameters mode."""
+    drop_params = body.get("drop_params", True)
+    forwarded: dict[str, Any] = {}
+    dropped: list[str] = []
+    extra: dict[str, Any] = {}
+    for key, value in body.items():
+        if key in UNIFY_EXTRAS:
+            continue
+        if key in known and key in supported:
+            forwarded[key] = value
+        elif key not in known and extra_mode == "error":
+            raise ArgumentsMismatch(f"Extra parameter '{key}' is not allowed (extra-parameters: error).", param=key)
+        elif key not in known and extra_mode == "pass-through":
+            extra[key] = value
+        elif value is not None:
+            if not drop_params and key in known:
+                raise BadRequest(f"{provider} does not support '{key}' (set drop_params to drop it).", param=key)
+            dropped.append(key)
+    return forwarded, dropped, extra
+
+
+def _bind(body: dict[str, Any], candidate: routing.Candidate, own_key: str | None = None,
+          extra_mode: str | None = None) -> Prepared:
     """The request as one endpoint will receive it, and the most it can cost there."""
     endpoint, provider = candidate.endpoint, candidate.provider
     max_out = None
     for name in ("max_tokens", "max_completion_tokens"):
         max_out = _int_param(body, name, low=1, high=endpoint.max_output) or max_out
     n = _int_param(body, "n", low=1, high=MAX_N) or 1
-    drop_params = body.get("drop_params", True)
-    forwarded: dict[str, Any] = {}
-    dropped = []
-    for key, value in body.items():
-        if key in UNIFY_EXTRAS:
-            continue
-        if key in ALWAYS_FORWARDED or (key in OPENAI_PARAMS and key in provider.params):
-            forwarded[key] = value
-        elif value is not None:
-            if not drop_params and key in OPENAI_PARAMS:
-                raise BadRequest(f"{provider.name} does not support '{key}' (set drop_params to drop it).", param=key)
-            dropped.append(key)
+    forwarded, dropped, extra = split_parameters(body, OPENAI_PARAMS, provider.params | ALWAYS_FORWARDED,
+                                                 provider.name, extra_mode=extra_mode)
     forwarded["model"] = endpoint.upstream
     prepared = Prepared(endpoint, provider, forwarded, bool(body.get("stream", False)), 0, dropped,
                         tags=list(body.get("tags") or []),
                         logged_request=body if body.get("log_query_body") else None,
-                        log_response=bool(body.get("log_response_body")), own_key=own_key)
+                        log_response=bool(body.get("log_response_body")), own_key=own_key,
+                        deployment=candidate.deployment, extra=extra,
+                        limit_tokens=tokens.prompt_estimate(body["messages"], body.get("tools")) + (max_out or 0) * n)
     prepared.worst_case_micros = prepared.cost(
         tokens.worst_case_prompt(body["messages"], body.get("tools")), (max_out or endpoint.max_output) * n
     )
     return prepared
 
 
-def prepare(body: Any, caller: Caller) -> list[Prepared]:
+def prepare(body: Any, caller: Caller, *, extra_parameters: str | None = None) -> list[Prepared]:
     """Every check that can refuse a request, before any hold: the endpoints to try, in order, each with
     the request bound to it. A JSON array body is a list of whole fallback requests."""
+    extra_mode = extra_parameters_mode(extra_parameters)
     requests = body if isinstance(body, list) else [body]
     if not requests or len(requests) > MAX_ALTERNATIVES:
         raise BadRequest(f"An array body holds 1 to {MAX_ALTERNATIVES} requests.")
@@ -194,10 +253,33 @@ def prepare(body: Any, caller: Caller) -> list[Prepared]:
 
                 name = candidate.provider.name
                 own_key = own_keys[name] = own_keys.get(name) or provider_key(caller.account_id, name)
-            attempts.append(_bind(request, candidate, own_key))
+            prepared = _bind(request, candidate, own_key, extra_mode)
+            if prepared.deployment is not None:
+                contentfilter.check_input(prepared.deployment.content_filter,
+                                          contentfilter.message_text(request["messages"]))
+            attempts.append(prepared)
     if len({a.stream for a in attempts}) > 1:
         raise BadRequest("Fallback requests must all stream or all not stream.", param="stream")
+    return admit_key(attempts, caller)
+
+
+def admit_key(attempts: list[P], caller: Caller) -> list[P]:
+    """The last check: the key's own requests and tokens per minute (counted once per request)."""
+    if caller.rpm is not None or caller.tpm is not None:
+        headers = ratelimits.admit([ratelimits.Limit(f"key:{caller.key_id}", "this API key", caller.rpm, caller.tpm)],
+                                   attempts[0].limit_tokens)
+        for prepared in attempts:
+            prepared.rate_headers = dict(headers)
     return attempts
+
+
+def admit_deployment(prepared: Prepared) -> None:
+    """Before an attempt's hold: the deployment's own limits, counted only for the attempt that uses it."""
+    deployment = prepared.deployment
+    if deployment is not None and (deployment.rpm is not None or deployment.token_limit is not None):
+        limit = ratelimits.Limit(f"deployment:{deployment.name.lower()}", f"deployment {deployment.name}",
+                                 deployment.rpm, deployment.token_limit)
+        prepared.rate_headers = {**prepared.rate_headers, **ratelimits.admit([limit], prepared.limit_tokens)}
 
 
 # ------------------------------------------------------------------------------------- upstream
@@ -323,7 +405,7 @@ def _after_measurement(measurement: Measurement, cost_micros: int) -> None:
 
 
 @asynccontextmanager
-async def _refund_on_failure(attempt: Attempt) -> AsyncIterator[None]:
+async def refund_on_failure(attempt: Attempt) -> AsyncIterator[None]:
     """If the upstream call fails here, nothing was produced: the whole hold goes back and the failure is
     measured; then the UpstreamFailure goes on to the retry loop."""
     try:
@@ -336,11 +418,15 @@ async def _refund_on_failure(attempt: Attempt) -> AsyncIterator[None]:
         raise
 
 
-async def _attempt(prepared: Prepared, caller: Caller, timeout: float) -> Completed | Streamed:
+Runner = Callable[[Any, Caller, float, dict[str, Any]], Awaitable[Any]]
+
+
+async def _attempt(prepared: Prepared, caller: Caller, timeout: float, runner: Runner) -> Any:
     # Before the hold: a missing key must not hold money.
     credentials = {"api_key": prepared.own_key} if prepared.own_key else provider_credentials(prepared.provider)
+    await anyio.to_thread.run_sync(admit_deployment, prepared)
     try:
-        return await _attempt_with(prepared, caller, timeout, credentials)
+        return await runner(prepared, caller, timeout, credentials)
     except UpstreamFailure as failure:
         raise scrub(failure, credentials) from None
 
@@ -350,24 +436,26 @@ async def _attempt_with(prepared: Prepared, caller: Caller, timeout: float, cred
     hold = await anyio.to_thread.run_sync(
         billing.hold, caller.account_id, prepared.worst_case_micros, {"endpoint": prepared.endpoint.name}
     )
-    call = UpstreamCall(prepared.endpoint, prepared.provider, prepared.body, credentials, timeout)
+    call = UpstreamCall(prepared.endpoint, prepared.provider, prepared.body, credentials, timeout, prepared.extra)
     attempt = Attempt(prepared, hold)
     adapter = adapter_for(prepared.provider.family)
     if prepared.stream:
         upstream = adapter.stream(call).__aiter__()
         # The first chunk is awaited here, so a refused or failing upstream can still be retried, fall
         # back, or get a proper HTTP status instead of a 200 with an error inside the stream.
-        async with _refund_on_failure(attempt):
+        async with refund_on_failure(attempt):
             first = await anext(upstream, None)
         attempt.first_token = time.monotonic()
         return Streamed(_relay(attempt, upstream, first, credentials),
                     {**prepared.headers, "cache-control": "no-cache"})
-    async with _refund_on_failure(attempt):
+    async with refund_on_failure(attempt):
         response = await adapter.complete(call)
     prompt_estimate = tokens.prompt_estimate(prepared.body["messages"], prepared.body.get("tools"))
     prompt, completion = _usage_tokens(
         response.get("usage"), prompt_estimate, tokens.estimate(_output_text(response.get("choices")))
     )
+    if prepared.output_filter:
+        contentfilter.filter_choices(prepared.output_filter, response.get("choices"))
     # The response as the client gets it (and as the query log keeps it): the charge is never above the hold.
     charged = min(prepared.cost(prompt, completion), attempt.hold.amount_micros)
     upstream_usage = response.get("usage")
@@ -394,11 +482,14 @@ def _backoff(retry: int, retry_after: float | None, deadline: float) -> float | 
     return wait if time.monotonic() + wait < deadline else None
 
 
-async def complete(plan: list[Prepared], caller: Caller, *, remaining_ms: int | None = None) -> Completed | Streamed:
-    """Tries the plan in order, retrying each endpoint on retryable failures, then falling back."""
+async def complete(plan: list[Prepared], caller: Caller, *, remaining_ms: int | None = None,
+                   runner: Runner | None = None) -> Any:
+    """Tries the plan in order, retrying each endpoint on retryable failures, then falling back. A
+    deployment at its own rate limit is passed over like an upstream 429."""
     settings = get_settings()
     deadline = time.monotonic() + _timeout(remaining_ms)
     failure: UpstreamFailure | None = None
+    refused: RateLimited | None = None
     failed_on = plan[0]
     for prepared in plan:
         for retry in range(settings.upstream_retries + 1):
@@ -406,7 +497,10 @@ async def complete(plan: list[Prepared], caller: Caller, *, remaining_ms: int | 
             if timeout <= 0:
                 break
             try:
-                return await _attempt(prepared, caller, timeout)
+                return await _attempt(prepared, caller, timeout, runner or _attempt_with)
+            except RateLimited as exc:
+                refused = exc
+                break
             except UpstreamFailure as exc:
                 failure, failed_on = exc, prepared
                 if not retryable(exc):
@@ -417,14 +511,23 @@ async def complete(plan: list[Prepared], caller: Caller, *, remaining_ms: int | 
                 if wait is None:
                     break
                 await asyncio.sleep(wait)
-    if failure is None:
-        raise UpstreamTimeout("No time was left to call a provider.")
-    raise failure_to_error(failure, failed_on.provider.name)
+    if failure is not None:
+        raise failure_to_error(failure, failed_on.provider.name)
+    if refused is not None:
+        raise refused
+    raise UpstreamTimeout("No time was left to call a provider.")
 
 
 # ------------------------------------------------------------------------------------- streaming
 def _sse(payload: Any) -> bytes:
     return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+
+
+async def _close(upstream: AsyncIterator[Any]) -> None:
+    """Closes an upstream stream, which cancels its HTTP request (closing twice is harmless)."""
+    closer = getattr(upstream, "aclose", None)
+    if closer is not None:
+        await closer()
 
 
 async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], first: dict[str, Any] | None,
@@ -434,6 +537,7 @@ async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], firs
     produced: list[str] = []
     usage: Any = None
     chunk_id = "chatcmpl-unigate"
+    tail = ""
     prompt_estimate = tokens.prompt_estimate(prepared.body["messages"], prepared.body.get("tools"))
 
     def counts() -> tuple[int, int]:
@@ -460,6 +564,17 @@ async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], firs
             if not choices:
                 continue
             produced.append(_output_text(choices))
+            if prepared.output_filter:
+                tail = (tail + produced[-1])[-contentfilter.OUTPUT_WINDOW:]
+                category = contentfilter.blocked(prepared.output_filter, tail, output=True)
+                if category is not None:
+                    # The chunk that completed the match is withheld; generation stops here.
+                    await _close(upstream)
+                    yield _sse({"id": chunk_id, "object": "chat.completion.chunk", "created": int(time.time()),
+                                "model": name, "choices": [{
+                                    "index": 0, "delta": {}, "finish_reason": "content_filter",
+                                    "content_filter_results": {category: {"filtered": True}}}]})
+                    break
             relayed = {key: value for key, value in item.items() if key != "usage"}
             relayed["model"] = name
             yield _sse(relayed)
@@ -488,8 +603,6 @@ async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], firs
         # going away says nothing about the endpoint, so nothing is measured). Closing the upstream
         # generator cancels the upstream request, so nothing more is generated unbilled.
         with anyio.CancelScope(shield=True):
-            closer = getattr(upstream, "aclose", None)
-            if closer is not None:
-                await closer()
+            await _close(upstream)
         await attempt.settle(cost_so_far(), None, outcome="client_disconnected",
                              tokens=counts() if any(produced) else (0, 0), response="".join(produced))

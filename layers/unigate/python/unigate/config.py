@@ -56,6 +56,9 @@ class Settings:
     metrics_cache_seconds: float = 5.0
     metrics_namespace: str = "unigate"
 
+    # Deployments are cached per process this long (a change reaches every function within it).
+    deployment_cache_seconds: float = 10.0
+
     # Requests larger than this are refused with 413 before anything else happens.
     max_body_bytes: int = 1_000_000
     # Bounded retries of a balance transaction that lost a race with another one on the same account.

@@ -1,7 +1,9 @@
 """What a caller can query: models, providers, endpoints and their measured benchmarks (service layer).
 
-Lists are filtered to what the caller's key may use. Benchmarks come from this gateway's own traffic
-(unigate.metrics); costs from the catalog (credits per 1M tokens).
+Lists are filtered to what the caller's key may use, and include the deployments it may use (a
+deployment's name is usable as `model`, so it is listed as a model and as an endpoint, under the provider
+of the endpoint it binds). Benchmarks come from this gateway's own traffic (unigate.metrics); costs from
+the catalog (credits per 1M tokens).
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from typing import Any
 
 from unigate import metrics
 from unigate.catalog import EndpointSpec, get_catalog
-from unigate.errors import NotFound
-from unigate.models import Caller
+from unigate.errors import BadRequest, NotFound
+from unigate.models import Caller, Deployment
+
+# The model types of Azure's model inference API (`GET /info`).
+MODEL_TYPES = {"chat": "chat_completion", "embedding": "embeddings"}
 
 
 def _visible(caller: Caller, model: str | None = None, provider: str | None = None) -> list[EndpointSpec]:
@@ -29,23 +34,60 @@ def _visible(caller: Caller, model: str | None = None, provider: str | None = No
     return sorted(found, key=lambda e: e.name)
 
 
+def _deployments(caller: Caller, model: str | None = None, provider: str | None = None) -> list[Deployment]:
+    from unigate import deployments
+
+    return [
+        d for d in deployments.listed()
+        if (model is None or d.name.lower() == model.lower())
+        and (provider is None or d.endpoint.endswith(f"@{provider}"))
+        and caller.may_use(d.endpoint, d.endpoint.partition("@")[0], d.name)
+    ]
+
+
 def models(caller: Caller, provider: str | None = None) -> list[str]:
-    return sorted({e.model for e in _visible(caller, provider=provider)})
+    return sorted({e.model for e in _visible(caller, provider=provider)} |
+                  {d.name for d in _deployments(caller, provider=provider)})
 
 
 def providers(caller: Caller, model: str | None = None) -> list[str]:
+    if model is not None and (deployed := _deployments(caller, model=model)):
+        return [deployed[0].endpoint.partition("@")[2]]
     return sorted({e.provider for e in _visible(caller, model=model)})
 
 
 def endpoints(caller: Caller, model: str | None = None, provider: str | None = None) -> list[str]:
-    return [e.name for e in _visible(caller, model, provider)]
+    if model is not None and (deployed := _deployments(caller, model, provider)):
+        return [deployed[0].name]
+    return [e.name for e in _visible(caller, model, provider)] + [d.name for d in _deployments(caller, model, provider)]
 
 
 def openai_models(caller: Caller) -> dict[str, Any]:
-    """GET /v1/models in OpenAI's list shape: one entry per endpoint string usable as `model`."""
+    """GET /v1/models in OpenAI's list shape: one entry per endpoint string and deployment usable as `model`."""
     return {"object": "list", "data": [
         {"id": e.name, "object": "model", "created": 0, "owned_by": e.provider} for e in _visible(caller)
+    ] + [
+        {"id": d.name, "object": "model", "created": 0, "owned_by": d.endpoint.partition("@")[2]}
+        for d in _deployments(caller)
     ]}
+
+
+def info(caller: Caller, model: str | None) -> dict[str, str]:
+    """GET /v0/info: {model_name, model_type, model_provider_name} for a deployment, an endpoint string or a
+    model (whose providers are then listed, comma-separated)."""
+    if not model:
+        raise BadRequest("'model' is required.", param="model")
+    deployed = _deployments(caller, model=model)
+    if deployed:
+        deployment = deployed[0]
+        name, _, provider = deployment.endpoint.partition("@")
+        endpoint = get_catalog().endpoint(name, provider)
+        return {"model_name": deployment.name, "model_type": MODEL_TYPES[endpoint.type],
+                "model_provider_name": provider}
+    name, _, provider = model.partition("@")
+    found = _visible(caller, name, provider or None)
+    return {"model_name": name, "model_type": MODEL_TYPES[found[0].type],
+            "model_provider_name": ", ".join(sorted({e.provider for e in found}))}
 
 
 def endpoint_metrics(caller: Caller, model: str | None = None, provider: str | None = None) -> list[dict[str, Any]]:

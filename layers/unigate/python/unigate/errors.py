@@ -74,17 +74,20 @@ class ArgumentsMismatch(UnigateError):
     status = 422
     openai_type = "invalid_request_error"
 
-    def __init__(self, message: str = "The provided arguments don't correspond to the specified model.") -> None:
-        super().__init__(message)
+    def __init__(self, message: str = "The provided arguments don't correspond to the specified model.", *,
+                 param: str | None = None) -> None:
+        super().__init__(message, param=param)
 
 
 class RateLimited(UnigateError):
     status = 429
     openai_type = "rate_limit_error"
 
-    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, retry_after: int | None = None, headers: dict[str, str] | None = None,
+                 code: str | None = None) -> None:
+        super().__init__(message, code=code)
         self.retry_after = retry_after
+        self.headers = headers or {}
 
 
 class UpstreamError(UnigateError):

@@ -43,6 +43,9 @@ class ApiKey:
     created_at: str
     expires_at: int | None = None  # epoch seconds
     allowed_models: tuple[str, ...] = ()
+    # Requests and tokens per minute this key may use (None: unlimited).
+    rpm: int | None = None
+    tpm: int | None = None
 
     def is_usable(self, now: float) -> bool:
         return self.status is KeyStatus.ACTIVE and (self.expires_at is None or now < self.expires_at)
@@ -55,10 +58,17 @@ class Caller:
     account_id: str
     key_id: str
     allowed_models: tuple[str, ...] = ()
+    rpm: int | None = None
+    tpm: int | None = None
 
-    def may_use(self, endpoint: str, model: str) -> bool:
-        """A key limited to models may use an endpoint named in its list, or any endpoint of a listed model."""
-        return not self.allowed_models or bool({endpoint, model} & set(self.allowed_models))
+    def may_use(self, endpoint: str, model: str, deployment: str | None = None) -> bool:
+        """A key limited to models may use an endpoint named in its list, any endpoint of a listed model,
+        and a deployment listed by name (in any case)."""
+        if not self.allowed_models:
+            return True
+        if deployment is not None and deployment.lower() in {m.lower() for m in self.allowed_models}:
+            return True
+        return bool({endpoint, model} & set(self.allowed_models))
 
 
 @dataclass(frozen=True)
@@ -76,3 +86,36 @@ class Hold:
     account_id: str
     hold_id: str
     amount_micros: int
+
+
+@dataclass(frozen=True)
+class FilterCategory:
+    """One category of a deployment's content filter: blocked terms (whole words, any case) and regular
+    expressions, checked on the input, the output, or both."""
+
+    name: str
+    terms: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
+    input: bool = True
+    output: bool = True
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """An admin-created name bound to one endpoint plus settings (Azure's deployment concept)."""
+
+    name: str
+    endpoint: str
+    # The provider's model id to send instead of the catalog's (pins a model version); "" keeps it.
+    model_version: str = ""
+    capacity_type: str = "on-demand"  # on-demand | provisioned
+    capacity_tpm: int | None = None  # provisioned capacity: its tokens per minute cap the deployment
+    rpm: int | None = None
+    tpm: int | None = None
+    content_filter: tuple[FilterCategory, ...] = ()
+    created_at: str = ""
+
+    @property
+    def token_limit(self) -> int | None:
+        limits = [t for t in (self.tpm, self.capacity_tpm) if t is not None]
+        return min(limits) if limits else None

@@ -17,8 +17,8 @@ from unigate import metrics
 from unigate.catalog import EndpointSpec, ProviderSpec, get_catalog
 from unigate.config import get_settings
 from unigate.endpoints import MetaProvider, Target
-from unigate.errors import BadRequest, Forbidden, NotFound, ServiceUnavailable
-from unigate.models import Caller
+from unigate.errors import ArgumentsMismatch, Forbidden, NotFound, ServiceUnavailable
+from unigate.models import Caller, Deployment
 from unigate.stores import metrics as store
 
 NO_CANDIDATE = "No providers found within the specified thresholds."
@@ -30,6 +30,7 @@ _known_failures: dict[str, int] = {}
 class Candidate:
     endpoint: EndpointSpec
     provider: ProviderSpec
+    deployment: Deployment | None = None
 
 
 def metric_value(endpoint: EndpointSpec, metric: str) -> float:
@@ -43,9 +44,10 @@ def metric_value(endpoint: EndpointSpec, metric: str) -> float:
     return float(value if value is not None else 0.0)
 
 
-def rank(model: str, meta: MetaProvider, caller: Caller, *, max_tokens: int | None) -> list[EndpointSpec]:
+def rank(model: str, meta: MetaProvider, caller: Caller, *, max_tokens: int | None, kind: str = "chat"
+         ) -> list[EndpointSpec]:
     catalog = get_catalog()
-    offered = [e for e in catalog.endpoints_of(model) if e.type == "chat"]
+    offered = [e for e in catalog.endpoints_of(model) if e.type == kind]
     if not offered:
         raise NotFound(f"Unknown model: {model}", param="model")
     usable = [e for e in offered
@@ -62,38 +64,60 @@ def rank(model: str, meta: MetaProvider, caller: Caller, *, max_tokens: int | No
     )
 
 
-def _expand(target: Target, caller: Caller, max_tokens: int | None) -> list[EndpointSpec]:
+def _deployed(name: str, caller: Caller, kind: str) -> tuple[EndpointSpec, Deployment]:
+    from unigate import deployments
+
+    deployment = deployments.find(name)
+    if deployment is None:
+        raise NotFound(f"No deployment named {name!r}.", param="model")
+    model, _, provider = deployment.endpoint.partition("@")
+    endpoint = _typed(get_catalog().endpoint(model, provider), kind)
+    if not caller.may_use(endpoint.name, endpoint.model, deployment.name):
+        raise Forbidden(f"This API key may not use {deployment.name}.", param="model")
+    if deployment.model_version:
+        endpoint = endpoint.model_copy(update={"upstream": deployment.model_version})
+    return endpoint, deployment
+
+
+def _typed(endpoint: EndpointSpec, kind: str) -> EndpointSpec:
+    if endpoint.type != kind:
+        raise ArgumentsMismatch(f"{endpoint.name} is not a{'n' if kind[0] in 'ae' else ''} {kind} model.",
+                                param="model")
+    return endpoint
+
+
+def _expand(target: Target, caller: Caller, max_tokens: int | None, kind: str
+            ) -> list[tuple[EndpointSpec, Deployment | None]]:
     if target.provider is None:
-        raise NotFound(f"No deployment named {target.model!r}.", param="model")
+        return [_deployed(target.model, caller, kind)]
     if isinstance(target.provider, MetaProvider):
-        return rank(target.model, target.provider, caller, max_tokens=max_tokens)
-    endpoint = get_catalog().endpoint(target.model, target.provider)
-    if endpoint.type != "chat":
-        raise BadRequest(f"{endpoint.name} is not a chat model.", param="model")
+        return [(e, None) for e in rank(target.model, target.provider, caller, max_tokens=max_tokens, kind=kind)]
+    endpoint = _typed(get_catalog().endpoint(target.model, target.provider), kind)
     if not caller.may_use(endpoint.name, endpoint.model):
         raise Forbidden(f"This API key may not use {endpoint.name}.", param="model")
-    return [endpoint]
+    return [(endpoint, None)]
 
 
-def plan(chain: tuple[Target, ...], caller: Caller, *, max_tokens: int | None = None) -> list[Candidate]:
+def plan(chain: tuple[Target, ...], caller: Caller, *, max_tokens: int | None = None, kind: str = "chat"
+         ) -> list[Candidate]:
     """The endpoints to try, in order. Raises the contract's 4xx before anything is held."""
-    ordered: dict[str, EndpointSpec] = {}
+    catalog = get_catalog()
+    ordered: dict[str, Candidate] = {}
     for target in chain:
-        for endpoint in _expand(target, caller, max_tokens):
-            ordered.setdefault(endpoint.name, endpoint)
-    endpoints = list(ordered.values())
+        for endpoint, deployment in _expand(target, caller, max_tokens, kind):
+            key = f"deployment:{deployment.name.lower()}" if deployment else endpoint.name
+            ordered.setdefault(key, Candidate(endpoint, catalog.provider(endpoint.provider), deployment))
+    candidates = list(ordered.values())
     choice = len(chain) > 1 or any(isinstance(t.provider, MetaProvider) for t in chain)
-    if choice and len(endpoints) > 1:
+    if choice and len(candidates) > 1:
         now = time.time()
-        states = store.health([e.name for e in endpoints])
+        states = store.health(list({c.endpoint.name for c in candidates}))
         for name, state in states.items():
             _known_failures[name] = state.failures
-        healthy = [e for e in endpoints if not states[e.name].cooling(now)]
-        if not healthy:
+        candidates = [c for c in candidates if not states[c.endpoint.name].cooling(now)]
+        if not candidates:
             raise ServiceUnavailable("Every provider for this request is cooling down after repeated failures.")
-        endpoints = healthy
-    catalog = get_catalog()
-    return [Candidate(e, catalog.provider(e.provider)) for e in endpoints]
+    return candidates
 
 
 def note_failure(endpoint: str) -> None:

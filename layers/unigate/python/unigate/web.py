@@ -37,8 +37,10 @@ def error_body(path: str, message: str, *, kind: str, param: str | None, code: s
 
 def error_response(request: Request, exc: UnigateError) -> JSONResponse:
     headers = {}
-    if isinstance(exc, RateLimited) and exc.retry_after is not None:
-        headers["retry-after"] = str(exc.retry_after)
+    if isinstance(exc, RateLimited):
+        headers.update(exc.headers)
+        if exc.retry_after is not None:
+            headers["retry-after"] = str(exc.retry_after)
     body = error_body(request.url.path, exc.message, kind=exc.openai_type, param=exc.param, code=exc.code)
     return JSONResponse(body, status_code=exc.status, headers=headers)
 
@@ -95,7 +97,18 @@ def current_caller(request: Request) -> Caller:
         account_id=str(account_id),
         key_id=str(authorizer.get("key_id", "")),
         allowed_models=tuple(json.loads(allowed)) if isinstance(allowed, str) else tuple(allowed),
+        rpm=_positive(authorizer.get("rpm")),
+        tpm=_positive(authorizer.get("tpm")),
     )
+
+
+def _positive(value: Any) -> int | None:
+    """A limit from the authorizer context (API Gateway may pass numbers as strings; 0 means none)."""
+    try:
+        number = int(str(value))
+    except ValueError:
+        return None
+    return number if number > 0 else None
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]

@@ -120,7 +120,7 @@ def to_anthropic(call: UpstreamCall, *, stream: bool) -> dict[str, Any]:
         out["metadata"] = {"user_id": str(body["user"])}
     if stream:
         out["stream"] = True
-    return out
+    return {**out, **call.extra}
 
 
 def _usage(raw: dict[str, Any]) -> dict[str, int]:

@@ -20,18 +20,39 @@ class _AzureKey(OpenAICompatible):
         return {"api-key": str(call.credentials.get("api_key", ""))}
 
 
-class AzureOpenAI(_AzureKey):
-    def url(self, call: UpstreamCall) -> str:
-        version = call.credentials.get("api_version") or call.provider.api_version or "2024-10-21"
-        return f"{call.base_url()}/openai/deployments/{call.endpoint.upstream}/chat/completions?api-version={version}"
+def _version(call: UpstreamCall, default: str) -> str:
+    return str(call.credentials.get("api_version") or call.provider.api_version or default)
 
+
+class AzureOpenAI(_AzureKey):
+    def url(self, call: UpstreamCall, path: str = "chat/completions") -> str:
+        deployment = f"{call.base_url()}/openai/deployments/{call.endpoint.upstream}"
+        return f"{deployment}/{path}?api-version={_version(call, '2024-10-21')}"
+
+    def embeddings_url(self, call: UpstreamCall) -> str:
+        return self.url(call, "embeddings")
+
+    # The deployment in the URL names the model.
     def payload(self, call: UpstreamCall, *, stream: bool) -> dict[str, Any]:
         body = super().payload(call, stream=stream)
-        body.pop("model", None)  # the deployment in the URL names the model
+        body.pop("model", None)
+        return body
+
+    def embeddings_payload(self, call: UpstreamCall) -> dict[str, Any]:
+        body = super().embeddings_payload(call)
+        body.pop("model", None)
         return body
 
 
 class AzureAIInference(_AzureKey):
-    def url(self, call: UpstreamCall) -> str:
-        version = call.credentials.get("api_version") or call.provider.api_version or "2024-05-01-preview"
-        return f"{call.base_url()}/chat/completions?api-version={version}"
+    def url(self, call: UpstreamCall, path: str = "chat/completions") -> str:
+        return f"{call.base_url()}/{path}?api-version={_version(call, '2024-05-01-preview')}"
+
+    def embeddings_url(self, call: UpstreamCall) -> str:
+        return self.url(call, "images/embeddings" if call.body.get("images") else "embeddings")
+
+    def embeddings_payload(self, call: UpstreamCall) -> dict[str, Any]:
+        payload = super().embeddings_payload(call)
+        if call.body.get("input_type"):
+            payload["input_type"] = call.body["input_type"]
+        return payload

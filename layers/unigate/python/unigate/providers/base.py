@@ -25,6 +25,9 @@ class UpstreamCall:
     body: dict[str, Any]
     credentials: dict[str, Any] = field(default_factory=dict)
     timeout: float = 60.0
+    # Parameters outside OpenAI's API passed through to the provider's own payload as they are
+    # (the `extra-parameters: pass-through` header).
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def max_tokens(self) -> int:
@@ -73,6 +76,40 @@ class Adapter(Protocol):
     def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
         """OpenAI `chat.completion.chunk` objects as they arrive; usage, when known, on the last."""
         ...
+
+
+@dataclass
+class Embedded:
+    """An embeddings answer: one vector per input, in input order, and the tokens the provider counted."""
+
+    vectors: list[list[float]]
+    prompt_tokens: int | None = None
+
+
+class Embedder(Protocol):
+    async def embed(self, call: UpstreamCall) -> Embedded:
+        """Embeds call.body["input"]: strings or token arrays, or, when call.body["images"] is true,
+        {"image": data URL, "text": optional} items. call.body may name "dimensions" and "input_type"."""
+        ...
+
+
+def openai_embeddings(body: Any, count: int) -> Embedded:
+    """OpenAI's (and Azure AI's) embeddings response, checked: one float vector per input."""
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list) or len(data) != count:
+        raise UpstreamFailure(None, "The upstream returned the wrong number of embeddings.", kind="protocol")
+    ordered = sorted(data, key=lambda d: d.get("index", 0) if isinstance(d, dict) else 0)
+    vectors = [vector(d.get("embedding") if isinstance(d, dict) else None) for d in ordered]
+    usage = body.get("usage") or {}
+    tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+    return Embedded(vectors, tokens if isinstance(tokens, int) and not isinstance(tokens, bool) else None)
+
+
+def vector(value: Any) -> list[float]:
+    if not isinstance(value, list) or not value or not all(isinstance(x, int | float) for x in value):
+        raise UpstreamFailure(None, "The upstream returned an embedding that is not a list of numbers.",
+                              kind="protocol")
+    return [float(x) for x in value]
 
 
 def completion_id() -> str:

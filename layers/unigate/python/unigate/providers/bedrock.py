@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from unigate.providers.base import (
+    Embedded,
     UpstreamCall,
     UpstreamFailure,
     chunk,
@@ -22,6 +23,7 @@ from unigate.providers.base import (
     merge_turn,
     stop_sequences,
     usage,
+    vector,
 )
 
 FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
@@ -116,6 +118,9 @@ def to_converse(call: UpstreamCall) -> dict[str, Any]:
         elif choice == "auto":
             tool_config["toolChoice"] = {"auto": {}}
         request["toolConfig"] = tool_config
+    if call.extra:
+        # Converse's own pass-through for what the model takes beyond its common parameters.
+        request["additionalModelRequestFields"] = dict(call.extra)
     return request
 
 
@@ -170,9 +175,75 @@ def failure(exc: Exception) -> UpstreamFailure:
 
 
 _DONE = object()
+# Cohere's embed models take up to 96 texts per call; Titan's take one input per call, sent in parallel.
+COHERE_BATCH = 96
+PARALLEL_INVOCATIONS = 8
+COHERE_INPUT_TYPES = {"query": "search_query", "document": "search_document", "text": "search_document"}
+
+
+def _embedding_requests(call: UpstreamCall) -> list[dict[str, Any]]:
+    """InvokeModel bodies for an embeddings call, in the model family's own format."""
+    model, body = call.endpoint.upstream, call.body
+    size = body.get("dimensions")
+    if model.startswith("cohere."):
+        kind = COHERE_INPUT_TYPES.get(str(body.get("input_type")), "search_document")
+        texts = body["input"]
+        return [{"texts": texts[i:i + COHERE_BATCH], "input_type": kind, **call.extra}
+                for i in range(0, len(texts), COHERE_BATCH)]
+    if body.get("images"):
+        requests = []
+        for item in body["input"]:
+            request: dict[str, Any] = {"inputImage": item["image"].partition(";base64,")[2]}
+            if item.get("text"):
+                request["inputText"] = item["text"]
+            if size is not None:
+                request["embeddingConfig"] = {"outputEmbeddingLength": size}
+            requests.append({**request, **call.extra})
+        return requests
+    if "image" in model:  # Titan multimodal, text only
+        return [{"inputText": text, **({"embeddingConfig": {"outputEmbeddingLength": size}} if size else {}),
+                 **call.extra} for text in body["input"]]
+    return [{"inputText": text, **({"dimensions": size} if size else {}), "normalize": True, **call.extra}
+            for text in body["input"]]
+
+
+def _invoke(model: str, request: dict[str, Any]) -> tuple[list[list[float]], int | None]:
+    response = runtime_client().invoke_model(modelId=model, body=json.dumps(request),
+                                             contentType="application/json", accept="application/json")
+    try:
+        payload = json.loads(response["body"].read())
+    except ValueError:
+        raise UpstreamFailure(None, "Bedrock sent a malformed embeddings response.", kind="protocol") from None
+    counted = (response.get("ResponseMetadata") or {}).get("HTTPHeaders", {}).get("x-amzn-bedrock-input-token-count")
+    tokens = payload.get("inputTextTokenCount")
+    if tokens is None and counted is not None and str(counted).isdigit():
+        tokens = int(counted)
+    if "embeddings" in payload:
+        return [vector(v) for v in payload["embeddings"]], tokens
+    return [vector(payload.get("embedding"))], tokens
 
 
 class Bedrock:
+    async def embed(self, call: UpstreamCall) -> Embedded:
+        gate = asyncio.Semaphore(PARALLEL_INVOCATIONS)
+
+        async def invoke(request: dict[str, Any]) -> tuple[list[list[float]], int | None]:
+            async with gate:
+                try:
+                    return await asyncio.to_thread(_invoke, call.endpoint.upstream, request)
+                except UpstreamFailure:
+                    raise
+                except Exception as exc:
+                    raise failure(exc) from None
+
+        results = await asyncio.gather(*(invoke(r) for r in _embedding_requests(call)))
+        vectors = [v for found, _ in results for v in found]
+        if len(vectors) != len(call.body["input"]):
+            raise UpstreamFailure(None, "Bedrock returned the wrong number of embeddings.", kind="protocol")
+        counts = [tokens for _, tokens in results]
+        known = all(c is not None for c in counts)
+        return Embedded(vectors, sum(c for c in counts if c is not None) if known else None)
+
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
         request = to_converse(call)
         try:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from unigate.providers.base import (
+    Embedded,
     UpstreamCall,
     UpstreamFailure,
     chunk,
@@ -22,8 +23,10 @@ from unigate.providers.base import (
     stop_sequences,
     tool_arguments,
     usage,
+    vector,
 )
 
+TASK_TYPES = {"query": "RETRIEVAL_QUERY", "document": "RETRIEVAL_DOCUMENT"}
 FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter", "RECITATION": "content_filter",
           "BLOCKLIST": "content_filter", "PROHIBITED_CONTENT": "content_filter", "SPII": "content_filter",
           "IMAGE_SAFETY": "content_filter"}
@@ -105,7 +108,7 @@ def to_gemini(call: UpstreamCall) -> dict[str, Any]:
             else:
                 mode = {"mode": {"auto": "AUTO", "required": "ANY", "none": "NONE"}.get(str(choice), "AUTO")}
             out["toolConfig"] = {"functionCallingConfig": mode}
-    return out
+    return {**out, **call.extra}
 
 
 def _message(candidate: dict[str, Any], call_offset: int = 0) -> tuple[str, list[dict[str, Any]]]:
@@ -167,6 +170,25 @@ class Gemini:
 
     def _headers(self, call: UpstreamCall) -> dict[str, str]:
         return {"x-goog-api-key": str(call.credentials.get("api_key", ""))}
+
+    async def embed(self, call: UpstreamCall) -> Embedded:
+        """batchEmbedContents: one request per input; Gemini reports no token counts."""
+        task = TASK_TYPES.get(str(call.body.get("input_type")))
+        requests = []
+        for text in call.body["input"]:
+            request: dict[str, Any] = {"model": f"models/{call.endpoint.upstream}",
+                                       "content": {"parts": [{"text": text}]}}
+            if call.body.get("dimensions") is not None:
+                request["outputDimensionality"] = call.body["dimensions"]
+            if task:
+                request["taskType"] = task
+            requests.append({**request, **call.extra})
+        body = await post_json(self._url(call, "batchEmbedContents"), {"requests": requests}, self._headers(call),
+                               call.timeout)
+        embeddings = body.get("embeddings") if isinstance(body, dict) else None
+        if not isinstance(embeddings, list) or len(embeddings) != len(requests):
+            raise UpstreamFailure(None, "Gemini returned the wrong number of embeddings.", kind="protocol")
+        return Embedded([vector(e.get("values") if isinstance(e, dict) else None) for e in embeddings])
 
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
         body = await post_json(self._url(call, "generateContent"), to_gemini(call), self._headers(call), call.timeout)

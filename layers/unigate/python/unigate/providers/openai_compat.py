@@ -8,7 +8,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from unigate.providers.base import UpstreamCall, UpstreamFailure, open_stream, parse_json, post_json, sse_data
+from unigate.providers.base import (
+    Embedded,
+    UpstreamCall,
+    UpstreamFailure,
+    open_stream,
+    openai_embeddings,
+    parse_json,
+    post_json,
+    sse_data,
+)
 
 
 class OpenAICompatible:
@@ -20,7 +29,7 @@ class OpenAICompatible:
         return {"Authorization": f"Bearer {key}"} if key else {}
 
     def payload(self, call: UpstreamCall, *, stream: bool) -> dict[str, Any]:
-        body = {**call.body, "model": call.endpoint.upstream, "stream": stream}
+        body = {**call.body, **call.extra, "model": call.endpoint.upstream, "stream": stream}
         if stream:
             body.pop("stream_options", None)
             if "stream_options" in call.provider.params:
@@ -29,6 +38,22 @@ class OpenAICompatible:
         else:
             body.pop("stream_options", None)
         return body
+
+    def embeddings_url(self, call: UpstreamCall) -> str:
+        return f"{call.base_url()}/embeddings"
+
+    def embeddings_payload(self, call: UpstreamCall) -> dict[str, Any]:
+        # Floats always: unigate encodes base64 itself, so every provider answers the same way.
+        payload = {"model": call.endpoint.upstream, "input": call.body["input"], "encoding_format": "float"}
+        for name in ("dimensions", "user"):
+            if call.body.get(name) is not None:
+                payload[name] = call.body[name]
+        return {**payload, **call.extra}
+
+    async def embed(self, call: UpstreamCall) -> Embedded:
+        body = await post_json(self.embeddings_url(call), self.embeddings_payload(call), self.headers(call),
+                               call.timeout)
+        return openai_embeddings(body, len(call.body["input"]))
 
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
         body = await post_json(self.url(call), self.payload(call, stream=False), self.headers(call), call.timeout)

@@ -30,6 +30,8 @@ def _to_key(item: dict[str, Any]) -> ApiKey:
         created_at=item["created_at"],
         expires_at=item.get("expires_at"),
         allowed_models=tuple(item.get("allowed_models") or ()),
+        rpm=item.get("rpm"),
+        tpm=item.get("tpm"),
     )
 
 
@@ -44,6 +46,8 @@ def put(key: ApiKey) -> None:
         "created_at": key.created_at,
         "expires_at": key.expires_at,
         "allowed_models": list(key.allowed_models) or None,
+        "rpm": key.rpm,
+        "tpm": key.tpm,
     }
     ddb().put_item(
         TableName=_table(), Item=marshal(item), ConditionExpression="attribute_not_exists(key_hash)"
@@ -84,4 +88,21 @@ def set_status(key_hash: str, status: KeyStatus) -> None:
         ConditionExpression="attribute_exists(key_hash)",
         ExpressionAttributeNames={"#s": "status"},
         ExpressionAttributeValues=values(status=str(status)),
+    )
+
+
+def set_limits(key_hash: str, *, rpm: int | None, tpm: int | None) -> None:
+    """Sets (or, with None, removes) a key's requests and tokens per minute."""
+    sets, removes, named = [], [], {}
+    for name, value in (("rpm", rpm), ("tpm", tpm)):
+        if value is None:
+            removes.append(name)
+        else:
+            sets.append(f"{name} = :{name}")
+            named[name] = value
+    expression = (f"SET {', '.join(sets)} " if sets else "") + (f"REMOVE {', '.join(removes)}" if removes else "")
+    ddb().update_item(
+        TableName=_table(), Key={"key_hash": {"S": key_hash}}, UpdateExpression=expression.strip(),
+        ConditionExpression="attribute_exists(key_hash)",
+        **({"ExpressionAttributeValues": values(**named)} if named else {}),
     )
