@@ -60,9 +60,10 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def _forget_process_state() -> None:
     """What a warm Lambda keeps between invocations must not leak from one test into the next."""
-    from unigate import metrics, routing
+    from unigate import deployments, metrics, routing
     from unigate.stores import secrets
 
+    deployments.forget()
     metrics.reset_cache()
     routing._known_failures.clear()
     secrets._last_good.clear()

@@ -93,6 +93,20 @@ def _error(status: int, family: str) -> Response:
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+EMBEDDING_SIZE = 8
+
+
+def fake_vector(text: str, size: int | None) -> list[float]:
+    """What the fake embeds a text as: its length first, so tests can tell inputs apart and in order."""
+    return [float(len(text))] + [0.25] * ((size or EMBEDDING_SIZE) - 1)
+
+
+def _embedding_text(item: Any) -> str:
+    if isinstance(item, dict):
+        return str(item.get("text") or "") + str(item.get("image", ""))[:0]
+    return item if isinstance(item, str) else " ".join(str(t) for t in item)
+
+
 def build(fake: FakeUpstream) -> Starlette:
     async def record(request: Request) -> dict[str, Any]:
         body = await request.json()
@@ -113,9 +127,8 @@ def build(fake: FakeUpstream) -> Starlette:
 
         return StreamingResponse(gen(), media_type="text/event-stream")
 
-    # --- OpenAI-compatible (also Azure OpenAI, Azure AI inference, self-hosted) -----------------------
-    async def openai_chat(request: Request) -> Response:
-        body = await record(request)
+    async def script(request: Request) -> Response | None:
+        """The scripted failure or delay of the route's path prefix ("alpha", "beta"...), if any."""
         prefix = request.path_params["prefix"].split("/")[0]
         queued = fake.failures.get(prefix)
         if queued:
@@ -126,6 +139,14 @@ def build(fake: FakeUpstream) -> Starlette:
                 headers={"retry-after": retry_after} if retry_after else {},
             )
         await asyncio.sleep(fake.delays.get(prefix, 0.0))
+        return None
+
+    # --- OpenAI-compatible (also Azure OpenAI, Azure AI inference, self-hosted) -----------------------
+    async def openai_chat(request: Request) -> Response:
+        body = await record(request)
+        scripted = await script(request)
+        if scripted is not None:
+            return scripted
         name, arg = _scenario(_last_user_text(body.get("messages", [])))
         model = body.get("model", "deployment")
         if name == "error":
@@ -319,10 +340,40 @@ def build(fake: FakeUpstream) -> Starlette:
         ]
         return sse(events)
 
+    # --- OpenAI-compatible and Azure embeddings (text, and Azure AI's image embeddings) ----------------
+    async def openai_embeddings(request: Request) -> Response:
+        body = await record(request)
+        scripted = await script(request)
+        if scripted is not None:
+            return scripted
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        if inputs and isinstance(inputs[0], int):
+            inputs = [inputs]
+        texts = [_embedding_text(item) for item in inputs]
+        name, arg = _scenario(texts[0])
+        if name == "error":
+            return _error(int(arg), "openai")
+        if name == "short":
+            texts = texts[:-1]
+        data = [{"object": "embedding", "index": i, "embedding": fake_vector(t, body.get("dimensions"))}
+                for i, t in enumerate(texts)]
+        out: dict[str, Any] = {"object": "list", "data": list(reversed(data)), "model": body.get("model", "")}
+        if name != "nousage":
+            out["usage"] = {"prompt_tokens": 3 * len(texts), "total_tokens": 3 * len(texts)}
+        return JSONResponse(out)
+
     # --- Gemini ------------------------------------------------------------------------------------------
     async def gemini(request: Request) -> Response:
         body = await record(request)
         model, _, method = request.path_params["rest"].partition(":")
+        if method == "batchEmbedContents":
+            texts = ["".join(p["text"] for p in r["content"]["parts"]) for r in body["requests"]]
+            name, arg = _scenario(texts[0])
+            if name == "error":
+                return _error(int(arg), "gemini")
+            return JSONResponse({"embeddings": [
+                {"values": fake_vector(t, r.get("outputDimensionality"))} for t, r in zip(texts, body["requests"],
+                                                                                          strict=True)]})
         text = "".join(p.get("text", "") for p in body["contents"][-1]["parts"])
         name, arg = _scenario(text)
         if name == "error":
@@ -378,6 +429,7 @@ def build(fake: FakeUpstream) -> Starlette:
             Route("/v1/messages", anthropic_messages, methods=["POST"]),
             Route("/v1beta/models/{rest:path}", gemini, methods=["POST"]),
             Route("/{prefix:path}/chat/completions", openai_chat, methods=["POST"]),
+            Route("/{prefix:path}/embeddings", openai_embeddings, methods=["POST"]),
         ]
     )
 
@@ -514,6 +566,25 @@ def catalog_override(url: str) -> dict[str, Any]:
                 "output": "1.00",
                 "context": 8192,
                 "max_output": 1024,
+            },
+            "embed-test@alpha": {
+                "upstream": "embed-test",
+                "input": "0.10",
+                "output": "0",
+                "context": 8192,
+                "max_output": 1,
+                "type": "embedding",
+                "dimensions": 8,
+                "any_dimensions": True,
+            },
+            "embed-test@beta": {
+                "upstream": "embed-test",
+                "input": "0.20",
+                "output": "0",
+                "context": 8192,
+                "max_output": 1,
+                "type": "embedding",
+                "dimensions": 8,
             },
             "llama-3.1-8b-chat@local-vllm": {
                 "upstream": "meta-llama/Llama-3.1-8B-Instruct",

@@ -137,7 +137,8 @@ def cmd_keys_create(args: argparse.Namespace) -> None:
     from unigate import auth
 
     record, secret = auth.create_key(
-        args.account, name=args.name, expires_in_days=args.expires_in_days, allowed_models=tuple(args.allow_model)
+        args.account, name=args.name, expires_in_days=args.expires_in_days, allowed_models=tuple(args.allow_model),
+        rpm=args.rpm, tpm=args.tpm,
     )
     _print({**_key_view(record), "key": secret, "note": "Store this key now: it is not shown again."})
 
@@ -153,6 +154,46 @@ def cmd_keys_revoke(args: argparse.Namespace) -> None:
 
     record = auth.revoke_key(args.key_id)
     _print({"key_id": record.key_id, "status": "revoked"})
+
+
+def cmd_keys_limits(args: argparse.Namespace) -> None:
+    from unigate import auth
+
+    _print(_key_view(auth.set_limits(args.key_id, rpm=args.rpm, tpm=args.tpm)))
+
+
+def deployment_view(deployment: Any) -> dict[str, Any]:
+    view = asdict(deployment)
+    view["content_filter"] = {c["name"]: {k: v for k, v in c.items() if k != "name"} for c in view["content_filter"]}
+    return view
+
+
+def cmd_deployments_create(args: argparse.Namespace) -> None:
+    from unigate import deployments
+
+    content_filter = None
+    if args.content_filter:
+        text = args.content_filter
+        content_filter = json.loads(text if text.lstrip().startswith("{") else open(text).read())  # noqa: SIM115
+    deployment = deployments.create(
+        args.name, args.endpoint, model_version=args.model_version, capacity_type=args.capacity_type,
+        capacity_tpm=args.capacity_tpm, rpm=args.rpm, tpm=args.tpm,
+        content_filter=deployments.categories_from(content_filter), replace=args.replace,
+    )
+    _print(deployment_view(deployment))
+
+
+def cmd_deployments_list(args: argparse.Namespace) -> None:
+    from unigate import deployments
+
+    _print([deployment_view(d) for d in deployments.listed()])
+
+
+def cmd_deployments_delete(args: argparse.Namespace) -> None:
+    from unigate import deployments
+
+    deployments.delete(args.name)
+    _print({"name": args.name, "deleted": True})
 
 
 def cmd_keys_generate(args: argparse.Namespace) -> None:
@@ -224,6 +265,11 @@ def build_parser() -> argparse.ArgumentParser:
     kcreate.add_argument("--expires-in-days", type=float)
     kcreate.add_argument("--allow-model", action="append", default=[], metavar="MODEL",
                          help="restrict the key to this model (repeatable); default: any")
+    for command in (kcreate, klimits := key.add_parser("limits", help="set or clear a key's rate limits")):
+        command.add_argument("--rpm", type=int, help="requests per minute (default: unlimited)")
+        command.add_argument("--tpm", type=int, help="tokens per minute: prompt plus max_tokens (default: unlimited)")
+    klimits.add_argument("key_id")
+    klimits.set_defaults(func=cmd_keys_limits)
     kcreate.set_defaults(func=cmd_keys_create)
     klist = key.add_parser("list")
     klist.add_argument("--account", required=True)
@@ -270,6 +316,25 @@ def build_parser() -> argparse.ArgumentParser:
     pdelete.add_argument("--account", required=True)
     pdelete.add_argument("plan_id")
     pdelete.set_defaults(func=cmd_plans_delete)
+
+    dep = commands.add_parser("deployments", help="names bound to an endpoint with settings (any case)").add_subparsers(
+        dest="action", required=True)
+    dcreate = dep.add_parser("create")
+    dcreate.add_argument("name")
+    dcreate.add_argument("--endpoint", required=True, help="model@provider")
+    dcreate.add_argument("--model-version", default="", help="the provider's model id to send instead of the catalog's")
+    dcreate.add_argument("--capacity-type", choices=["on-demand", "provisioned"], default="on-demand")
+    dcreate.add_argument("--capacity-tpm", type=int, help="provisioned capacity in tokens per minute")
+    dcreate.add_argument("--rpm", type=int)
+    dcreate.add_argument("--tpm", type=int)
+    dcreate.add_argument("--content-filter", help='JSON or a JSON file: {"category": {"terms": [...], '
+                                                  '"patterns": [...], "input": true, "output": true}}')
+    dcreate.add_argument("--replace", action="store_true", help="overwrite a deployment of the same name")
+    dcreate.set_defaults(func=cmd_deployments_create)
+    dep.add_parser("list").set_defaults(func=cmd_deployments_list)
+    ddelete = dep.add_parser("delete")
+    ddelete.add_argument("name")
+    ddelete.set_defaults(func=cmd_deployments_delete)
 
     runs = commands.add_parser("topups", help="apply top-up plans now").add_subparsers(dest="action", required=True)
     run = runs.add_parser("run", help="what the schedule does, for the period of --scheduled-time (default now)")

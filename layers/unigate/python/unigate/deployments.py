@@ -46,12 +46,11 @@ def listed() -> list[Deployment]:
 def create(name: str, endpoint: str, *, model_version: str = "", capacity_type: str = "on-demand",
            capacity_tpm: int | None = None, rpm: int | None = None, tpm: int | None = None,
            content_filter: tuple[FilterCategory, ...] = (), replace: bool = False) -> Deployment:
-    """Checks and stores a deployment: a bare name (it must not parse as anything else), an endpoint in the
-    catalog, a known capacity type, positive limits and a content filter whose patterns compile."""
+    """Checks and stores a deployment: a plain name, an endpoint in the catalog, a known capacity type,
+    positive limits and a content filter whose patterns compile. A name may equal a model's (Azure's own
+    example is `Mistral-large`): a bare name without `@` always means a deployment."""
     if not name or len(name) > 64 or not all(c.isalnum() or c in "-_." for c in name):
         raise BadRequest("A deployment name is 1 to 64 letters, digits, '-', '_' or '.'.", param="name")
-    if name.lower() in {e.model.lower() for e in get_catalog().endpoints.values()}:
-        raise BadRequest(f"{name!r} is a model name; a deployment needs a name of its own.", param="name")
     chain = endpoints.parse(endpoint)
     if len(chain) != 1 or not isinstance(chain[0].provider, str):
         raise BadRequest("A deployment binds one endpoint, model@provider.", param="endpoint")

@@ -29,6 +29,8 @@ def prepare(*, dev_key: str | None, external: bool) -> dict[str, Any]:
     # EMF lines would drown the local server's output; CloudWatch is where they belong.
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "unigate-local")
+    # A deployment made with `unigate --local deployments create` is usable at once, not after the cache.
+    os.environ.setdefault("UNIGATE_DEPLOYMENT_CACHE_SECONDS", "0")
     embedded = None
     if not external:
         from unigate.dev.emulator import start_embedded
