@@ -59,6 +59,7 @@ EXPECTED: dict[tuple[str, str], Any] = {
     ("queries", "failures_tagged"): (200, {"queries": [], "next_cursor": None}),
     ("queries", "bad_time"): (400, {"error": "'start_time' must be an ISO 8601 time, e.g. 2026-11-22T07:00:00Z."}),
     ("credit_topup", "scheduled"): None,
+    ("hold_sweeper", "scheduled"): {"released": []},
     ("credit_topup", "one_off"): None,
     ("endpoint_probe", "scheduled"): ["echo@echo"],
     ("endpoint_probe", "configured_list"): ["echo@echo"],
@@ -230,6 +231,14 @@ def test_paid_events(path: Path, event_keys: dict[str, str]) -> None:
         assert response["headers"]["x-unigate-endpoint"].startswith("echo")
     assert store.ledger_sum(EVENT_ACCOUNT) == balance
     assert store.list_open_holds(EVENT_ACCOUNT) == []
+
+
+def test_hold_sweeper_event(event_keys: dict[str, str]) -> None:
+    from unigate import billing
+
+    held = billing.hold(EVENT_ACCOUNT, 1_000)  # fresh: not stale, so not released
+    assert _invoke(EVENTS / "hold_sweeper/scheduled.json") == EXPECTED[("hold_sweeper", "scheduled")]
+    assert billing.release(held)
 
 
 # Functions whose events expect a status and an exact JSON body.

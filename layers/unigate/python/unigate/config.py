@@ -66,6 +66,8 @@ class Settings:
     # Settled holds stay readable for audits this long, then DynamoDB's TTL removes the hold record
     # (the ledger entries remain forever).
     settled_hold_retention_days: int = 30
+    # A hold open longer than this was left by an invocation that died; the sweeper releases it.
+    stale_hold_minutes: int = 20
 
 
     @classmethod

@@ -22,7 +22,7 @@ from typing import Any
 from unigate.config import get_settings
 from unigate.errors import Conflict, InsufficientCredits, NotFound
 from unigate.models import Account, AccountStatus, EntryKind, Hold, LedgerEntry
-from unigate.stores.dynamo import TransactionCancelled, ddb, marshal, transact, unmarshal, values
+from unigate.stores.dynamo import TransactionCancelled, ddb, marshal, query_all, transact, unmarshal, values
 
 ACCOUNT_SK = "ACCOUNT"
 
@@ -180,6 +180,7 @@ def open_hold(hold: Hold, details: dict[str, str]) -> None:
                     "amount": hold.amount_micros,
                     "state": "open",
                     "created_at": created,
+                    "open_day": created[:10],
                     "details": details or None,
                 }
             ),
@@ -230,7 +231,8 @@ def settle_hold(hold: Hold, cost_micros: int, extra: tuple[dict[str, Any], ...] 
         "Update": {
             "TableName": _accounts(),
             "Key": _hold_key(hold.account_id, hold.hold_id),
-            "UpdateExpression": "SET #state = :settled, cost = :cost, settled_at = :at, expires_at = :exp",
+            "UpdateExpression": "SET #state = :settled, cost = :cost, settled_at = :at, expires_at = :exp "
+                                "REMOVE open_day",
             "ConditionExpression": "#state = :open AND amount = :amount",
             "ExpressionAttributeNames": {"#state": "state"},
             "ExpressionAttributeValues": values(
@@ -265,6 +267,21 @@ def list_open_holds(account_id: str) -> list[dict[str, Any]]:
         ConsistentRead=True,
     )
     return [unmarshal(i) for i in out.get("Items", [])]
+
+
+def stale_holds(day: str, before: str) -> list[Hold]:
+    """Holds opened on `day` (YYYY-MM-DD) before the ISO time `before` and still open."""
+    items = query_all(TableName=_accounts(), IndexName="open-holds-index",
+                      KeyConditionExpression="open_day = :day AND created_at < :before",
+                      ExpressionAttributeValues=values(day=day, before=before))
+    held = []
+    for item in items:
+        out = ddb().get_item(TableName=_accounts(), Key=_hold_key(item["account_id"], item["sk"][5:]),
+                             ConsistentRead=True)
+        record = unmarshal(out.get("Item") or {})
+        if record.get("state") == "open":
+            held.append(Hold(record["account_id"], record["sk"][5:], int(record["amount"])))
+    return held
 
 
 def list_ledger(
