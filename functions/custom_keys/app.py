@@ -1,6 +1,7 @@
-"""The caller's own provider keys: POST/GET/DELETE /v0/custom_api_key, POST .../rename, GET .../list."""
+"""The caller's own provider keys (POST/GET/DELETE /v0/custom_api_key, POST .../rename, GET .../list) and
+custom endpoints (POST/DELETE /v0/custom_endpoint, POST .../rename, GET .../list)."""
 
-from unigate import customkeys
+from unigate import customendpoints, customkeys
 from unigate.web import CallerDep, create_app, lambda_handler_for
 
 app = create_app("custom API keys")
@@ -29,6 +30,27 @@ def rename(caller: CallerDep, name: str, new_name: str) -> dict[str, str]:
 @app.get("/v0/custom_api_key/list")
 def listing(caller: CallerDep) -> list[dict[str, str]]:
     return customkeys.listing(caller.account_id)
+
+
+@app.post("/v0/custom_endpoint")
+def create_endpoint(caller: CallerDep, name: str, url: str, key_name: str, model_arg: str | None = None
+                    ) -> dict[str, str]:
+    return customendpoints.create(caller.account_id, name, url, key_name, model_arg)
+
+
+@app.delete("/v0/custom_endpoint")
+def delete_endpoint(caller: CallerDep, name: str) -> dict[str, str]:
+    return customendpoints.delete(caller.account_id, name)
+
+
+@app.post("/v0/custom_endpoint/rename")
+def rename_endpoint(caller: CallerDep, name: str, new_name: str) -> dict[str, str]:
+    return customendpoints.rename(caller.account_id, name, new_name)
+
+
+@app.get("/v0/custom_endpoint/list")
+def list_endpoints(caller: CallerDep) -> list[dict[str, str]]:
+    return customendpoints.listing(caller.account_id)
 
 
 lambda_handler = lambda_handler_for(app)

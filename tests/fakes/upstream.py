@@ -144,6 +144,8 @@ def build(fake: FakeUpstream) -> Starlette:
     # --- OpenAI-compatible (also Azure OpenAI, Azure AI inference, self-hosted) -----------------------
     async def openai_chat(request: Request) -> Response:
         body = await record(request)
+        if request.path_params["prefix"].startswith("redirect"):
+            return Response(status_code=307, headers={"location": "/alpha/v1/chat/completions"})
         scripted = await script(request)
         if scripted is not None:
             return scripted

@@ -54,6 +54,7 @@ EXPECTED: dict[tuple[str, str], Any] = {
         "error": "The provided arguments don't correspond to the specified model."}),
     ("custom_keys", "create"): (200, {"info": "API key created successfully!"}),
     ("custom_keys", "list"): (200, []),
+    ("custom_keys", "list_endpoints"): (200, []),
     ("custom_keys", "bad_name"): (400, {"error": "'name' must be 1-64 characters of A-Z a-z 0-9 . _ -"}),
     ("queries", "recent"): (200, {"queries": [], "next_cursor": None}),
     ("queries", "failures_tagged"): (200, {"queries": [], "next_cursor": None}),

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from unigate.errors import NotFound
 
-Family = Literal["openai", "anthropic", "bedrock", "gemini", "azure-openai", "azure-ai", "echo"]
+Family = Literal["openai", "anthropic", "bedrock", "gemini", "azure-openai", "azure-ai", "echo", "custom"]
 
 
 class ProviderSpec(BaseModel):

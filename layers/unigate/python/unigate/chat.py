@@ -247,8 +247,8 @@ def prepare(body: Any, caller: Caller, *, extra_parameters: str | None = None) -
         max_tokens = request.get("max_completion_tokens") or request.get("max_tokens")
         own_keys: dict[str, str] = {}
         for candidate in routing.plan(chain, caller, max_tokens=max_tokens):
-            own_key = None
-            if request.get("use_custom_keys"):
+            own_key = candidate.credential
+            if own_key is None and request.get("use_custom_keys"):
                 from unigate.customkeys import provider_key
 
                 name = candidate.provider.name

@@ -31,6 +31,9 @@ class Settings:
     catalog_path: str | None = None
     # The accounts' own provider keys (bring your own key): <prefix><account>/<name>.
     account_secret_prefix: str = "unigate/accounts/"  # noqa: S105 - a name prefix, not a secret
+    # Custom endpoints (name@custom): "public-https" (https to public addresses only) or "any" (for
+    # operators whose models run on private networks; see unigate/ssrf.py).
+    custom_endpoint_policy: str = "public-https"
     # What a request on the caller's own provider key costs, as a percent of the endpoint's list price.
     byok_fee_percent: int = 0
     # Provider keys live in Secrets Manager under this prefix: <prefix><provider secret name>.

@@ -18,7 +18,7 @@ from unigate.stores.accounts import now_iso
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
 
 
-def _check_name(name: str, field: str = "name") -> str:
+def check_name(name: str, field: str = "name") -> str:
     if not isinstance(name, str) or not _NAME.match(name):
         raise BadRequest(f"'{field}' must be 1-64 characters of A-Z a-z 0-9 . _ -", param=field)
     return name
@@ -29,7 +29,7 @@ def _masked(item: dict[str, Any]) -> dict[str, str]:
 
 
 def create(account_id: str, name: str, value: str) -> dict[str, str]:
-    _check_name(name)
+    check_name(name)
     if not isinstance(value, str) or not 8 <= len(value) <= 4096 or any(c in value for c in "\r\n"):
         raise BadRequest("'value' must be a key of 8-4096 characters on one line.", param="value")
     store.put(account_id, name, value, now_iso())
@@ -38,7 +38,7 @@ def create(account_id: str, name: str, value: str) -> dict[str, str]:
 
 def show(account_id: str, name: str) -> dict[str, str]:
     for item in store.listed(account_id):
-        if item["name"] == _check_name(name):
+        if item["name"] == check_name(name):
             return _masked(item)
     raise NotFound(f"No custom API key named {name!r}.", param="name")
 
@@ -48,16 +48,16 @@ def listing(account_id: str) -> list[dict[str, str]]:
 
 
 def delete(account_id: str, name: str) -> dict[str, str]:
-    if not store.delete(account_id, _check_name(name)):
+    if not store.delete(account_id, check_name(name)):
         raise NotFound(f"No custom API key named {name!r}.", param="name")
     return {"info": "API key deleted successfully!"}
 
 
 def rename(account_id: str, name: str, new_name: str) -> dict[str, str]:
-    secret = store.value(account_id, _check_name(name))
+    secret = store.value(account_id, check_name(name))
     if secret is None:
         raise NotFound(f"No custom API key named {name!r}.", param="name")
-    store.put(account_id, _check_name(new_name, "new_name"), secret, now_iso())
+    store.put(account_id, check_name(new_name, "new_name"), secret, now_iso())
     store.delete(account_id, name)
     return {"info": "API key renamed successfully!"}
 

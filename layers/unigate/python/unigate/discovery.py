@@ -45,7 +45,17 @@ def _deployments(caller: Caller, model: str | None = None, provider: str | None 
     ]
 
 
+def _custom(caller: Caller, model: str | None = None) -> list[str]:
+    """The caller's own custom endpoints' names (used as `name@custom`)."""
+    from unigate.customendpoints import described
+
+    return sorted(i["name"] for i in described(caller.account_id)
+                  if (model is None or i["name"] == model) and caller.may_use(f"{i['name']}@custom", i["name"]))
+
+
 def models(caller: Caller, provider: str | None = None) -> list[str]:
+    if provider == "custom":
+        return _custom(caller)
     return sorted({e.model for e in _visible(caller, provider=provider)} |
                   {d.name for d in _deployments(caller, provider=provider)})
 
@@ -53,13 +63,20 @@ def models(caller: Caller, provider: str | None = None) -> list[str]:
 def providers(caller: Caller, model: str | None = None) -> list[str]:
     if model is not None and (deployed := _deployments(caller, model=model)):
         return [deployed[0].endpoint.partition("@")[2]]
-    return sorted({e.provider for e in _visible(caller, model=model)})
+    if model is not None and _custom(caller, model) and not get_catalog().endpoints_of(model):
+        return ["custom"]
+    listed = sorted({e.provider for e in _visible(caller, model=model)})
+    return sorted([*listed, "custom"]) if model is None and _custom(caller) else listed
 
 
 def endpoints(caller: Caller, model: str | None = None, provider: str | None = None) -> list[str]:
+    if provider == "custom":
+        return [f"{name}@custom" for name in _custom(caller, model)]
     if model is not None and (deployed := _deployments(caller, model, provider)):
         return [deployed[0].name]
-    return [e.name for e in _visible(caller, model, provider)] + [d.name for d in _deployments(caller, model, provider)]
+    listed = [e.name for e in _visible(caller, model, provider)]
+    listed += [d.name for d in _deployments(caller, model, provider)]
+    return listed + [f"{name}@custom" for name in _custom(caller)] if model is None and provider is None else listed
 
 
 def openai_models(caller: Caller) -> dict[str, Any]:

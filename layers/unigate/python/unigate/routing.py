@@ -31,6 +31,8 @@ class Candidate:
     endpoint: EndpointSpec
     provider: ProviderSpec
     deployment: Deployment | None = None
+    # The caller's own key, for their custom endpoints (`name@custom`).
+    credential: str | None = None
 
 
 def metric_value(endpoint: EndpointSpec, metric: str) -> float:
@@ -64,7 +66,7 @@ def rank(model: str, meta: MetaProvider, caller: Caller, *, max_tokens: int | No
     )
 
 
-def _deployed(name: str, caller: Caller, kind: str) -> tuple[EndpointSpec, Deployment]:
+def _deployed(name: str, caller: Caller, kind: str) -> Candidate:
     from unigate import deployments
 
     deployment = deployments.find(name)
@@ -76,7 +78,18 @@ def _deployed(name: str, caller: Caller, kind: str) -> tuple[EndpointSpec, Deplo
         raise Forbidden(f"This API key may not use {deployment.name}.", param="model")
     if deployment.model_version:
         endpoint = endpoint.model_copy(update={"upstream": deployment.model_version})
-    return endpoint, deployment
+    return Candidate(endpoint, get_catalog().provider(provider), deployment)
+
+
+def _custom(name: str, caller: Caller, kind: str) -> Candidate:
+    from unigate import customendpoints
+
+    if kind != "chat":
+        raise ArgumentsMismatch(f"{name}@custom is a chat endpoint.", param="model")
+    endpoint, provider, key = customendpoints.resolve(caller.account_id, name)
+    if not caller.may_use(endpoint.name, endpoint.model):
+        raise Forbidden(f"This API key may not use {endpoint.name}.", param="model")
+    return Candidate(endpoint, provider, credential=key)
 
 
 def _typed(endpoint: EndpointSpec, kind: str) -> EndpointSpec:
@@ -86,27 +99,30 @@ def _typed(endpoint: EndpointSpec, kind: str) -> EndpointSpec:
     return endpoint
 
 
-def _expand(target: Target, caller: Caller, max_tokens: int | None, kind: str
-            ) -> list[tuple[EndpointSpec, Deployment | None]]:
+def _expand(target: Target, caller: Caller, max_tokens: int | None, kind: str) -> list[Candidate]:
+    catalog = get_catalog()
     if target.provider is None:
         return [_deployed(target.model, caller, kind)]
     if isinstance(target.provider, MetaProvider):
-        return [(e, None) for e in rank(target.model, target.provider, caller, max_tokens=max_tokens, kind=kind)]
-    endpoint = _typed(get_catalog().endpoint(target.model, target.provider), kind)
+        ranked = rank(target.model, target.provider, caller, max_tokens=max_tokens, kind=kind)
+        return [Candidate(e, catalog.provider(e.provider)) for e in ranked]
+    if target.provider == "custom":
+        return [_custom(target.model, caller, kind)]
+    endpoint = _typed(catalog.endpoint(target.model, target.provider), kind)
     if not caller.may_use(endpoint.name, endpoint.model):
         raise Forbidden(f"This API key may not use {endpoint.name}.", param="model")
-    return [(endpoint, None)]
+    return [Candidate(endpoint, catalog.provider(endpoint.provider))]
 
 
 def plan(chain: tuple[Target, ...], caller: Caller, *, max_tokens: int | None = None, kind: str = "chat"
          ) -> list[Candidate]:
     """The endpoints to try, in order. Raises the contract's 4xx before anything is held."""
-    catalog = get_catalog()
     ordered: dict[str, Candidate] = {}
     for target in chain:
-        for endpoint, deployment in _expand(target, caller, max_tokens, kind):
-            key = f"deployment:{deployment.name.lower()}" if deployment else endpoint.name
-            ordered.setdefault(key, Candidate(endpoint, catalog.provider(endpoint.provider), deployment))
+        for candidate in _expand(target, caller, max_tokens, kind):
+            deployment = candidate.deployment
+            key = f"deployment:{deployment.name.lower()}" if deployment else candidate.endpoint.name
+            ordered.setdefault(key, candidate)
     candidates = list(ordered.values())
     choice = len(chain) > 1 or any(isinstance(t.provider, MetaProvider) for t in chain)
     if choice and len(candidates) > 1:

@@ -17,6 +17,7 @@ _ADAPTERS = {
     "gemini": "unigate.providers.gemini:Gemini",
     "bedrock": "unigate.providers.bedrock:Bedrock",
     "echo": "unigate.providers.echo:Echo",
+    "custom": "unigate.providers.custom:CustomEndpoint",
 }
 _instances: dict[str, Adapter] = {}
 

@@ -164,6 +164,9 @@ def error_message(payload: bytes) -> str:
 
 
 async def raise_for_status(response: Any) -> None:
+    if 300 <= response.status_code < 400:
+        # Never followed: a redirect could point a request anywhere, past every check of its URL.
+        raise UpstreamFailure(response.status_code, f"{response.status_code} from upstream: a redirect, not followed.")
     if response.status_code < 400:
         return
     payload = await response.aread()
@@ -238,12 +241,13 @@ def tool_arguments(tool_call: dict[str, Any]) -> Any:
         return {}
 
 
-async def post_json(url: str, payload: dict[str, Any], headers: dict[str, str], timeout: float) -> Any:
+async def post_json(url: str, payload: dict[str, Any], headers: dict[str, str], timeout: float, *,
+                    extensions: dict[str, Any] | None = None) -> Any:
     """POSTs JSON and returns the JSON answer, with every failure as an UpstreamFailure."""
     import httpx
 
     try:
-        response = await get_client().post(url, json=payload, headers=headers, timeout=timeout)
+        response = await get_client().post(url, json=payload, headers=headers, timeout=timeout, extensions=extensions)
     except httpx.HTTPError as exc:
         raise transport_failure(exc) from None
     await raise_for_status(response)
@@ -254,13 +258,14 @@ async def post_json(url: str, payload: dict[str, Any], headers: dict[str, str], 
 
 
 @asynccontextmanager
-async def open_stream(url: str, payload: dict[str, Any], headers: dict[str, str], timeout: float) -> AsyncIterator[Any]:
+async def open_stream(url: str, payload: dict[str, Any], headers: dict[str, str], timeout: float, *,
+                      extensions: dict[str, Any] | None = None) -> AsyncIterator[Any]:
     """A streamed POST response, closed on exit (which cancels the upstream request when the caller stops
     early); transport errors while reading become UpstreamFailure."""
     import httpx
 
     client = get_client()
-    request = client.build_request("POST", url, json=payload, headers=headers, timeout=timeout)
+    request = client.build_request("POST", url, json=payload, headers=headers, timeout=timeout, extensions=extensions)
     try:
         response = await client.send(request, stream=True)
     except httpx.HTTPError as exc:

@@ -55,15 +55,21 @@ class OpenAICompatible:
                                call.timeout)
         return openai_embeddings(body, len(call.body["input"]))
 
+    def request_options(self, call: UpstreamCall) -> dict[str, Any]:
+        """Extra httpx request arguments (custom endpoints pin their TLS server name)."""
+        return {}
+
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
-        body = await post_json(self.url(call), self.payload(call, stream=False), self.headers(call), call.timeout)
+        body = await post_json(self.url(call), self.payload(call, stream=False), self.headers(call), call.timeout,
+                               **self.request_options(call))
         if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
             raise UpstreamFailure(None, "The upstream response has no choices.", kind="protocol")
         return body
 
     async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
         payload = self.payload(call, stream=True)
-        async with open_stream(self.url(call), payload, self.headers(call), call.timeout) as response:
+        async with open_stream(self.url(call), payload, self.headers(call), call.timeout,
+                               **self.request_options(call)) as response:
             finished = False
             async for _, data in sse_data(response):
                 if data.strip() == "[DONE]":
