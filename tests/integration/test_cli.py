@@ -42,8 +42,8 @@ def test_errors_are_reported_without_a_traceback(aws: None, capsys: pytest.Captu
     _run(capsys, "credits", "grant", "--account", account, "--amount", "1", "--idempotency-key", "k")
     assert main(["credits", "grant", "--account", account, "--amount", "2", "--idempotency-key", "k"]) == 1
     assert "different amount" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="at most 6 decimal"):
-        main(["credits", "grant", "--account", account, "--amount", "0.0000001", "--idempotency-key", "z"])
+    assert main(["credits", "grant", "--account", account, "--amount", "0.0000001", "--idempotency-key", "z"]) == 1
+    assert "at most 6 decimal" in capsys.readouterr().err
     assert main(["keys", "revoke", "key_nope"]) == 1
 
 

@@ -6,6 +6,7 @@ The same files work with `sam local invoke <Function> -e events/<function>/<case
 import json
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
@@ -54,6 +55,11 @@ EXPECTED: dict[tuple[str, str], Any] = {
         "error": "The provided arguments don't correspond to the specified model."}),
     ("custom_keys", "create"): (200, {"info": "API key created successfully!"}),
     ("custom_keys", "list"): (200, []),
+    ("admin", "create_account"): (200, {"account_id": "acct_admin_event", "name": "Team C"}),
+    ("admin", "show_account"): (200, {"account_id": EVENT_ACCOUNT, "name": "events", "status": "active",
+                                      "credits": "10.0", "created_at": ANY}),
+    ("admin", "with_user_key"): (403, {"error": "Admin routes need AWS IAM (SigV4) authorization; unigate keys "
+                                                "are not accepted."}),
     ("custom_keys", "list_endpoints"): (200, []),
     ("custom_keys", "bad_name"): (400, {"error": "'name' must be 1-64 characters of A-Z a-z 0-9 . _ -"}),
     ("queries", "recent"): (200, {"queries": [], "next_cursor": None}),
@@ -243,7 +249,7 @@ def test_hold_sweeper_event(event_keys: dict[str, str]) -> None:
 
 
 # Functions whose events expect a status and an exact JSON body.
-SIMPLE = ("queries", "custom_keys")
+SIMPLE = ("queries", "custom_keys", "admin")
 
 
 @pytest.mark.parametrize("path", [p for p in CASES if p.parent.name in SIMPLE],

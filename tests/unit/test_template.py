@@ -26,7 +26,9 @@ def test_routes_of_the_contract_are_declared_and_authorized() -> None:
     for path in ("/v0/models", "/v0/providers", "/v0/endpoints", "/v0/endpoint-metrics", "/v1/models", "/v0/queries",
                  "/v0/custom_api_key/list"):
         assert ("GET", path) in routes
-    assert all(r.authorized for r in routes.values())
+    # Every route takes unigate keys, except the admin API, which only AWS IAM (SigV4) reaches.
+    assert all(r.authorized != r.iam for r in routes.values())
+    assert [path for (_, path), r in routes.items() if r.iam] == ["/admin/{proxy+}"]
 
 
 def test_gateway_responses_give_the_contract_statuses() -> None:
@@ -121,11 +123,13 @@ def test_the_deployed_api_has_every_route_behind_the_authorizer_and_chat_streams
     resources = _transformed()["Resources"]
     (api,) = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::RestApi"]
     paths = api["Properties"]["Body"]["paths"]
-    deployed = {(m.upper(), p) for p, methods in paths.items() for m in methods}
+    deployed = {(m.upper().replace("X-AMAZON-APIGATEWAY-ANY-METHOD", "ANY"), p) for p, methods in paths.items()
+                for m in methods}
     assert deployed == {(r.method, r.path) for r in template().routes()}
     for path, methods in paths.items():
         for spec in methods.values():
-            assert spec["security"] == [{"ApiKeyAuthorizer": []}], path
+            expected = [{"AWS_IAM": []}] if path.startswith("/admin/") else [{"ApiKeyAuthorizer": []}]
+            assert spec["security"] == expected, path
             integration = spec["x-amazon-apigateway-integration"]
             uri = integration["uri"]["Fn::Sub"]
             if path.endswith("/chat/completions"):

@@ -91,6 +91,27 @@ def set_limits(key_id: str, *, rpm: int | None, tpm: int | None) -> ApiKey:
     return replace(record, rpm=rpm, tpm=tpm)
 
 
+def rotate_key(key_id: str, *, grace_seconds: int = 0) -> tuple[ApiKey, str, ApiKey]:
+    """A new key with the old one's account, name, allowed models, limits and expiry; the old one is revoked
+    now, or expires after `grace_seconds` so that clients can switch over."""
+    old = key_store.get_by_id(key_id)
+    if old is None:
+        raise NotFound(f"Key {key_id} not found.")
+    if not old.is_usable(time.time()):
+        raise BadRequest(f"Key {key_id} is revoked or expired; create a new key instead.", param="key_id")
+    if not 0 <= grace_seconds <= 30 * 86400:
+        raise BadRequest("grace_seconds is 0 to 30 days.", param="grace_seconds")
+    remaining = (old.expires_at - time.time()) / 86400 if old.expires_at is not None else None
+    new, secret = create_key(old.account_id, name=old.name, expires_in_days=remaining,
+                             allowed_models=old.allowed_models, rpm=old.rpm, tpm=old.tpm)
+    if grace_seconds:
+        expires_at = int(time.time()) + grace_seconds
+        key_store.set_expiry(old.key_hash, expires_at)
+        return new, secret, replace(old, expires_at=expires_at)
+    key_store.set_status(old.key_hash, KeyStatus.REVOKED)
+    return new, secret, replace(old, status=KeyStatus.REVOKED)
+
+
 def list_keys(account_id: str) -> list[ApiKey]:
     return key_store.list_for_account(account_id)
 

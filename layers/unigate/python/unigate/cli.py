@@ -12,8 +12,14 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict
+from pathlib import Path
 from typing import Any
+
+
+def admin() -> Any:
+    from unigate import admin as operations
+
+    return operations
 
 
 def _print(data: Any) -> None:
@@ -58,14 +64,6 @@ def _target(args: argparse.Namespace) -> None:
     _set_tables(args.keys_table, args.accounts_table, args.ledger_table)
 
 
-def _key_view(key: Any) -> dict[str, Any]:
-    view = asdict(key)
-    view.pop("key_hash")
-    view["status"] = str(key.status)
-    view["allowed_models"] = list(key.allowed_models)
-    return view
-
-
 def cmd_dev(args: argparse.Namespace) -> None:
     from unigate.dev.runner import run
 
@@ -74,51 +72,29 @@ def cmd_dev(args: argparse.Namespace) -> None:
 
 
 def cmd_accounts_create(args: argparse.Namespace) -> None:
-    from unigate import accounts
-
-    account = accounts.create_account(name=args.name, account_id=args.id)
-    _print({"account_id": account.account_id, "name": account.name})
+    _print(admin().create_account(name=args.name, account_id=args.id))
 
 
 def cmd_accounts_show(args: argparse.Namespace) -> None:
-    from unigate import accounts
-    from unigate.money import format_credits
-
-    account = accounts.get_account(args.account)
-    _print({"account_id": account.account_id, "name": account.name, "status": str(account.status),
-            "credits": format_credits(account.balance_micros), "created_at": account.created_at})
+    _print(admin().show_account(args.account))
 
 
 def cmd_accounts_status(args: argparse.Namespace) -> None:
-    from unigate import accounts
-    from unigate.models import AccountStatus
-
-    status = AccountStatus.SUSPENDED if args.action == "suspend" else AccountStatus.ACTIVE
-    account = accounts.set_status(args.account, status)
-    _print({"account_id": account.account_id, "status": str(account.status)})
+    _print(admin().set_account_status(args.account, args.action))
 
 
 def cmd_plans_create(args: argparse.Namespace) -> None:
-    from unigate import topups
-
     kind = "auto_recharge" if args.auto_recharge else "periodic"
-    _print(topups.create_plan(args.account, kind=kind, period=args.period, amount=args.amount,
-                              threshold=args.threshold, target=args.target, max_per_period=args.max_per_period))
+    _print(admin().create_plan(args.account, kind=kind, period=args.period, amount=args.amount,
+                               threshold=args.threshold, target=args.target, max_per_period=args.max_per_period))
 
 
 def cmd_plans_list(args: argparse.Namespace) -> None:
-    from unigate.stores import plans
-
-    _print(plans.for_account(args.account))
+    _print(admin().list_plans(args.account))
 
 
 def cmd_plans_delete(args: argparse.Namespace) -> None:
-    from unigate.errors import NotFound
-    from unigate.stores import plans
-
-    if not plans.delete(args.account, args.plan_id):
-        raise NotFound(f"Plan {args.plan_id} not found.")
-    _print({"plan_id": args.plan_id, "deleted": True})
+    _print(admin().delete_plan(args.account, args.plan_id))
 
 
 def cmd_topups_run(args: argparse.Namespace) -> None:
@@ -134,66 +110,44 @@ def cmd_credits_topup(args: argparse.Namespace) -> None:
 
 
 def cmd_keys_create(args: argparse.Namespace) -> None:
-    from unigate import auth
-
-    record, secret = auth.create_key(
-        args.account, name=args.name, expires_in_days=args.expires_in_days, allowed_models=tuple(args.allow_model),
-        rpm=args.rpm, tpm=args.tpm,
-    )
-    _print({**_key_view(record), "key": secret, "note": "Store this key now: it is not shown again."})
+    _print(admin().create_key(args.account, name=args.name, expires_in_days=args.expires_in_days,
+                              allowed_models=args.allow_model, rpm=args.rpm, tpm=args.tpm))
 
 
 def cmd_keys_list(args: argparse.Namespace) -> None:
-    from unigate import auth
-
-    _print([_key_view(k) for k in auth.list_keys(args.account)])
+    _print(admin().list_keys(args.account))
 
 
 def cmd_keys_revoke(args: argparse.Namespace) -> None:
-    from unigate import auth
+    _print(admin().revoke_key(args.key_id))
 
-    record = auth.revoke_key(args.key_id)
-    _print({"key_id": record.key_id, "status": "revoked"})
+
+def cmd_keys_rotate(args: argparse.Namespace) -> None:
+    _print(admin().rotate_key(args.key_id, grace_seconds=args.grace_seconds))
 
 
 def cmd_keys_limits(args: argparse.Namespace) -> None:
-    from unigate import auth
-
-    _print(_key_view(auth.set_limits(args.key_id, rpm=args.rpm, tpm=args.tpm)))
-
-
-def deployment_view(deployment: Any) -> dict[str, Any]:
-    view = asdict(deployment)
-    view["content_filter"] = {c["name"]: {k: v for k, v in c.items() if k != "name"} for c in view["content_filter"]}
-    return view
+    _print(admin().set_key_limits(args.key_id, rpm=args.rpm, tpm=args.tpm))
 
 
 def cmd_deployments_create(args: argparse.Namespace) -> None:
-    from unigate import deployments
-
     content_filter = None
     if args.content_filter:
         text = args.content_filter
-        content_filter = json.loads(text if text.lstrip().startswith("{") else open(text).read())  # noqa: SIM115
-    deployment = deployments.create(
+        content_filter = json.loads(text if text.lstrip().startswith("{") else Path(text).read_text())
+    _print(admin().create_deployment(
         args.name, args.endpoint, model_version=args.model_version, capacity_type=args.capacity_type,
-        capacity_tpm=args.capacity_tpm, rpm=args.rpm, tpm=args.tpm,
-        content_filter=deployments.categories_from(content_filter), replace=args.replace,
-    )
-    _print(deployment_view(deployment))
+        capacity_tpm=args.capacity_tpm, rpm=args.rpm, tpm=args.tpm, content_filter=content_filter,
+        replace=args.replace,
+    ))
 
 
 def cmd_deployments_list(args: argparse.Namespace) -> None:
-    from unigate import deployments
-
-    _print([deployment_view(d) for d in deployments.listed()])
+    _print(admin().list_deployments())
 
 
 def cmd_deployments_delete(args: argparse.Namespace) -> None:
-    from unigate import deployments
-
-    deployments.delete(args.name)
-    _print({"name": args.name, "deleted": True})
+    _print(admin().delete_deployment(args.name))
 
 
 def cmd_keys_generate(args: argparse.Namespace) -> None:
@@ -203,28 +157,11 @@ def cmd_keys_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_credits_grant(args: argparse.Namespace) -> None:
-    from unigate import billing
-    from unigate.money import AmountError, credits_to_micros, format_credits
-
-    try:
-        micros = credits_to_micros(args.amount)
-    except AmountError as exc:
-        raise SystemExit(f"--amount: {exc}") from None
-    entry = billing.grant(args.account, micros, idempotency_key=args.idempotency_key, note=args.note)
-    _print({"account_id": entry.account_id, "entry_id": entry.entry_id, "credits": format_credits(entry.amount_micros),
-            "created_at": entry.created_at})
+    _print(admin().grant(args.account, args.amount, args.idempotency_key, args.note))
 
 
 def cmd_credits_ledger(args: argparse.Namespace) -> None:
-    from unigate.money import format_credits
-    from unigate.stores import accounts as account_store
-
-    entries, cursor = account_store.list_ledger(args.account, limit=args.limit, cursor=args.cursor)
-    _print({
-        "entries": [{"entry_id": e.entry_id, "kind": str(e.kind), "credits": format_credits(e.amount_micros),
-                     "created_at": e.created_at, **({"details": e.details} if e.details else {})} for e in entries],
-        "next_cursor": cursor,
-    })
+    _print(admin().ledger(args.account, limit=args.limit, cursor=args.cursor))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -277,6 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
     krevoke = key.add_parser("revoke")
     krevoke.add_argument("key_id")
     krevoke.set_defaults(func=cmd_keys_revoke)
+    krotate = key.add_parser("rotate", help="a new key with the same settings; the old one revoked (or after a grace)")
+    krotate.add_argument("key_id")
+    krotate.add_argument("--grace-seconds", type=int, default=0, help="keep the old key working this long")
+    krotate.set_defaults(func=cmd_keys_rotate)
     kgen = key.add_parser("generate", help="print a fresh well-formed key without storing it (for UNIGATE_DEV_KEY)")
     kgen.set_defaults(func=cmd_keys_generate)
 

@@ -15,7 +15,14 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from unigate.errors import NotAuthenticated, PayloadTooLarge, RateLimited, ServiceUnavailable, UnigateError
+from unigate.errors import (
+    Forbidden,
+    NotAuthenticated,
+    PayloadTooLarge,
+    RateLimited,
+    ServiceUnavailable,
+    UnigateError,
+)
 from unigate.models import Caller
 from unigate.observability import get_logger
 
@@ -112,6 +119,20 @@ def _positive(value: Any) -> int | None:
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]
+
+
+def admin_principal(request: Request) -> str:
+    """The IAM principal API Gateway authenticated with SigV4 for an admin route; 403 for anything else,
+    in particular a request that carries a unigate key's authorizer context."""
+    context = _request_context(request.scope)
+    identity = context.get("identity") or {}
+    principal = identity.get("userArn") or identity.get("caller")
+    if not principal or (context.get("authorizer") or {}).get("account_id"):
+        raise Forbidden("Admin routes need AWS IAM (SigV4) authorization; unigate keys are not accepted.")
+    return str(principal)
+
+
+AdminDep = Annotated[str, Depends(admin_principal)]
 
 
 async def read_json(request: Request) -> object:

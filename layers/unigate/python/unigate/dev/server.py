@@ -12,6 +12,7 @@ import base64
 import fnmatch
 import json
 import os
+import re
 import time
 import traceback
 import uuid
@@ -44,6 +45,46 @@ class GatewayError(Exception):
         super().__init__(message)
         self.kind = kind
         self.message = message
+
+
+_SIGV4 = re.compile(r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<date>\d{8})/(?P<region>[^/]+)/(?P<service>[^/]+)"
+                    r"/aws4_request, ?SignedHeaders=(?P<signed>[^,]+), ?Signature=(?P<signature>[0-9a-f]{64})$")
+
+
+def verify_sigv4(scope: Scope, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+    """API Gateway's AWS_IAM authorization, locally: the request must be signed (SigV4, service
+    execute-api) with the local credentials (unigate.dev.emulator.FAKE_CREDENTIALS, what `unigate --local`
+    uses too). Returns the identity API Gateway would pass on."""
+    import hmac
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from unigate.dev.emulator import FAKE_CREDENTIALS
+
+    lowered = {k.lower(): v for k, v in headers.items()}
+    authorization = lowered.get("authorization", "")
+    if not authorization:
+        raise GatewayError("MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
+    found = _SIGV4.match(authorization)
+    if found is None or "x-amz-date" not in lowered:
+        raise GatewayError("INCOMPLETE_SIGNATURE", "Authorization header requires SigV4 parameters.")
+    access_key = FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"]
+    if found["key"] != access_key or found["service"] != "execute-api":
+        raise GatewayError("INVALID_SIGNATURE", "The security token included in the request is invalid.")
+    query = scope.get("query_string", b"").decode()
+    url = f"http://{lowered.get('host', 'localhost')}{scope['path']}" + (f"?{query}" if query else "")
+    signed = {name: lowered.get(name, "") for name in found["signed"].split(";")}
+    request = AWSRequest(method=scope["method"], url=url, data=body, headers=signed)
+    request.context["timestamp"] = lowered["x-amz-date"]
+    credentials = Credentials(access_key, FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"])
+    signer = SigV4Auth(credentials, "execute-api", found["region"])
+    expected = signer.signature(signer.string_to_sign(request, signer.canonical_request(request)), request)
+    if not hmac.compare_digest(expected, found["signature"]):
+        raise GatewayError("INVALID_SIGNATURE", "The request signature we calculated does not match.")
+    return {"accessKey": access_key, "caller": access_key, "accountId": ACCOUNT_ID,
+            "userArn": f"arn:aws:iam::{ACCOUNT_ID}:user/local-admin", "user": access_key}
 
 
 def _policy_allows(policy: dict[str, Any], method_arn: str) -> bool:
@@ -105,6 +146,9 @@ class LocalApi:
             route, path_params = self._match(scope["method"], scope["path"])
             headers, multi_headers = _headers(scope)
             authorizer: dict[str, Any] = {}
+            identity: dict[str, Any] = {}
+            if route.iam:
+                identity = verify_sigv4(scope, headers, body)
             if route.authorized:
                 method_arn = (
                     f"arn:aws:execute-api:us-east-1:{ACCOUNT_ID}:{API_ID}/{self.stage}/{scope['method']}{route.path}"
@@ -123,6 +167,7 @@ class LocalApi:
                 scope, route=route, path_params=path_params, headers=headers, multi_headers=multi_headers, body=body,
                 request_id=request_id, authorizer=authorizer,
             )
+            event["requestContext"]["identity"].update(identity)
             status, response_headers, payload = await self._invoke(route, event)
         except GatewayError as error:
             status, response_headers, payload = self._gateway_response(error)

@@ -53,6 +53,8 @@ class Route:
     path: str  # API Gateway resource path, e.g. /v0/credits or /v0/items/{id}
     function: str
     authorized: bool
+    # Authorized by AWS IAM: the request must be SigV4-signed (the admin API).
+    iam: bool = False
     # API Gateway streams the function's response (responseTransferMode: STREAM).
     streaming: bool = False
 
@@ -199,6 +201,7 @@ class Template:
                         path=props["Path"],
                         function=logical_id,
                         authorized=authorizer not in (None, "NONE", "AWS_IAM"),
+                        iam=authorizer == "AWS_IAM",
                     )
                 )
         return routes

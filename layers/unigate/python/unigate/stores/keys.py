@@ -106,3 +106,10 @@ def set_limits(key_hash: str, *, rpm: int | None, tpm: int | None) -> None:
         ConditionExpression="attribute_exists(key_hash)",
         **({"ExpressionAttributeValues": values(**named)} if named else {}),
     )
+
+
+def set_expiry(key_hash: str, expires_at: int) -> None:
+    ddb().update_item(
+        TableName=_table(), Key={"key_hash": {"S": key_hash}}, UpdateExpression="SET expires_at = :at",
+        ConditionExpression="attribute_exists(key_hash)", ExpressionAttributeValues=values(at=expires_at),
+    )
