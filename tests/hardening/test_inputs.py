@@ -144,3 +144,35 @@ def test_another_accounts_key_sees_only_its_account(server: LocalServer) -> None
     other = server.cli_json("keys", "create", "--account", account)["key"]
     body = httpx.get(f"{server.url}/v0/credits", headers={"Authorization": f"Bearer {other}"}).json()
     assert body == {"id": account, "credits": 0.0}
+
+
+EMBEDDING_BODIES: list[tuple[str, str, Any, int]] = [
+    ("/v1/embeddings", "api_base", {"model": "echo-embed@echo", "input": "x", "api_base": "http://x"}, 400),
+    ("/v1/embeddings", "input object", {"model": "echo-embed@echo", "input": {"text": "x"}}, 400),
+    ("/v1/embeddings", "negative tokens", {"model": "echo-embed@echo", "input": [[-1, 2]]}, 400),
+    ("/v1/embeddings", "boolean dimensions", {"model": "echo-embed@echo", "input": "x", "dimensions": True}, 400),
+    ("/v1/embeddings", "huge dimensions", {"model": "echo-embed@echo", "input": "x", "dimensions": 10**9}, 400),
+    ("/v0/embeddings", "not an object", ["echo-embed@echo"], 400),
+    ("/v0/images/embeddings", "file URL", {"model": "echo-embed@echo", "input": [{"image": "file:///etc/passwd"}]},
+     400),
+    ("/v0/images/embeddings", "bad base64", {"model": "echo-embed@echo",
+                                            "input": [{"image": "data:image/png;base64,@@@"}]}, 400),
+    ("/v0/inference", "arguments with api_key", {"model": "echo", "provider": "echo",
+                                                 "arguments": {"messages": [], "api_key": "sk"}}, 400),
+    ("/v0/inference", "model with @", {"model": "echo@echo", "provider": "echo", "arguments": {"input": "x"}}, 400),
+    ("/v0/inference", "chained provider", {"model": "echo", "provider": "echo->openai", "arguments": {}}, 400),
+    ("/v0/inference", "model inside arguments", {"model": "echo", "provider": "echo",
+                                                 "arguments": {"model": "gpt-4o@openai", "messages": []}}, 400),
+    ("/v0/inference", "arguments a list", {"model": "echo", "provider": "echo", "arguments": []}, 422),
+    ("/v0/custom_endpoint?name=x&url=https://169.254.169.254/&key_name=k", "metadata URL", {}, 400),
+    ("/v0/custom_endpoint?name=x&url=https://[::ffff:7f00:1]/&key_name=k", "mapped loopback", {}, 400),
+]
+
+
+@pytest.mark.parametrize(("path", "case", "body", "status"), EMBEDDING_BODIES,
+                         ids=[c for _, c, _, _ in EMBEDDING_BODIES])
+def test_bad_bodies_on_the_other_paid_routes(server: LocalServer, before: Any, path: str, case: str, body: Any,
+                                             status: int) -> None:
+    response = _post(server, json.dumps(body), path=path)
+    assert response.status_code == status, response.text
+    assert isinstance(response.json()["error"], str if path.startswith("/v0") else dict)

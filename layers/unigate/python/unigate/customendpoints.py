@@ -30,9 +30,9 @@ def create(account_id: str, name: str, url: str, key_name: str, model_arg: str |
         raise BadRequest(f"'url' must be a URL of at most {MAX_URL} characters.", param="url")
     if model_arg is not None and (not model_arg or len(model_arg) > 256):
         raise BadRequest("'model_arg' must be 1-256 characters.", param="model_arg")
+    ssrf.pin(url)
     if not any(item["name"] == key_name for item in key_store.listed(account_id)):
         raise NotFound("Custom API Key not found.", param="key_name")
-    ssrf.pin(url)
     store.put(account_id, {"name": name, "url": url.rstrip("/"), "key_name": key_name,
                            "model_arg": model_arg or name, "created_at": now_iso()})
     return {"info": "Custom endpoint created successfully!"}

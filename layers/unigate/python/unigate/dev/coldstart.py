@@ -24,6 +24,13 @@ SAMPLE_EVENTS = {
     "ChatCompletionsFunction": "chat_completions/echo.json",
     "CatalogFunction": "catalog/models.json",
     "EndpointProbeFunction": "endpoint_probe/scheduled.json",
+    "EmbeddingsFunction": "embeddings/echo.json",
+    "InferenceFunction": "inference/chat.json",
+    "AdminFunction": "admin/show_account.json",
+    "CustomKeysFunction": "custom_keys/list.json",
+    "QueriesFunction": "queries/recent.json",
+    "CreditTopupFunction": "credit_topup/scheduled.json",
+    "HoldSweeperFunction": "hold_sweeper/scheduled.json",
     "baseline-boto3": "authorizer/valid_key.json",
     "baseline-fastapi": "credits/credits.json",
 }
@@ -76,6 +83,16 @@ def _baseline_fastapi() -> Any:
     return Mangum(app, lifespan="off")
 
 
+def _sample_event(root: Path, target: str) -> Path:
+    """The function's chosen sample event, or the first of its events/ folder."""
+    if target in SAMPLE_EVENTS:
+        return root / "events" / SAMPLE_EVENTS[target]
+    from unigate.dev.template import Template
+
+    folder = Template(root / "template.yaml").functions()[target].code_dir.name
+    return sorted((root / "events" / folder).glob("*.json"))[0]
+
+
 def main() -> None:
     target = sys.argv[1]
     root = Path(sys.argv[2]) if len(sys.argv) > 2 else Path.cwd()
@@ -88,7 +105,7 @@ def main() -> None:
     mock = mock_aws()
     mock.start()
     _seed(root)
-    event = json.loads((root / "events" / SAMPLE_EVENTS[target]).read_text())
+    event = json.loads(_sample_event(root, target).read_text())
     from unigate.dev.invoke import LambdaContext
 
     context = LambdaContext(function_name=target)
