@@ -12,13 +12,14 @@ from unigate.models import Caller
 from unigate.stores import accounts as store
 
 
-def run_chat(body: dict[str, Any], account: str = "acct_test", allowed: tuple[str, ...] = ()) -> tuple[dict, Any]:
+def run_chat(body: Any, account: str = "acct_test", allowed: tuple[str, ...] = (), *, caller: Caller | None = None,
+             extra_parameters: str | None = None) -> tuple[dict, Any]:
     """(headers, body) for a plain request; (headers, [chunk dicts or "[DONE]"]) for a stream."""
-    caller = Caller(account, "key_test", allowed)
+    caller = caller or Caller(account, "key_test", allowed)
 
     async def go() -> tuple[dict, Any]:
         try:
-            result = await chat.complete(chat.prepare(body, caller), caller)
+            result = await chat.complete(chat.prepare(body, caller, extra_parameters=extra_parameters), caller)
             if isinstance(result, chat.Streamed):
                 events = []
                 async for raw in result.chunks:

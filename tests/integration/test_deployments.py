@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import EVENTS, template
-from tests.integration.chat_helpers import assert_money_consistent, streamed_text
-from unigate import accounts, billing, chat, deployments, inference
+from tests.integration.chat_helpers import assert_money_consistent, run_chat, streamed_text
+from unigate import accounts, billing, deployments, inference
 from unigate.errors import ArgumentsMismatch, BadRequest, Conflict, Forbidden, NotFound, RateLimited
 from unigate.httpclient import get_client
 from unigate.models import Caller
@@ -32,22 +32,7 @@ def funded(providers: Any) -> Any:
 
 
 def ask(body: Any, caller: Caller | None = None, *, extra: str | None = None) -> tuple[dict[str, str], Any]:
-    caller = caller or Caller(ACCOUNT, "key_deploy")
-
-    async def go() -> tuple[dict[str, str], Any]:
-        try:
-            result = await chat.complete(chat.prepare(body, caller, extra_parameters=extra), caller)
-            if isinstance(result, chat.Streamed):
-                events = []
-                async for raw in result.chunks:
-                    data = raw.decode().removeprefix("data: ").strip()
-                    events.append(data if data == "[DONE]" else json.loads(data))
-                return result.headers, events
-            return result.headers, result.body
-        finally:
-            await get_client().aclose()
-
-    return asyncio.run(go())
+    return run_chat(body, caller=caller or Caller(ACCOUNT, "key_deploy"), extra_parameters=extra)
 
 
 def message(text: str, **extra: Any) -> dict[str, Any]:
