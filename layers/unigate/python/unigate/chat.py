@@ -276,7 +276,7 @@ def admit_key(attempts: list[P], caller: Caller) -> list[P]:
 def admit_deployment(prepared: Prepared) -> None:
     """Before an attempt's hold: the deployment's own limits, counted only for the attempt that uses it."""
     deployment = prepared.deployment
-    if deployment is not None and (deployment.rpm is not None or deployment.token_limit is not None):
+    if deployment is not None and deployment.limited:
         limit = ratelimits.Limit(f"deployment:{deployment.name.lower()}", f"deployment {deployment.name}",
                                  deployment.rpm, deployment.token_limit)
         prepared.rate_headers = {**prepared.rate_headers, **ratelimits.admit([limit], prepared.limit_tokens)}
@@ -424,7 +424,8 @@ Runner = Callable[[Any, Caller, float, dict[str, Any]], Awaitable[Any]]
 async def _attempt(prepared: Prepared, caller: Caller, timeout: float, runner: Runner) -> Any:
     # Before the hold: a missing key must not hold money.
     credentials = {"api_key": prepared.own_key} if prepared.own_key else provider_credentials(prepared.provider)
-    await anyio.to_thread.run_sync(admit_deployment, prepared)
+    if prepared.deployment is not None and prepared.deployment.limited:  # a thread hop only when needed
+        await anyio.to_thread.run_sync(admit_deployment, prepared)
     try:
         return await runner(prepared, caller, timeout, credentials)
     except UpstreamFailure as failure:

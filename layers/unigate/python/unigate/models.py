@@ -116,6 +116,10 @@ class Deployment:
     created_at: str = ""
 
     @property
+    def limited(self) -> bool:
+        return self.rpm is not None or self.token_limit is not None
+
+    @property
     def token_limit(self) -> int | None:
         limits = [t for t in (self.tpm, self.capacity_tpm) if t is not None]
         return min(limits) if limits else None
