@@ -7,8 +7,10 @@ message ever carries something shaped like one, it is masked before it is writte
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -51,10 +53,38 @@ def count(name: str, value: float = 1, **dimensions: str) -> None:
             metric.add_dimension(name=key, value=dimension)
 
 
+# The current invocation's Lambda context, for every log line (what Powertools' inject_lambda_context
+# adds), kept here so that the logger itself, about 60 ms of imports, is created only when a request
+# has something to log: most requests log nothing.
+_invocation: dict[str, Any] = {}
+_cold_start = True
+
+
+def lambda_entry(handler: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    @functools.wraps(handler)
+    def entry(event: Any, context: Any) -> Any:
+        global _cold_start  # noqa: PLW0603 - the process's first invocation
+        _invocation.clear()
+        _invocation.update(
+            cold_start=_cold_start, function_name=getattr(context, "function_name", None),
+            function_memory_size=getattr(context, "memory_limit_in_mb", None),
+            function_arn=getattr(context, "invoked_function_arn", None),
+            function_request_id=getattr(context, "aws_request_id", None),
+        )
+        _cold_start = False
+        if get_logger.cache_info().currsize:
+            get_logger().structure_logs(**_invocation)  # a fresh set of keys per invocation
+        return handler(event, context)
+
+    return entry
+
+
 @lru_cache(maxsize=1)
 def get_logger() -> Any:
     from aws_lambda_powertools.logging import Logger
 
     logger = Logger(service=None, utc=True)
     logger.addFilter(_RedactingFilter())
+    if _invocation:
+        logger.structure_logs(**_invocation)
     return logger
