@@ -3,13 +3,11 @@
 from typing import Any
 
 from unigate import topups
-from unigate.observability import get_logger
-
-logger = get_logger()
+from unigate.observability import get_logger, lambda_entry
 
 
-@logger.inject_lambda_context(clear_state=True)
+@lambda_entry
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = topups.handle(event)
-    logger.info("top-ups done", extra={"result": {k: v for k, v in result.items() if k != "plans"}})
+    get_logger().info("top-ups done", extra={"result": {k: v for k, v in result.items() if k != "plans"}})
     return result

@@ -3,11 +3,9 @@
 from typing import Any
 
 from unigate import sweeper
-from unigate.observability import get_logger
-
-logger = get_logger()
+from unigate.observability import lambda_entry
 
 
-@logger.inject_lambda_context(clear_state=True)
+@lambda_entry
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return sweeper.sweep()

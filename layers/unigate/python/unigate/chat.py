@@ -81,7 +81,9 @@ class Prepared:
     deployment: Deployment | None = None
     # Parameters passed through to the provider as they are (extra-parameters: pass-through).
     extra: dict[str, Any] = field(default_factory=dict)
-    # What the request counts against tokens-per-minute limits, and the x-ratelimit-* headers it earned.
+    # A fair estimate of the input's tokens (billed when the provider reports none), what the request
+    # counts against tokens-per-minute limits, and the x-ratelimit-* headers it earned.
+    prompt_estimate: int = 0
     limit_tokens: int = 0
     rate_headers: dict[str, str] = field(default_factory=dict)
 
@@ -158,22 +160,44 @@ def _check_messages(messages: Any) -> list[dict[str, Any]]:
     return messages
 
 
-def _check(body: Any) -> None:
-    """The checks that do not depend on the endpoint."""
+def unify_extras(body: dict[str, Any]) -> dict[str, Any]:
+    """Unify's extras, checked alike on every paid route; returns the query log's share of them as
+    Prepared fields (the tags, and the bodies only when the request asked for them)."""
+    for flag in ("use_custom_keys", "drop_params"):
+        if not isinstance(body.get(flag, False), bool):
+            raise BadRequest(f"'{flag}' must be true or false.", param=flag)
+    tags = body.get("tags")
+    if tags is not None and (not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)):
+        raise BadRequest("'tags' must be a list of strings.", param="tags")
+    return {"tags": list(tags or []), "logged_request": body if body.get("log_query_body") else None,
+            "log_response": bool(body.get("log_response_body"))}
+
+
+def own_key(candidate: routing.Candidate, body: dict[str, Any], caller: Caller, fetched: dict[str, str]
+            ) -> str | None:
+    """The key a candidate is called with instead of the gateway's: its custom endpoint's, or, with
+    use_custom_keys, the caller's own key for the provider (read once per provider and request)."""
+    if candidate.credential is not None or not body.get("use_custom_keys"):
+        return candidate.credential
+    name = candidate.provider.name
+    if name not in fetched:
+        from unigate.customkeys import provider_key
+
+        fetched[name] = provider_key(caller.account_id, name)
+    return fetched[name]
+
+
+def _check(body: Any) -> dict[str, Any]:
+    """The checks that do not depend on the endpoint; returns unify_extras' fields."""
     if not isinstance(body, dict):
         raise BadRequest("Each request must be a JSON object.")
     _check_messages(body.get("messages"))
     if not isinstance(body.get("stream", False), bool):
         raise BadRequest("'stream' must be true or false.", param="stream")
-    if not isinstance(body.get("use_custom_keys", False), bool):
-        raise BadRequest("'use_custom_keys' must be true or false.", param="use_custom_keys")
-    if not isinstance(body.get("drop_params", True), bool):
-        raise BadRequest("'drop_params' must be true or false.", param="drop_params")
-    tags = body.get("tags")
-    if tags is not None and (not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)):
-        raise BadRequest("'tags' must be a list of strings.", param="tags")
+    extras = unify_extras(body)
     for name in ("max_tokens", "max_completion_tokens"):
         _int_param(body, name, low=1, high=10_000_000)
+    return extras
 
 
 def extra_parameters_mode(header: str | None) -> str | None:
@@ -210,8 +234,16 @@ def split_parameters(body: dict[str, Any], known: frozenset[str], supported: fro
     return forwarded, dropped, extra
 
 
-def _bind(body: dict[str, Any], candidate: routing.Candidate, own_key: str | None = None,
-          extra_mode: str | None = None) -> Prepared:
+@dataclass(frozen=True)
+class _Prompt:
+    """What a request's prompt counts for, computed once per request whatever its number of candidates."""
+
+    fair: int
+    worst: int
+
+
+def _bind(body: dict[str, Any], candidate: routing.Candidate, prompt: _Prompt, extras: dict[str, Any], *,
+          key: str | None, extra_mode: str | None) -> Prepared:
     """The request as one endpoint will receive it, and the most it can cost there."""
     endpoint, provider = candidate.endpoint, candidate.provider
     max_out = None
@@ -221,15 +253,10 @@ def _bind(body: dict[str, Any], candidate: routing.Candidate, own_key: str | Non
     forwarded, dropped, extra = split_parameters(body, OPENAI_PARAMS, provider.params | ALWAYS_FORWARDED,
                                                  provider.name, extra_mode=extra_mode)
     forwarded["model"] = endpoint.upstream
-    prepared = Prepared(endpoint, provider, forwarded, bool(body.get("stream", False)), 0, dropped,
-                        tags=list(body.get("tags") or []),
-                        logged_request=body if body.get("log_query_body") else None,
-                        log_response=bool(body.get("log_response_body")), own_key=own_key,
-                        deployment=candidate.deployment, extra=extra,
-                        limit_tokens=tokens.prompt_estimate(body["messages"], body.get("tools")) + (max_out or 0) * n)
-    prepared.worst_case_micros = prepared.cost(
-        tokens.worst_case_prompt(body["messages"], body.get("tools")), (max_out or endpoint.max_output) * n
-    )
+    prepared = Prepared(endpoint, provider, forwarded, bool(body.get("stream", False)), 0, dropped, **extras,
+                        own_key=key, deployment=candidate.deployment, extra=extra, prompt_estimate=prompt.fair,
+                        limit_tokens=prompt.fair + (max_out or 0) * n)
+    prepared.worst_case_micros = prepared.cost(prompt.worst, (max_out or endpoint.max_output) * n)
     return prepared
 
 
@@ -242,22 +269,17 @@ def prepare(body: Any, caller: Caller, *, extra_parameters: str | None = None) -
         raise BadRequest(f"An array body holds 1 to {MAX_ALTERNATIVES} requests.")
     attempts: list[Prepared] = []
     for request in requests:
-        _check(request)
+        extras = _check(request)
         chain = endpoints.parse(request.get("model"))
         max_tokens = request.get("max_completion_tokens") or request.get("max_tokens")
-        own_keys: dict[str, str] = {}
+        messages, tools = request["messages"], request.get("tools")
+        prompt = _Prompt(tokens.prompt_estimate(messages, tools), tokens.worst_case_prompt(messages, tools))
+        fetched: dict[str, str] = {}
         for candidate in routing.plan(chain, caller, max_tokens=max_tokens):
-            own_key = candidate.credential
-            if own_key is None and request.get("use_custom_keys"):
-                from unigate.customkeys import provider_key
-
-                name = candidate.provider.name
-                own_key = own_keys[name] = own_keys.get(name) or provider_key(caller.account_id, name)
-            prepared = _bind(request, candidate, own_key, extra_mode)
-            if prepared.deployment is not None:
-                contentfilter.check_input(prepared.deployment.content_filter,
-                                          contentfilter.message_text(request["messages"]))
-            attempts.append(prepared)
+            if candidate.deployment is not None:
+                contentfilter.check_input(candidate.deployment.content_filter, contentfilter.message_text(messages))
+            key = own_key(candidate, request, caller, fetched)
+            attempts.append(_bind(request, candidate, prompt, extras, key=key, extra_mode=extra_mode))
     if len({a.stream for a in attempts}) > 1:
         raise BadRequest("Fallback requests must all stream or all not stream.", param="stream")
     return admit_key(attempts, caller)
@@ -418,7 +440,8 @@ async def refund_on_failure(attempt: Attempt) -> AsyncIterator[None]:
         raise
 
 
-Runner = Callable[[Any, Caller, float, dict[str, Any]], Awaitable[Any]]
+# What an attempt does once its hold is taken: call the provider with `call`, settle `attempt` once.
+Runner = Callable[[Any, UpstreamCall], Awaitable[Any]]
 
 
 async def _attempt(prepared: Prepared, caller: Caller, timeout: float, runner: Runner) -> Any:
@@ -427,18 +450,17 @@ async def _attempt(prepared: Prepared, caller: Caller, timeout: float, runner: R
     if prepared.deployment is not None and prepared.deployment.limited:  # a thread hop only when needed
         await anyio.to_thread.run_sync(admit_deployment, prepared)
     try:
-        return await runner(prepared, caller, timeout, credentials)
+        hold = await anyio.to_thread.run_sync(
+            billing.hold, caller.account_id, prepared.worst_case_micros, {"endpoint": prepared.endpoint.name}
+        )
+        call = UpstreamCall(prepared.endpoint, prepared.provider, prepared.body, credentials, timeout, prepared.extra)
+        return await runner(Attempt(prepared, hold), call)
     except UpstreamFailure as failure:
         raise scrub(failure, credentials) from None
 
 
-async def _attempt_with(prepared: Prepared, caller: Caller, timeout: float, credentials: dict[str, Any]
-                        ) -> Completed | Streamed:
-    hold = await anyio.to_thread.run_sync(
-        billing.hold, caller.account_id, prepared.worst_case_micros, {"endpoint": prepared.endpoint.name}
-    )
-    call = UpstreamCall(prepared.endpoint, prepared.provider, prepared.body, credentials, timeout, prepared.extra)
-    attempt = Attempt(prepared, hold)
+async def _attempt_with(attempt: Attempt, call: UpstreamCall) -> Completed | Streamed:
+    prepared = attempt.prepared
     adapter = adapter_for(prepared.provider.family)
     if prepared.stream:
         upstream = adapter.stream(call).__aiter__()
@@ -447,13 +469,12 @@ async def _attempt_with(prepared: Prepared, caller: Caller, timeout: float, cred
         async with refund_on_failure(attempt):
             first = await anext(upstream, None)
         attempt.first_token = time.monotonic()
-        return Streamed(_relay(attempt, upstream, first, credentials),
+        return Streamed(_relay(attempt, upstream, first, call.credentials),
                     {**prepared.headers, "cache-control": "no-cache"})
     async with refund_on_failure(attempt):
         response = await adapter.complete(call)
-    prompt_estimate = tokens.prompt_estimate(prepared.body["messages"], prepared.body.get("tools"))
     prompt, completion = _usage_tokens(
-        response.get("usage"), prompt_estimate, tokens.estimate(_output_text(response.get("choices")))
+        response.get("usage"), prepared.prompt_estimate, tokens.estimate(_output_text(response.get("choices")))
     )
     if prepared.output_filter:
         contentfilter.filter_choices(prepared.output_filter, response.get("choices"))
@@ -539,11 +560,10 @@ async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], firs
     usage: Any = None
     chunk_id = "chatcmpl-unigate"
     tail = ""
-    prompt_estimate = tokens.prompt_estimate(prepared.body["messages"], prepared.body.get("tools"))
 
     def counts() -> tuple[int, int]:
         completion = tokens.estimate("".join(produced)) if any(produced) else 0
-        return _usage_tokens(usage, prompt_estimate, completion)
+        return _usage_tokens(usage, prepared.prompt_estimate, completion)
 
     def cost_so_far() -> int:
         return prepared.cost(*counts()) if any(produced) or usage else 0

@@ -9,7 +9,6 @@ write their query log record.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 from unigate import ssrf
 from unigate.catalog import EndpointSpec, ProviderSpec
@@ -76,6 +75,3 @@ def resolve(account_id: str, name: str) -> tuple[EndpointSpec, ProviderSpec, str
     provider = ProviderSpec(name=PROVIDER, family="custom", base_url=item["url"], params=OPENAI_PARAMS)
     return endpoint, provider, key
 
-
-def described(account_id: str) -> list[dict[str, Any]]:
-    return store.listed(account_id)

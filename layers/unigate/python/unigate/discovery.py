@@ -47,9 +47,9 @@ def _deployments(caller: Caller, model: str | None = None, provider: str | None 
 
 def _custom(caller: Caller, model: str | None = None) -> list[str]:
     """The caller's own custom endpoints' names (used as `name@custom`)."""
-    from unigate.customendpoints import described
+    from unigate.customendpoints import listing
 
-    return sorted(i["name"] for i in described(caller.account_id)
+    return sorted(i["name"] for i in listing(caller.account_id)
                   if (model is None or i["name"] == model) and caller.may_use(f"{i['name']}@custom", i["name"]))
 
 

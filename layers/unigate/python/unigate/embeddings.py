@@ -16,10 +16,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-import anyio
-import anyio.to_thread
-
-from unigate import billing, chat, contentfilter, endpoints, routing, tokens
+from unigate import chat, contentfilter, endpoints, routing, tokens
 from unigate.errors import BadRequest
 from unigate.models import Caller
 from unigate.money import format_credits, micros_to_credits
@@ -39,7 +36,6 @@ _DATA_URL = re.compile(r"data:image/(png|jpeg|jpg|gif|webp);base64,", re.IGNOREC
 class EmbeddingRequest(chat.Prepared):
     images: int = 0
     encoding: str = "float"
-    fair_tokens: int = 0
 
     def list_price(self, prompt_tokens: int, completion_tokens: int) -> int:
         return self.endpoint.cost_micros(prompt_tokens, 0, self.images)
@@ -103,9 +99,6 @@ def _options(body: dict[str, Any]) -> tuple[str, int | None, str | None]:
     input_type = body.get("input_type")
     if input_type is not None and input_type not in INPUT_TYPES:
         raise BadRequest(f"'input_type' is one of {', '.join(INPUT_TYPES)}.", param="input_type")
-    for flag in ("use_custom_keys", "drop_params"):
-        if not isinstance(body.get(flag, False), bool):
-            raise BadRequest(f"'{flag}' must be true or false.", param=flag)
     return encoding, dimensions, input_type
 
 
@@ -117,12 +110,14 @@ def prepare(body: Any, caller: Caller, *, images: bool = False, extra_parameters
         raise BadRequest("The request body must be a JSON object.")
     inputs = _images(body.get("input")) if images else _texts(body.get("input"))
     encoding, dimensions, input_type = _options(body)
+    extras = chat.unify_extras(body)
     text = "\n".join(_text_of(item) for item in inputs)
     # Every token covers at least one byte, so bytes bound the tokens a provider can count.
     worst = sum(len(item) if isinstance(item, list) else len(_text_of(item).encode()) + 1 for item in inputs)
     fair = sum(len(item) if isinstance(item, list) else tokens.estimate(_text_of(item)) for item in inputs)
     token_arrays = any(isinstance(item, list) for item in inputs)
     attempts = []
+    fetched: dict[str, str] = {}
     for candidate in routing.plan(endpoints.parse(body.get("model")), caller, kind="embedding"):
         endpoint, provider = candidate.endpoint, candidate.provider
         if images and not endpoint.image_input:
@@ -136,29 +131,16 @@ def prepare(body: Any, caller: Caller, *, images: bool = False, extra_parameters
         _, dropped, extra = chat.split_parameters(body, KNOWN, KNOWN, provider.name, extra_mode=extra_mode)
         if candidate.deployment is not None:
             contentfilter.check_input(candidate.deployment.content_filter, text)
-        own_key = None
-        if body.get("use_custom_keys"):
-            from unigate.customkeys import provider_key
-
-            own_key = provider_key(caller.account_id, provider.name)
         forwarded = {"input": inputs, "images": images, "dimensions": dimensions, "input_type": input_type,
                      "user": body.get("user")}
         prepared = EmbeddingRequest(
-            endpoint, provider, forwarded, False, 0, dropped, tags=_tags(body),
-            logged_request=body if body.get("log_query_body") else None,
-            log_response=bool(body.get("log_response_body")), own_key=own_key, deployment=candidate.deployment,
-            extra=extra, limit_tokens=fair, images=len(inputs) if images else 0, encoding=encoding, fair_tokens=fair,
+            endpoint, provider, forwarded, False, 0, dropped, **extras,
+            own_key=chat.own_key(candidate, body, caller, fetched), deployment=candidate.deployment, extra=extra,
+            prompt_estimate=fair, limit_tokens=fair, images=len(inputs) if images else 0, encoding=encoding,
         )
         prepared.worst_case_micros = prepared.cost(worst, 0)
         attempts.append(prepared)
     return chat.admit_key(attempts, caller)
-
-
-def _tags(body: dict[str, Any]) -> list[str]:
-    tags = body.get("tags")
-    if tags is not None and (not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)):
-        raise BadRequest("'tags' must be a list of strings.", param="tags")
-    return list(tags or [])
 
 
 def encode(vector: list[float], encoding: str) -> list[float] | str:
@@ -167,13 +149,9 @@ def encode(vector: list[float], encoding: str) -> list[float] | str:
     return vector
 
 
-async def _attempt_with(prepared: EmbeddingRequest, caller: Caller, timeout: float, credentials: dict[str, Any]
-                        ) -> chat.Completed:
-    hold = await anyio.to_thread.run_sync(
-        billing.hold, caller.account_id, prepared.worst_case_micros, {"endpoint": prepared.endpoint.name}
-    )
-    call = UpstreamCall(prepared.endpoint, prepared.provider, prepared.body, credentials, timeout, prepared.extra)
-    attempt = chat.Attempt(prepared, hold)
+async def _attempt_with(attempt: chat.Attempt, call: UpstreamCall) -> chat.Completed:
+    prepared = attempt.prepared
+    assert isinstance(prepared, EmbeddingRequest)
     async with chat.refund_on_failure(attempt):
         result = await adapter_for(prepared.provider.family).embed(call)  # type: ignore[attr-defined]
         expected = prepared.body["dimensions"]
@@ -181,8 +159,8 @@ async def _attempt_with(prepared: EmbeddingRequest, caller: Caller, timeout: flo
                 expected is not None and any(len(v) != expected for v in result.vectors)):
             raise UpstreamFailure(None, "The upstream returned embeddings of the wrong number or size.",
                                   kind="protocol")
-    prompt = result.prompt_tokens if result.prompt_tokens is not None else prepared.fair_tokens
-    charged = min(prepared.cost(prompt, 0), hold.amount_micros)
+    prompt = result.prompt_tokens if result.prompt_tokens is not None else prepared.prompt_estimate
+    charged = min(prepared.cost(prompt, 0), attempt.hold.amount_micros)
     response = {
         "object": "list",
         "data": [{"object": "embedding", "index": i, "embedding": encode(v, prepared.encoding)}

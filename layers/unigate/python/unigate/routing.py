@@ -73,12 +73,13 @@ def _deployed(name: str, caller: Caller, kind: str) -> Candidate:
     if deployment is None:
         raise NotFound(f"No deployment named {name!r}.", param="model")
     model, _, provider = deployment.endpoint.partition("@")
-    endpoint = _typed(get_catalog().endpoint(model, provider), kind)
+    catalog = get_catalog()
+    endpoint = _typed(catalog.endpoint(model, provider), kind)
     if not caller.may_use(endpoint.name, endpoint.model, deployment.name):
         raise Forbidden(f"This API key may not use {deployment.name}.", param="model")
     if deployment.model_version:
         endpoint = endpoint.model_copy(update={"upstream": deployment.model_version})
-    return Candidate(endpoint, get_catalog().provider(provider), deployment)
+    return Candidate(endpoint, catalog.provider(provider), deployment)
 
 
 def _custom(name: str, caller: Caller, kind: str) -> Candidate:
