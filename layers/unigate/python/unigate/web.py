@@ -93,7 +93,7 @@ def _request_id(scope: Scope) -> str:
     return str(request_id) if request_id else str(uuid.uuid4())
 
 
-def current_caller(request: Request) -> Caller:
+async def current_caller(request: Request) -> Caller:  # async: FastAPI runs a plain def in a thread
     """The caller the API-key authorizer put into the request context; 403 if there is none."""
     authorizer = _request_context(request.scope).get("authorizer") or {}
     account_id = authorizer.get("account_id")
@@ -121,7 +121,7 @@ def _positive(value: Any) -> int | None:
 CallerDep = Annotated[Caller, Depends(current_caller)]
 
 
-def admin_principal(request: Request) -> str:
+async def admin_principal(request: Request) -> str:
     """The IAM principal API Gateway authenticated with SigV4 for an admin route; 403 for anything else,
     in particular a request that carries a unigate key's authorizer context."""
     context = _request_context(request.scope)

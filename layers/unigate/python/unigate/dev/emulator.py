@@ -9,6 +9,10 @@ Two fixes make moto faithful enough for money, and one keeps it fast:
   so each transaction costs time in proportion to the whole ledger (82 ms per request after a few
   hundred requests). With writes serialised, it is enough to remember the few items a transaction
   touches and put them back if it is cancelled; the table copies become no-ops.
+- moto parses every condition expression three times per transaction item and every update expression
+  twice, and again on every request, though unigate sends the same few expressions each time.
+  `make_writes_atomic` memoises both parsers (the parsed trees are not mutated: moto's validator works
+  on a deep copy).
 - A moto server on a side port shares this process's in-memory backends, so the `unigate` CLI in
   another process can manage the same store the local API serves.
 """
@@ -95,6 +99,34 @@ def _key_values(table: Any, key: dict[str, Any]) -> tuple[Any, Any]:
     return hash_value, range_value
 
 
+def _memoise_parsers() -> None:
+    import json
+
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    make = UpdateExpressionParser.make.__func__  # type: ignore[attr-defined]
+    UpdateExpressionParser.make = classmethod(functools.lru_cache(maxsize=512)(make))  # type: ignore[method-assign,assignment]
+
+    parse = ConditionExpressionParser.parse
+    parsed: dict[tuple[str, str, str], tuple[Any, list[str], list[str]]] = {}
+
+    @functools.wraps(parse)
+    def parse_once(self: Any) -> Any:
+        key = (self.condition_expression, json.dumps(self.expression_attribute_names, sort_keys=True),
+               json.dumps(self.expression_attribute_values, sort_keys=True))
+        if key not in parsed:
+            op = parse(self)
+            if len(parsed) >= 4096:
+                parsed.clear()
+            parsed[key] = (op, list(self.expr_attr_names_found), list(self.expr_attr_values_found))
+        op, names, values = parsed[key]
+        self.expr_attr_names_found, self.expr_attr_values_found = list(names), list(values)
+        return op
+
+    ConditionExpressionParser.parse = parse_once  # type: ignore[method-assign]
+
+
 def make_writes_atomic() -> None:
     import moto.dynamodb.models as dynamodb_models
     from moto.dynamodb.models import DynamoDBBackend
@@ -102,6 +134,7 @@ def make_writes_atomic() -> None:
 
     if getattr(DynamoDBBackend, "_unigate_atomic", False):
         return
+    _memoise_parsers()
     DynamoDBBackend.transact_write_items = _journalled(DynamoDBBackend.transact_write_items)  # type: ignore[method-assign]
     dynamodb_models.copy = _TableCopiesSkipped(Table)  # type: ignore[assignment]
 

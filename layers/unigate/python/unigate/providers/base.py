@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from unigate.catalog import EndpointSpec, ProviderSpec
-from unigate.httpclient import get_client
 from unigate.observability import redact
 
 
@@ -204,12 +203,12 @@ def parse_json(data: str) -> Any:
 
 
 def transport_failure(exc: Exception) -> UpstreamFailure:
-    """httpx's exceptions, as UpstreamFailure."""
-    import httpx
+    """The HTTP client's failures, as UpstreamFailure."""
+    from unigate import httpclient
 
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, httpclient.Timeout):
         return UpstreamFailure(None, "The upstream did not answer in time.", kind="timeout")
-    if isinstance(exc, httpx.RemoteProtocolError):
+    if isinstance(exc, httpclient.ProtocolError):
         return UpstreamFailure(None, "The upstream closed the connection early.", kind="protocol")
     return UpstreamFailure(None, f"Could not reach the upstream ({type(exc).__name__}).", kind="connect")
 
@@ -242,38 +241,34 @@ def tool_arguments(tool_call: dict[str, Any]) -> Any:
 
 
 async def post_json(url: str, payload: dict[str, Any], headers: dict[str, str], timeout: float, *,
-                    extensions: dict[str, Any] | None = None) -> Any:
+                    server_name: str | None = None) -> Any:
     """POSTs JSON and returns the JSON answer, with every failure as an UpstreamFailure."""
-    import httpx
-
+    async with open_stream(url, payload, headers, timeout, server_name=server_name) as response:
+        content = await response.aread()
     try:
-        response = await get_client().post(url, json=payload, headers=headers, timeout=timeout, extensions=extensions)
-    except httpx.HTTPError as exc:
-        raise transport_failure(exc) from None
-    await raise_for_status(response)
-    try:
-        return response.json()
+        return json.loads(content)
     except ValueError:
         raise UpstreamFailure(None, "The upstream sent a malformed response.", kind="protocol") from None
 
 
 @asynccontextmanager
 async def open_stream(url: str, payload: dict[str, Any], headers: dict[str, str], timeout: float, *,
-                      extensions: dict[str, Any] | None = None) -> AsyncIterator[Any]:
-    """A streamed POST response, closed on exit (which cancels the upstream request when the caller stops
-    early); transport errors while reading become UpstreamFailure."""
-    import httpx
+                      server_name: str | None = None) -> AsyncIterator[Any]:
+    """A POST's answer, its body still to be read, closed on exit (which cancels the upstream request
+    when the caller stops early). Answers other than 2xx raise; so do transport errors while reading,
+    as UpstreamFailure."""
+    from unigate.httpclient import HTTPError, get_client
 
-    client = get_client()
-    request = client.build_request("POST", url, json=payload, headers=headers, timeout=timeout, extensions=extensions)
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
     try:
-        response = await client.send(request, stream=True)
-    except httpx.HTTPError as exc:
+        response = await get_client().request("POST", url, content=body, timeout=timeout, server_name=server_name,
+                                               headers={"Content-Type": "application/json", **headers})
+    except HTTPError as exc:
         raise transport_failure(exc) from None
     try:
         await raise_for_status(response)
         yield response
-    except httpx.HTTPError as exc:
+    except HTTPError as exc:
         raise transport_failure(exc) from None
     finally:
         await response.aclose()

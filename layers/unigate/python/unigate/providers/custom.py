@@ -24,7 +24,7 @@ class CustomEndpoint(OpenAICompatible):
 
     def request_options(self, call: UpstreamCall) -> dict[str, Any]:
         if str(call.credentials["base_url"]).startswith("https://"):
-            return {"extensions": {"sni_hostname": call.credentials["server_name"]}}
+            return {"server_name": call.credentials["server_name"]}
         return {}
 
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:

@@ -56,7 +56,7 @@ class OpenAICompatible:
         return openai_embeddings(body, len(call.body["input"]))
 
     def request_options(self, call: UpstreamCall) -> dict[str, Any]:
-        """Extra httpx request arguments (custom endpoints pin their TLS server name)."""
+        """Extra arguments of the upstream request (custom endpoints pin their TLS server name)."""
         return {}
 
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
