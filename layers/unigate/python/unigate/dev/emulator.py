@@ -103,10 +103,11 @@ def _memoise_parsers() -> None:
     import json
 
     from moto.dynamodb.comparisons import ConditionExpressionParser
-    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+    from moto.dynamodb.parsing import expressions
 
-    make = UpdateExpressionParser.make.__func__  # type: ignore[attr-defined]
-    UpdateExpressionParser.make = classmethod(functools.lru_cache(maxsize=512)(make))  # type: ignore[method-assign,assignment]
+    parser: Any = expressions.UpdateExpressionParser  # type: ignore[attr-defined]
+    make: Any = functools.lru_cache(maxsize=512)(parser.make.__func__)
+    parser.make = classmethod(make)
 
     parse = ConditionExpressionParser.parse
     parsed: dict[tuple[str, str, str], tuple[Any, list[str], list[str]]] = {}
