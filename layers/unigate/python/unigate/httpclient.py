@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import codecs
-import json
 import re
 import select
 import time
 import weakref
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -111,7 +110,7 @@ class Response:
             self._decoder = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib, detected from the header
         elif encoding != "identity":
             raise ProtocolError(f"unsupported content-encoding {encoding}")
-        if method == "HEAD" or status_code in (204, 304) or 100 <= status_code < 200:
+        if method == "HEAD" or status_code in (204, 304):
             self._framing, self._remaining = "length", 0
         elif "chunked" in headers.get("transfer-encoding", "").lower():
             self._framing, self._remaining = "chunked", 0
@@ -123,14 +122,10 @@ class Response:
         else:
             self._framing, self._remaining, self._keep_alive = "close", 0, False
 
-    async def _read(self, reader: asyncio.StreamReader, operation: str, size: int = 0) -> bytes:
+    async def _within_timeout(self, read: Awaitable[bytes]) -> bytes:
         try:
             async with asyncio.timeout(self._timeout):
-                if operation == "line":
-                    return await reader.readuntil(b"\r\n")
-                if operation == "exactly":
-                    return await reader.readexactly(size)
-                return await reader.read(size)
+                return await read
         except TimeoutError:
             raise Timeout("the upstream stopped sending") from None
         except asyncio.IncompleteReadError:
@@ -147,26 +142,26 @@ class Response:
         reader = connection.reader
         if self._framing == "length":
             while self._remaining > 0:
-                data = await self._read(reader, "read", min(READ_SIZE, self._remaining))  # never past the answer
+                data = await self._within_timeout(reader.read(min(READ_SIZE, self._remaining)))  # never past the answer
                 if not data:
                     raise ProtocolError("the server closed the connection before the answer ended")
                 self._remaining -= len(data)
                 yield data
         elif self._framing == "chunked":
             while True:
-                line = await self._read(reader, "line")
+                line = await self._within_timeout(reader.readuntil(b"\r\n"))
                 try:
                     size = int(line.split(b";", 1)[0].strip(), 16)
                 except ValueError:
                     raise ProtocolError("invalid chunk size") from None
                 if size == 0:
-                    while (await self._read(reader, "line")) != b"\r\n":  # trailers, ignored
+                    while (await self._within_timeout(reader.readuntil(b"\r\n"))) != b"\r\n":  # trailers, ignored
                         pass
                     break
-                data = await self._read(reader, "exactly", size + 2)
+                data = await self._within_timeout(reader.readexactly(size + 2))
                 yield data[:-2]
         else:
-            while data := await self._read(reader, "read", READ_SIZE):
+            while data := await self._within_timeout(reader.read(READ_SIZE)):
                 yield data
         self._release()
 
@@ -208,11 +203,6 @@ class Response:
         if self._content is None:
             self._content = b"".join([chunk async for chunk in self.aiter_bytes()])
         return self._content
-
-    def json(self) -> Any:
-        if self._content is None:
-            raise RuntimeError("read the response (aread) before parsing it")
-        return json.loads(self._content)
 
     async def aclose(self) -> None:
         self._discard()  # a body still unread would be in the way of the next answer
@@ -280,11 +270,11 @@ class Client:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConnectError(f"not an http(s) URL: {url!r}")
         host = parts.hostname
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        default_port = 443 if parts.scheme == "https" else 80
+        port = parts.port or default_port
         origin = (parts.scheme, host, port, server_name or host)
-        default_port = port == (443 if parts.scheme == "https" else 80)
         netloc = f"[{host}]" if ":" in host else host
-        fields = {"host": ("Host", netloc if default_port else f"{netloc}:{port}"),
+        fields = {"host": ("Host", netloc if port == default_port else f"{netloc}:{port}"),
                   "accept": ("Accept", "*/*"), "accept-encoding": ("Accept-Encoding", "gzip, deflate"),
                   "user-agent": ("User-Agent", "unigate")}
         for name, value in (headers or {}).items():
