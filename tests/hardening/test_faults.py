@@ -9,16 +9,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import botocore.exceptions
 import httpx
 import pytest
 
 from tests.fakes.upstream import catalog_override
 from tests.integration.chat_helpers import assert_money_consistent, run_chat
-from unigate import aws
+from unigate import aws, dynamodb
 from unigate.catalog import get_catalog
 from unigate.config import get_settings
-from unigate.dev.emulator import free_port
+from unigate.dev.emulator import free_port, moto_transport, serve_dynamodb_in_process
 from unigate.errors import ServiceUnavailable, UpstreamError
 
 START = 10_000_000
@@ -38,36 +37,41 @@ def test_connection_refused_is_502_and_free(providers: Any, account: str, tmp_pa
     assert assert_money_consistent() == START
 
 
-def _cancelled(reason: str) -> Exception:
-    client = aws.client("dynamodb")
-    return client.exceptions.TransactionCanceledException(
-        {"Error": {"Code": "TransactionCanceledException", "Message": "cancelled"},
-         "CancellationReasons": [{"Code": reason}, {"Code": "None"}, {"Code": "None"}]},
-        "TransactWriteItems",
-    )
+def _dynamodb_refusing_transactions(reason: str, calls: list[str]) -> Any:
+    """The embedded DynamoDB, except that every TransactWriteItems gets the error answer DynamoDB sends
+    for `reason` (the wire format, so unigate.dynamodb's parsing and retries are part of the test)."""
+    if reason == "ThrottlingException":
+        answer = {"__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException", "message": "slow down"}
+    else:
+        answer = {"__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                  "Message": f"Transaction cancelled, please refer cancellation reasons for specific reasons "
+                             f"[{reason}, None, None]",
+                  "CancellationReasons": [{"Code": reason}, {"Code": "None"}, {"Code": "None"}]}
+
+    def transport(operation: str, body: bytes) -> tuple[int, bytes]:
+        if operation != "TransactWriteItems":
+            return moto_transport(operation, body)
+        calls.append(operation)
+        return 400, json.dumps(answer).encode()
+
+    return transport
 
 
 @pytest.mark.parametrize("fault", ["TransactionConflict", "ThrottlingError", "ThrottlingException"])
 def test_a_hold_that_cannot_be_written_is_503_and_nothing_is_sent(providers: Any, account: str, fault: str,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    client = aws.client("dynamodb")
-    calls = []
-
-    def failing(**kwargs: Any) -> Any:
-        calls.append(kwargs)
-        if fault == "ThrottlingException":
-            raise botocore.exceptions.ClientError({"Error": {"Code": fault, "Message": "slow down"}},
-                                                  "TransactWriteItems")
-        raise _cancelled(fault)
-
-    monkeypatch.setattr(client, "transact_write_items", failing)
+    calls: list[str] = []
+    dynamodb.use_transport(_dynamodb_refusing_transactions(fault, calls))
     monkeypatch.setattr("unigate.stores.dynamo.time.sleep", lambda _: None)
+    monkeypatch.setattr("unigate.dynamodb.time.sleep", lambda _: None)
     with pytest.raises(ServiceUnavailable) as raised:
         run_chat(ASK)
     assert raised.value.status == 503
-    assert len(calls) == get_settings().transaction_attempts  # bounded retries
+    # Bounded retries: the client retries throttling itself; cancelled transactions only the store retries.
+    per_attempt = dynamodb.MAX_ATTEMPTS if fault == "ThrottlingException" else 1
+    assert len(calls) == get_settings().transaction_attempts * per_attempt
     assert providers.received == []  # never an unbilled upstream call
-    monkeypatch.undo()
+    serve_dynamodb_in_process()
     assert assert_money_consistent() == START
 
 

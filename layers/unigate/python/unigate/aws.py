@@ -1,4 +1,5 @@
-"""AWS clients, created on first use and reused for the life of the process.
+"""boto3 clients (Secrets Manager, Bedrock, the CLI's table set-up), created on first use and reused for the
+life of the process. DynamoDB on the request path goes through unigate.dynamodb instead.
 
 No client exists at import time: creating one costs tens of milliseconds and every cold start pays it.
 The endpoint follows botocore's own configuration (AWS_ENDPOINT_URL and friends), which is how the
@@ -52,6 +53,9 @@ def reset() -> None:
     """Forget every client and cached secret (tests switch endpoints and credentials between cases)."""
     import sys
 
+    from unigate import dynamodb
+
+    dynamodb.reset()
     client.cache_clear()
     _session.cache_clear()
     if "aws_lambda_powertools.utilities.parameters" in sys.modules:

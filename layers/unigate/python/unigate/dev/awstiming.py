@@ -1,6 +1,7 @@
 """Counting and timing every AWS API call of this process (for `make bench`).
 
-Wraps botocore's single entry point for API calls. Enabled in the local server by UNIGATE_DEV_TIMING=1,
+Wraps the single entry point of each client: botocore's (Secrets Manager and the rest) and
+unigate.dynamodb's. Enabled in the local server by UNIGATE_DEV_TIMING=1,
 which also serves the totals at GET /_unigate/aws-calls (and resets them with DELETE).
 """
 
@@ -26,10 +27,17 @@ totals = Totals()
 def install() -> None:
     from botocore.client import BaseClient
 
-    client_class: Any = BaseClient  # botocore's stubs do not declare its private entry point
+    from unigate.dynamodb import DynamoDB
+
+    # botocore's stubs do not declare its private entry point.
+    _time(BaseClient, "_make_api_call", lambda client: client.meta.service_model.service_name)
+    _time(DynamoDB, "call", lambda client: "dynamodb")
+
+
+def _time(client_class: Any, entry_point: str, service_of: Any) -> None:
     if getattr(client_class, "_unigate_timed", False):
         return
-    original = client_class._make_api_call
+    original = getattr(client_class, entry_point)
 
     def timed(self: Any, operation_name: str, api_params: Any) -> Any:
         started = time.perf_counter()
@@ -38,10 +46,10 @@ def install() -> None:
         finally:
             elapsed = time.perf_counter() - started
             with totals.lock:
-                totals.calls[f"{self.meta.service_model.service_name}:{operation_name}"] += 1
+                totals.calls[f"{service_of(self)}:{operation_name}"] += 1
                 totals.seconds += elapsed
 
-    client_class._make_api_call = timed
+    setattr(client_class, entry_point, timed)
     client_class._unigate_timed = True
 
 

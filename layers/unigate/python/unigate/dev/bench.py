@@ -185,7 +185,7 @@ def authorizer_calls() -> dict[str, Any]:
         "import json, os; from unigate.dev import coldstart, awstiming; from pathlib import Path; "
         "os.environ.update({'AWS_ACCESS_KEY_ID': 't', 'AWS_SECRET_ACCESS_KEY': 't',"
         " 'AWS_DEFAULT_REGION': 'us-east-1'});"
-        "from moto import mock_aws; m = mock_aws(); m.start(); coldstart._seed(Path('.'));"
+        "coldstart.start_embedded(Path('.'));"
         "awstiming.install(); awstiming.reset();"
         "from unigate.dev.template import Template; from unigate.dev.invoke import load_handler, LambdaContext;"
         "h = load_handler(Template().functions()['AuthorizerFunction']);"

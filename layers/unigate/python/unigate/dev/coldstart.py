@@ -1,7 +1,8 @@
 """One cold start, measured in a fresh process: `python -m unigate.dev.coldstart <Function|baseline>`.
 
 The embedded AWS (moto, which itself imports boto3) is set up first and seeded with raw DynamoDB calls, so
-that nothing of unigate is imported before the clock starts; then the handler module is imported and one
+that nothing of unigate the handler needs is imported before the clock starts (but unigate.dynamodb, whose
+transport the emulator points at moto in this process); then the handler module is imported and one
 sample event from events/ is invoked. Prints {"seconds", "max_rss_mb", "rss_growth_mb"} as JSON.
 Baselines: `baseline-boto3` (a bare handler: a DynamoDB client and one GetItem) and `baseline-fastapi`
 (a minimal FastAPI app wrapped by Mangum, answering one GET).
@@ -60,6 +61,19 @@ def _seed(root: Path) -> None:
         "status": {"S": "active"}, "created_at": {"S": "2026-01-01T00:00:00Z"}})
 
 
+def start_embedded(root: Path) -> Any:
+    """moto in this process, seeded, with unigate's DynamoDB calls routed into it."""
+    from moto import mock_aws
+
+    from unigate.dev.emulator import serve_dynamodb_in_process
+
+    mock = mock_aws()
+    mock.start()
+    _seed(root)
+    serve_dynamodb_in_process()
+    return mock
+
+
 def _baseline_boto3() -> Any:
     def handler(event: dict[str, Any], context: Any) -> Any:
         import boto3
@@ -100,11 +114,7 @@ def main() -> None:
                        "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_METRICS_DISABLED": "true",
                        "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING"})
     os.environ.pop("AWS_ENDPOINT_URL", None)
-    from moto import mock_aws
-
-    mock = mock_aws()
-    mock.start()
-    _seed(root)
+    mock = start_embedded(root)
     event = json.loads(_sample_event(root, target).read_text())
     from unigate.dev.invoke import LambdaContext
 

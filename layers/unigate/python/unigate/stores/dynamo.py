@@ -1,7 +1,8 @@
 """Thin helpers over the low-level DynamoDB client: attribute-value conversion and transactions.
 
-The low-level client is used rather than boto3's resource layer because it is cheaper to create and
-call, and every item here has a handful of plain attributes.
+The client is unigate.dynamodb's (DynamoDB's JSON API without botocore: see there why); it takes and
+returns the wire format, as boto3's low-level client does, and every item here has a handful of plain
+attributes.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from unigate import aws
+from unigate import aws, dynamodb
 from unigate.errors import ServiceUnavailable
 
 Item = dict[str, Any]
@@ -21,8 +22,8 @@ _RETRYABLE_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThro
 
 
 
-def ddb() -> Any:
-    return aws.client("dynamodb")
+def ddb() -> dynamodb.DynamoDB:
+    return dynamodb.client()
 
 
 def to_av(value: Any) -> dict[str, Any]:
@@ -100,8 +101,6 @@ def transact(items: list[Item], *, attempts: int) -> None:
     A transaction either applies whole or not at all, so retrying one that was cancelled for a conflict
     can never apply it twice. Condition failures are raised at once for the caller to interpret.
     """
-    from botocore.exceptions import ClientError
-
     client = ddb()
     for attempt in range(attempts):
         try:
@@ -111,7 +110,7 @@ def transact(items: list[Item], *, attempts: int) -> None:
             reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
             if not any(r in _RETRYABLE_REASONS for r in reasons):
                 raise TransactionCancelled(reasons) from None
-        except ClientError as exc:
+        except dynamodb.ClientError as exc:
             if not aws.is_busy(exc):
                 raise
         time.sleep(min(0.4, 0.01 * 2**attempt) * random.random())  # noqa: S311 - jitter, not crypto
