@@ -66,9 +66,6 @@ class Settings:
     max_body_bytes: int = 1_000_000
     # Bounded retries of a balance transaction that lost a race with another one on the same account.
     transaction_attempts: int = 6
-    # Settled holds stay readable for audits this long, then DynamoDB's TTL removes the hold record
-    # (the ledger entries remain forever).
-    settled_hold_retention_days: int = 30
     # A hold open longer than this was left by an invocation that died; the sweeper releases it.
     stale_hold_minutes: int = 20
 

@@ -106,6 +106,7 @@ def _key_values(table: Any, key: dict[str, Any]) -> tuple[Any, Any]:
 def _memoise_parsers() -> None:
     import json
 
+    from moto.core import responses, utils
     from moto.dynamodb.comparisons import ConditionExpressionParser
     from moto.dynamodb.parsing import expressions
 
@@ -130,6 +131,8 @@ def _memoise_parsers() -> None:
         return op
 
     ConditionExpressionParser.parse = parse_once  # type: ignore[method-assign]
+    # Every call lists the handler class's methods with inspect.getmembers, to check the action exists.
+    responses.method_names_from_class = functools.cache(utils.method_names_from_class)
 
 
 _ATOMIC = (str, int, float, bool, type(None))
@@ -199,6 +202,49 @@ def _faster_update_validation() -> None:
 
     traverser.traverse_node_recursively = traverse_node_recursively
     node_class.__deepcopy__ = node_deepcopy
+    _static_checks_once()
+
+
+def _static_checks_once() -> None:
+    """Three of the validator's ten walks check only the expression's shape, its names and the table's key
+    (one clause of each kind, no overlapping paths, no key attribute updated), and return the tree as they
+    found it; the first of them finds clauses over every subtree, quadratic in the expression. Once an
+    expression (a memoised parse: the same object each time) has passed them for a table, they are skipped;
+    an expression that fails them is checked, and fails, every time."""
+    import json
+
+    from moto.dynamodb.parsing import validators
+
+    static = (validators.ActionCountValidator, validators.OverlappingPathsValidator,
+              validators.UpdateHashRangeKeyValidator)
+    passed: set[tuple[int, str, str]] = set()
+    sources: dict[int, Any] = {}  # keeps each checked expression alive, so its id is not reused
+    validator: Any = validators.UpdateExpressionValidator
+    original_init = validator.__init__
+
+    @functools.wraps(original_init)
+    def init(self: Any, expression: Any, *args: Any, **kwargs: Any) -> None:
+        original_init(self, expression, *args, **kwargs)
+        self._unigate_source = expression
+
+    def validate(self: Any) -> Any:
+        key = (id(self._unigate_source), json.dumps(self.expression_attribute_names, sort_keys=True),
+               json.dumps([self.table.name, self.table.table_key_attrs]))
+        known = key in passed
+        node = self.node_to_validate
+        for processor in self.processors:
+            if not (known and isinstance(processor, static)):
+                node = processor.traverse(node)
+        if not known:  # only reached when every check passed
+            if len(passed) >= 4096:
+                passed.clear()
+                sources.clear()
+            passed.add(key)
+            sources[key[0]] = self._unigate_source
+        return node
+
+    validator.__init__ = init
+    validator.validate = validate
 
 
 def make_writes_atomic() -> None:

@@ -2,7 +2,9 @@
 
 AccountsTable: account_id (HASH), sk (RANGE)
   sk = "ACCOUNT"        the account: name, status, balance (integer micro-credits available to spend)
-  sk = "HOLD#<hold_id>" a hold: amount, state open|settled; settled holds expire through TTL
+  sk = "HOLD#<hold_id>" an open hold: amount, state "open"; deleted when it is settled or released (the
+                        ledger's settle#<hold_id> entry, with the cost and the amount held, is the record
+                        that stays)
 LedgerTable: account_id (HASH), entry_id (RANGE), LSI created_at-index for chronological listing.
   entry_id is derived from what the entry is for ("grant#<idempotency key>", "hold#<id>",
   "settle#<id>"), so writing it with attribute_not_exists makes every balance change exactly-once.
@@ -15,7 +17,6 @@ worst case, negative) and its settle gives back what was not used; the pair nets
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -217,7 +218,6 @@ def settle_hold(hold: Hold, cost_micros: int, extra: tuple[dict[str, Any], ...] 
     cost = min(max(int(cost_micros), 0), hold.amount_micros)
     refund = hold.amount_micros - cost
     settled = now_iso()
-    expires = int(time.time()) + get_settings().settled_hold_retention_days * 86400
     give_back = {
         "Update": {
             "TableName": _accounts(),
@@ -227,17 +227,15 @@ def settle_hold(hold: Hold, cost_micros: int, extra: tuple[dict[str, Any], ...] 
             "ExpressionAttributeValues": values(refund=refund),
         }
     }
+    # The hold is deleted, not marked settled: the ledger's settle entry is its record, a second settle or a
+    # release racing this one still finds no open hold and changes nothing, and a delete is a cheaper write.
     close = {
-        "Update": {
+        "Delete": {
             "TableName": _accounts(),
             "Key": _hold_key(hold.account_id, hold.hold_id),
-            "UpdateExpression": "SET #state = :settled, cost = :cost, settled_at = :at, expires_at = :exp "
-                                "REMOVE open_day",
             "ConditionExpression": "#state = :open AND amount = :amount",
             "ExpressionAttributeNames": {"#state": "state"},
-            "ExpressionAttributeValues": values(
-                settled="settled", open="open", cost=cost, at=settled, exp=expires, amount=hold.amount_micros
-            ),
+            "ExpressionAttributeValues": values(open="open", amount=hold.amount_micros),
         }
     }
     entry = LedgerEntry(
