@@ -201,3 +201,20 @@ def test_the_query_log_over_http(server: LocalServer) -> None:
     demo = httpx.get(f"{server.url}/v0/queries", params={"tags": "e2e"},
                      headers={"Authorization": f"Bearer {server.key}"}).json()
     assert demo["queries"] == []  # another account's records are not the demo account's
+
+
+def test_a_client_gone_before_the_answer_cancels_the_upstream_call_and_releases_its_hold(server: LocalServer) -> None:
+    key = _account_with(server, "1")
+    body = {"model": "gpt-4o@openai", "max_tokens": 1000, "messages": [{"role": "user", "content": "scenario:stall"}]}
+    with pytest.raises(httpx.TimeoutException):  # the client gives up while the upstream stalls (5 s)
+        httpx.post(f"{server.url}/v1/chat/completions", json=body, timeout=0.5,
+                   headers={"Authorization": f"Bearer {key}"})
+    # Cancelled, the request releases its hold at once; left running, it would hold until the stall ends
+    # and then charge for the answer.
+    deadline = time.monotonic() + 3
+    while _credits(server, key) != Decimal("1") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _credits(server, key) == Decimal("1")
+    ledger = server.cli_json("credits", "ledger", "--account", _account_of(server, key))
+    assert [e["kind"] for e in ledger["entries"]] == ["grant", "hold", "settle"]
+    assert sum(Decimal(e["credits"]) for e in ledger["entries"]) == Decimal("1")

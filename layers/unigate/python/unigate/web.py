@@ -215,32 +215,36 @@ class ClientGone(Exception):
 
 async def cancel_on_disconnect(request: Request, work: Callable[[], Awaitable[Any]]) -> Any:
     """Runs `work` until it finishes or the client disconnects, whichever comes first; a disconnect
-    cancels it (and with it any upstream request in flight) and raises ClientGone."""
-    import anyio
+    cancels it (and with it any upstream request in flight) and raises ClientGone.
 
-    outcome: list[Any] = []
-    failure: list[Exception] = []
+    `work` runs in this task and one watcher task waits for the disconnect: plain asyncio, as a task group
+    with a cancel scope cost a tenth of the gateway's own time per request (two tasks and a repr of each
+    task it cancels). The cancel is delivered once, so the cleanup of `work` (releasing its hold) runs whole.
+    """
+    import asyncio
 
-    async def run(scope: anyio.CancelScope) -> None:
-        try:
-            outcome.append(await work())
-        except Exception as exc:  # re-raised below as itself, not wrapped in an ExceptionGroup
-            failure.append(exc)
-        scope.cancel()
+    task = asyncio.current_task()
+    assert task is not None  # always inside a request's task
+    running, gone = [True], [False]
 
-    async def watch(scope: anyio.CancelScope) -> None:
+    async def watch() -> None:
         while (await request.receive())["type"] != "http.disconnect":
             pass
-        scope.cancel()
+        if running[0]:
+            gone[0] = True
+            task.cancel()
 
-    async with anyio.create_task_group() as group:
-        group.start_soon(run, group.cancel_scope)
-        group.start_soon(watch, group.cancel_scope)
-    if failure:
-        raise failure[0]
-    if not outcome:
-        raise ClientGone()
-    return outcome[0]
+    watcher = asyncio.get_running_loop().create_task(watch())
+    try:
+        return await work()
+    except asyncio.CancelledError:
+        if not gone[0]:
+            raise
+        task.uncancel()
+        raise ClientGone() from None
+    finally:
+        running[0] = False
+        watcher.cancel()
 
 
 def lambda_handler_for(app: FastAPI) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
