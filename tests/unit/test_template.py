@@ -173,7 +173,7 @@ def test_the_dashboard_renders_to_json_and_charts_the_metrics_the_code_emits() -
         assert f'"{metric}"' in source, f"{metric} is charted but never emitted"
 
 
-def test_the_built_unigate_layer_carries_no_local_tools() -> None:
+def test_the_built_unigate_layer_carries_no_local_tools_and_its_runtimes_bytecode() -> None:
     import pytest
 
     built = ROOT / ".aws-sam/build/UnigateLayer/python/unigate"
@@ -181,4 +181,11 @@ def test_the_built_unigate_layer_carries_no_local_tools() -> None:
         pytest.skip("run `make build` first (make test does)")
     assert (built / "chat.py").exists()
     assert not (built / "dev").exists()
-    assert not list(built.rglob("__pycache__"))
+    # Lambda cannot write bytecode under /opt: each module ships compiled for python3.13, as a pyc that is
+    # used without checking the source's time (flags 0b01: hash-based, unchecked), and nothing else.
+    sources = {p.relative_to(built).with_suffix("") for p in built.rglob("*.py")}
+    compiled = {p.parent.parent.relative_to(built) / p.name.split(".")[0] for p in built.rglob("*.pyc")}
+    assert compiled == sources
+    for pyc in built.rglob("*.pyc"):
+        assert pyc.name.endswith(".cpython-313.pyc"), pyc
+        assert int.from_bytes(pyc.read_bytes()[4:8], "little") == 0b01, pyc
