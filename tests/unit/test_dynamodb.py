@@ -247,3 +247,20 @@ def test_the_endpoint_follows_the_sdk_variables(monkeypatch: pytest.MonkeyPatch)
     assert dynamodb.endpoint_url() == "http://localhost:4566"
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://localhost:8000")
     assert dynamodb.endpoint_url() == "http://localhost:8000"
+
+
+def test_a_timeout_on_a_kept_connection_is_a_backed_off_retry_not_a_silent_resend(
+        serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    def reply(request: bytes) -> bytes | None:
+        if len(server.requests) == 2:  # DynamoDB may be working on it: resending at once could apply it twice
+            threading.Event().wait(0.5)  # not time.sleep, which the test replaces
+        return _ok(b"{}")
+
+    monkeypatch.setattr("unigate.dynamodb.READ_TIMEOUT", 0.2)
+    server, client = serve(reply)
+    sleeps: list[float] = []
+    monkeypatch.setattr("unigate.dynamodb.time.sleep", sleeps.append)
+    client.get_item(TableName="t")
+    assert client.get_item(TableName="t") == {}
+    assert len(server.requests) == 3
+    assert len(sleeps) == 1  # the second request's retry went through the client's backoff

@@ -198,8 +198,9 @@ class HttpTransport:
         except _Broken as broken:
             if not broken.reused:
                 raise
-            # A kept connection the server (or a frozen Lambda's network) dropped while idle: once more
-            # on a fresh one, which is not a retry of a request DynamoDB saw.
+            # A kept connection the server (or a frozen Lambda's network) dropped while idle, found reset or
+            # closed when used: once more at once on a fresh one (the caller's backed-off retries are for
+            # failures of a request DynamoDB may have seen).
             return self._exchange(request)
 
     def _exchange(self, request: bytes) -> tuple[int, bytes]:
@@ -213,7 +214,8 @@ class HttpTransport:
             status, close, body = _read_response(reader)
         except (OSError, ValueError) as exc:
             self.close()
-            raise _Broken(exc, reused=reused) from exc
+            # A timeout is not a stale connection: DynamoDB may be working on the request.
+            raise _Broken(exc, reused=reused and not isinstance(exc, TimeoutError)) from exc
         if close:
             self.close()
         return status, body

@@ -1,6 +1,6 @@
 """The embedded AWS: moto's DynamoDB and Secrets Manager, in this process.
 
-Two fixes make moto faithful enough for money, and one keeps it fast:
+Two fixes make moto faithful enough for money, and the rest make it fast without changing its answers:
 - DynamoDB applies each write request (PutItem, UpdateItem, TransactWriteItems...) atomically.
   moto checks conditions and then applies them without a lock, so two threads can both pass
   `balance >= :amount`. `make_writes_atomic` serialises moto's write operations, which is exactly
