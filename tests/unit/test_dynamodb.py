@@ -264,3 +264,23 @@ def test_a_timeout_on_a_kept_connection_is_a_backed_off_retry_not_a_silent_resen
     assert client.get_item(TableName="t") == {}
     assert len(server.requests) == 3
     assert len(sleeps) == 1  # the second request's retry went through the client's backoff
+
+
+def test_without_lambdas_variables_credentials_and_region_come_from_the_profile(
+        tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from unigate import aws
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION",
+                 "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "credentials").write_text("[default]\naws_access_key_id = AKIDPROFILE\n"
+                                          "aws_secret_access_key = profile-secret\n")
+    (tmp_path / "config").write_text("[default]\nregion = eu-north-1\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    aws.reset()
+    try:
+        assert dynamodb.credentials() == dynamodb.Credentials("AKIDPROFILE", "profile-secret", None)
+        assert dynamodb.region() == "eu-north-1"
+    finally:
+        aws.reset()

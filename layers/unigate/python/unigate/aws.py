@@ -30,7 +30,7 @@ _lock = threading.Lock()
 
 
 @cache
-def _session() -> Any:
+def session() -> Any:
     import boto3
 
     # One session for every client of the process: its loader caches endpoint rules and service models,
@@ -46,7 +46,7 @@ def client(service: str) -> Any:
     # caller, which knows whether a retry is safe.
     config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
     with _lock:
-        return _session().client(service, config=config)
+        return session().client(service, config=config)
 
 
 def reset() -> None:
@@ -57,7 +57,7 @@ def reset() -> None:
 
     dynamodb.reset()
     client.cache_clear()
-    _session.cache_clear()
+    session.cache_clear()
     if "aws_lambda_powertools.utilities.parameters" in sys.modules:
         from aws_lambda_powertools.utilities import parameters
 

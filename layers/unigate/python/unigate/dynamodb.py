@@ -8,8 +8,8 @@ this client sends their parameters as the JSON body and returns the JSON answer,
 client would (binary attributes stay base64 text; unigate stores none).
 
 What botocore gave that is kept:
-- credentials and region from the environment (Lambda's), and otherwise from botocore's own chain
-  (profiles, SSO, instance roles), imported only then;
+- credentials and region from the environment (Lambda's), and otherwise from the process's boto3
+  session (unigate.aws: profiles, SSO, instance roles), imported only then;
 - the endpoint from AWS_ENDPOINT_URL_DYNAMODB or AWS_ENDPOINT_URL, as every AWS SDK reads them;
 - retries with jittered backoff of throttling, 5xx answers and broken connections (3 attempts);
 - errors that carry `response` (Error.Code, Error.Message and the rest of the body, such as a
@@ -67,22 +67,17 @@ class TransactionCanceledException(ClientError):
     pass
 
 
-class ResourceNotFoundException(ClientError):
-    pass
-
-
 class Exceptions:
     """`client.exceptions`, as on a boto3 client, for the codes unigate catches."""
 
     ClientError = ClientError
     ConditionalCheckFailedException = ConditionalCheckFailedException
     TransactionCanceledException = TransactionCanceledException
-    ResourceNotFoundException = ResourceNotFoundException
 
 
 _BY_CODE: dict[str, type[ClientError]] = {
     cls.__name__: cls
-    for cls in (ConditionalCheckFailedException, TransactionCanceledException, ResourceNotFoundException)
+    for cls in (ConditionalCheckFailedException, TransactionCanceledException)
 }
 
 
@@ -107,18 +102,13 @@ class Credentials:
     token: str | None = None
 
 
-@cache
-def _botocore_session() -> Any:
-    import botocore.session
-
-    return botocore.session.get_session()
-
-
 def credentials() -> Credentials:
     key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
     if key and secret:  # Lambda's own: read each call, as they are set per sandbox and by tests
         return Credentials(key, secret, os.environ.get("AWS_SESSION_TOKEN") or None)
-    found = _botocore_session().get_credentials()
+    from unigate.aws import session
+
+    found = session().get_credentials()
     if found is None:
         raise ClientError({"Error": {"Code": "NoCredentials", "Message": "No AWS credentials found."}}, "Sign")
     frozen = found.get_frozen_credentials()  # refreshes temporary credentials when they near expiry
@@ -126,8 +116,12 @@ def credentials() -> Credentials:
 
 
 def region() -> str:
-    return (os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-            or _botocore_session().get_config_variable("region") or "us-east-1")
+    configured = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if configured:
+        return configured
+    from unigate.aws import session
+
+    return session().region_name or "us-east-1"
 
 
 def endpoint_url() -> str:

@@ -225,25 +225,26 @@ async def cancel_on_disconnect(request: Request, work: Callable[[], Awaitable[An
 
     task = asyncio.current_task()
     assert task is not None  # always inside a request's task
-    running, gone = [True], [False]
+    running, gone = True, False
 
     async def watch() -> None:
+        nonlocal gone
         while (await request.receive())["type"] != "http.disconnect":
             pass
-        if running[0]:
-            gone[0] = True
+        if running:
+            gone = True
             task.cancel()
 
     watcher = asyncio.get_running_loop().create_task(watch())
     try:
         return await work()
     except asyncio.CancelledError:
-        if not gone[0]:
+        if not gone:
             raise
         task.uncancel()
         raise ClientGone() from None
     finally:
-        running[0] = False
+        running = False
         watcher.cancel()
 
 

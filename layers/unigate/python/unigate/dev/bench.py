@@ -186,7 +186,7 @@ def authorizer_calls() -> dict[str, Any]:
         "import json, os; from unigate.dev import coldstart, awstiming; from pathlib import Path; "
         "os.environ.update({'AWS_ACCESS_KEY_ID': 't', 'AWS_SECRET_ACCESS_KEY': 't',"
         " 'AWS_DEFAULT_REGION': 'us-east-1'});"
-        "coldstart.start_embedded(Path('.'));"
+        "coldstart.start_seeded(Path('.'));"
         "awstiming.install(); awstiming.reset();"
         "from unigate.dev.template import Template; from unigate.dev.invoke import load_handler, LambdaContext;"
         "h = load_handler(Template().functions()['AuthorizerFunction']);"

@@ -61,7 +61,7 @@ def _seed(root: Path) -> None:
         "status": {"S": "active"}, "created_at": {"S": "2026-01-01T00:00:00Z"}})
 
 
-def start_embedded(root: Path) -> Any:
+def start_seeded(root: Path) -> Any:
     """moto in this process, seeded, with unigate's DynamoDB calls routed into it."""
     from moto import mock_aws
 
@@ -114,7 +114,7 @@ def main() -> None:
                        "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_METRICS_DISABLED": "true",
                        "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING"})
     os.environ.pop("AWS_ENDPOINT_URL", None)
-    mock = start_embedded(root)
+    mock = start_seeded(root)
     event = json.loads(_sample_event(root, target).read_text())
     from unigate.dev.invoke import LambdaContext
 

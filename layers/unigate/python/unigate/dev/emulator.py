@@ -211,13 +211,11 @@ def _static_checks_once() -> None:
     found it; the first of them finds clauses over every subtree, quadratic in the expression. Once an
     expression (a memoised parse: the same object each time) has passed them for a table, they are skipped;
     an expression that fails them is checked, and fails, every time."""
-    import json
-
     from moto.dynamodb.parsing import validators
 
     static = (validators.ActionCountValidator, validators.OverlappingPathsValidator,
               validators.UpdateHashRangeKeyValidator)
-    passed: set[tuple[int, str, str]] = set()
+    passed: set[tuple[int, tuple[tuple[str, str], ...], str, tuple[str, ...]]] = set()
     sources: dict[int, Any] = {}  # keeps each checked expression alive, so its id is not reused
     validator: Any = validators.UpdateExpressionValidator
     original_init = validator.__init__
@@ -228,8 +226,8 @@ def _static_checks_once() -> None:
         self._unigate_source = expression
 
     def validate(self: Any) -> Any:
-        key = (id(self._unigate_source), json.dumps(self.expression_attribute_names, sort_keys=True),
-               json.dumps([self.table.name, self.table.table_key_attrs]))
+        key = (id(self._unigate_source), tuple(sorted((self.expression_attribute_names or {}).items())),
+               self.table.name, tuple(self.table.table_key_attrs))
         known = key in passed
         node = self.node_to_validate
         for processor in self.processors:
