@@ -125,7 +125,7 @@ def run(host: str, port: int, *, dev_key: str | None, external: bool) -> None:
     write_state(info, url)
     print(banner(info, url), flush=True)
     try:
-        uvicorn.run(api, host=host, port=port, log_level="warning", lifespan="on")
+        uvicorn.run(api, host=host, port=port, log_level="warning", lifespan="on", access_log=False)
     finally:
         if STATE_FILE.exists() and json.loads(STATE_FILE.read_text()).get("pid") == os.getpid():
             Path(STATE_FILE).unlink()
