@@ -8,6 +8,8 @@ times its AWS calls), then measures from this process over real HTTP on 127.0.0.
    cached authorizer, real hold and settle); then 16 concurrent clients, for throughput;
 2. streaming: time to first byte and to the last chunk with a paced upstream (20 chunks, 5 ms apart),
    and whether every chunk arrived on its own;
+   both also through a pass-through proxy (unigate.dev.bench_proxy): the floor, what one more HTTP hop costs
+   on this machine with the same server and HTTP client and no gateway work at all;
 3. AWS calls per chat request (authorizer cached, secret warm) and per authorizer invocation;
 4. cold starts: each function against a bare boto3 handler and a minimal FastAPI + Mangum app
    (unigate.dev.coldstart, median of several fresh processes), with peak memory;
@@ -19,12 +21,14 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +43,8 @@ CONCURRENT_REQUESTS = int(os.environ.get("BENCH_CONCURRENT_REQUESTS", "800"))
 STREAMS = 30
 COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "7"))
 MODEL = "bench-model@bench"
+# A paced content chunk, as the upstream writes it ("content": "w3 ") and as the gateway does ("content":"w3 ").
+CONTENT_CHUNK = re.compile(rb'"content": ?"w')
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -58,11 +64,20 @@ def _wait(url: str, process: subprocess.Popen[bytes], headers: dict[str, str] | 
             time.sleep(0.1)
 
 
-def _start(workdir: Path) -> tuple[str, str, str, list[subprocess.Popen[bytes]]]:
+@dataclass
+class Servers:
+    upstream: str
+    proxy: str
+    gateway: str
+    key: str
+    processes: list[subprocess.Popen[bytes]]
+
+
+def _start(workdir: Path) -> Servers:
     from unigate import keys
 
-    upstream_port, gateway_port = free_port(), free_port()
-    upstream = f"http://127.0.0.1:{upstream_port}"
+    upstream_port, proxy_port, gateway_port = free_port(), free_port(), free_port()
+    upstream, proxy = f"http://127.0.0.1:{upstream_port}", f"http://127.0.0.1:{proxy_port}"
     catalog = workdir / "catalog.json"
     catalog.write_text(json.dumps({
         "providers": {"bench": {"family": "openai", "base_url": f"{upstream}/v1", "secret": None,
@@ -79,11 +94,14 @@ def _start(workdir: Path) -> tuple[str, str, str, list[subprocess.Popen[bytes]]]
                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
         subprocess.Popen([sys.executable, "-m", "unigate.cli", "dev"], env=env, cwd=PROJECT_ROOT,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        subprocess.Popen([sys.executable, "-m", "unigate.dev.bench_proxy", "--port", str(proxy_port),
+                          "--upstream", upstream], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
     ]
     gateway = f"http://127.0.0.1:{gateway_port}"
     _wait(upstream, processes[0])
     _wait(gateway + "/v0/credits", processes[1])
-    return upstream, gateway, key, processes
+    _wait(proxy, processes[2])
+    return Servers(upstream, proxy, gateway, key, processes)
 
 
 def _body(stream: bool = False, text: str = "hi") -> dict[str, Any]:
@@ -104,14 +122,18 @@ def _latencies(client: httpx.Client, url: str, body: dict[str, Any], count: int)
     return out
 
 
-def added_latency(upstream: str, gateway: str, key: str) -> dict[str, Any]:
-    direct_client = httpx.Client(timeout=30)
-    gateway_client = httpx.Client(timeout=30, headers={"Authorization": f"Bearer {key}"})
-    direct_url, gateway_url = f"{upstream}/v1/chat/completions", f"{gateway}/v1/chat/completions"
+def added_latency(servers: Servers) -> dict[str, Any]:
+    direct_client, proxy_client = httpx.Client(timeout=30), httpx.Client(timeout=30)
+    gateway_client = httpx.Client(timeout=30, headers={"Authorization": f"Bearer {servers.key}"})
+    gateway = servers.gateway
+    direct_url, gateway_url = f"{servers.upstream}/v1/chat/completions", f"{gateway}/v1/chat/completions"
+    proxy_url = f"{servers.proxy}/v1/chat/completions"
     _latencies(direct_client, direct_url, _direct_body(), 30)
+    _latencies(proxy_client, proxy_url, _direct_body(), 30)
     _latencies(gateway_client, gateway_url, _body(), 30)
-    httpx.delete(f"{gateway}/_unigate/aws-calls")
     direct = _latencies(direct_client, direct_url, _direct_body(), SEQUENTIAL)
+    proxied = _latencies(proxy_client, proxy_url, _direct_body(), SEQUENTIAL)
+    httpx.delete(f"{gateway}/_unigate/aws-calls")
     through = _latencies(gateway_client, gateway_url, _body(), SEQUENTIAL)
     aws = httpx.get(f"{gateway}/_unigate/aws-calls").json()
     aws_ms_per_request = aws["seconds"] * 1000 / SEQUENTIAL
@@ -125,10 +147,12 @@ def added_latency(upstream: str, gateway: str, key: str) -> dict[str, Any]:
     result["added_p50_ms"] = round(result["gateway_p50_ms"] - result["direct_p50_ms"], 2)
     result["added_p99_ms"] = round(result["gateway_p99_ms"] - result["direct_p99_ms"], 2)
     result["added_p50_outside_aws_ms"] = round(result["added_p50_ms"] - aws_ms_per_request, 2)
+    result["proxy_p50_ms"] = round(_percentile(proxied, 0.5), 2)
+    result["hop_floor_p50_ms"] = round(result["proxy_p50_ms"] - result["direct_p50_ms"], 2)
     return result
 
 
-def throughput(upstream: str, gateway: str, key: str) -> dict[str, Any]:
+def throughput(servers: Servers) -> dict[str, Any]:
     def run(url: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[float, list[float]]:
         clients = [httpx.Client(timeout=60, headers=headers) for _ in range(CONCURRENT_CLIENTS)]
         per_client = CONCURRENT_REQUESTS // CONCURRENT_CLIENTS
@@ -138,8 +162,9 @@ def throughput(upstream: str, gateway: str, key: str) -> dict[str, Any]:
         elapsed = time.perf_counter() - started
         return per_client * CONCURRENT_CLIENTS / elapsed, [v for r in results for v in r]
 
-    direct_rps, direct = run(f"{upstream}/v1/chat/completions", _direct_body(), {})
-    gateway_rps, through = run(f"{gateway}/v1/chat/completions", _body(), {"Authorization": f"Bearer {key}"})
+    direct_rps, direct = run(f"{servers.upstream}/v1/chat/completions", _direct_body(), {})
+    gateway_rps, through = run(f"{servers.gateway}/v1/chat/completions", _body(),
+                               {"Authorization": f"Bearer {servers.key}"})
     return {"clients": CONCURRENT_CLIENTS, "requests": CONCURRENT_REQUESTS,
             "direct_rps": round(direct_rps, 1), "gateway_rps": round(gateway_rps, 1),
             "direct_p50_ms": round(_percentile(direct, 0.5), 2), "gateway_p50_ms": round(_percentile(through, 0.5), 2),
@@ -155,23 +180,27 @@ def _stream_once(client: httpx.Client, url: str, body: dict[str, Any]) -> tuple[
         for raw in response.iter_raw():
             now = (time.perf_counter() - started) * 1000
             first = first if first is not None else now
-            arrivals.extend(now for _ in range(raw.count(b'"content":"w')))
+            arrivals.extend(now for _ in CONTENT_CHUNK.finditer(raw))
     return first or 0.0, (time.perf_counter() - started) * 1000, arrivals
 
 
-def streaming(upstream: str, gateway: str, key: str) -> dict[str, Any]:
-    direct_client = httpx.Client(timeout=30)
-    gateway_client = httpx.Client(timeout=30, headers={"Authorization": f"Bearer {key}"})
-    rows: dict[str, list[tuple[float, float, list[float]]]] = {"direct": [], "gateway": []}
+def streaming(servers: Servers) -> dict[str, Any]:
+    direct_client, proxy_client = httpx.Client(timeout=30), httpx.Client(timeout=30)
+    gateway_client = httpx.Client(timeout=30, headers={"Authorization": f"Bearer {servers.key}"})
+    rows: dict[str, list[tuple[float, float, list[float]]]] = {"direct": [], "proxy": [], "gateway": []}
     for _ in range(STREAMS):
-        rows["direct"].append(_stream_once(direct_client, f"{upstream}/v1/chat/completions",
+        rows["direct"].append(_stream_once(direct_client, f"{servers.upstream}/v1/chat/completions",
                                            _direct_body(True, "paced")))
-        rows["gateway"].append(_stream_once(gateway_client, f"{gateway}/v1/chat/completions", _body(True, "paced")))
+        rows["proxy"].append(_stream_once(proxy_client, f"{servers.proxy}/v1/chat/completions",
+                                          _direct_body(True, "paced")))
+        rows["gateway"].append(_stream_once(gateway_client, f"{servers.gateway}/v1/chat/completions",
+                                            _body(True, "paced")))
     out: dict[str, Any] = {"chunks": 20, "pace_ms": 5, "streams": STREAMS}
     for name, samples in rows.items():
         out[f"{name}_ttfb_p50_ms"] = round(statistics.median(s[0] for s in samples), 2)
         out[f"{name}_last_chunk_p50_ms"] = round(statistics.median(s[1] for s in samples), 2)
     out["added_ttfb_p50_ms"] = round(out["gateway_ttfb_p50_ms"] - out["direct_ttfb_p50_ms"], 2)
+    out["hop_floor_ttfb_p50_ms"] = round(out["proxy_ttfb_p50_ms"] - out["direct_ttfb_p50_ms"], 2)
     # "Separately": the 20 content chunks arrive over the upstream's pacing, not in one read at the end.
     spreads = [s[2][-1] - s[2][0] for s in rows["gateway"] if len(s[2]) == 20]
     out["gateway_chunks_complete"] = all(len(s[2]) == 20 for s in rows["gateway"])
@@ -234,13 +263,13 @@ def cold_starts() -> dict[str, Any]:
 def main() -> None:
     report: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
     with tempfile.TemporaryDirectory() as workdir:
-        upstream, gateway, key, processes = _start(Path(workdir))
+        servers = _start(Path(workdir))
         try:
-            report["added_latency"] = added_latency(upstream, gateway, key)
-            report["concurrency"] = throughput(upstream, gateway, key)
-            report["streaming"] = streaming(upstream, gateway, key)
+            report["added_latency"] = added_latency(servers)
+            report["concurrency"] = throughput(servers)
+            report["streaming"] = streaming(servers)
         finally:
-            for process in processes:
+            for process in servers.processes:
                 process.terminate()
                 process.wait(timeout=10)
     report["authorizer_aws_calls"] = authorizer_calls()
@@ -271,9 +300,13 @@ def _print(report: dict[str, Any]) -> None:
     print(f"{'  p99':34} {a['direct_p99_ms']:>9} {a['gateway_p99_ms']:>9} {a['added_p99_ms']:>9}")
     print(f"{'  AWS calls inside (ms/request)':34} {'':>9} {'':>9} {a['aws_ms_per_request']:>9}")
     print(f"{'  added p50 outside AWS (ms)':34} {'':>9} {'':>9} {a['added_p50_outside_aws_ms']:>9}")
+    print(f"{'  floor: pass-through proxy p50':34} {a['direct_p50_ms']:>9} {a['proxy_p50_ms']:>9} "
+          f"{a['hop_floor_p50_ms']:>9}")
     print(f"{'16 concurrent (req/s)':34} {c['direct_rps']:>9} {c['gateway_rps']:>9}")
     print(f"{'streaming TTFB p50 (ms)':34} {s['direct_ttfb_p50_ms']:>9} {s['gateway_ttfb_p50_ms']:>9} "
           f"{s['added_ttfb_p50_ms']:>9}")
+    print(f"{'  floor: pass-through proxy':34} {s['direct_ttfb_p50_ms']:>9} {s['proxy_ttfb_p50_ms']:>9} "
+          f"{s['hop_floor_ttfb_p50_ms']:>9}")
     print(f"{'streaming last chunk p50 (ms)':34} {s['direct_last_chunk_p50_ms']:>9} "
           f"{s['gateway_last_chunk_p50_ms']:>9}")
     print(f"  chunks pass separately: {s['chunks_pass_separately']} (spread {s['gateway_chunk_spread_p50_ms']} ms)")

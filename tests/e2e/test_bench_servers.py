@@ -1,0 +1,65 @@
+"""The bench's servers as `make bench` starts them: the fake upstream, the pass-through proxy (the floor the
+bench compares the gateway with) and the local gateway in front of them, over real HTTP. Timings are the
+bench's to report; here only what the numbers rest on: each path answers the same completion, and a paced
+stream's chunks arrive one by one through the proxy and through the gateway alike."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from unigate.dev import bench
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[bench.Servers]:
+    started = bench._start(Path(tmp_path_factory.mktemp("bench")))
+    yield started
+    for process in started.processes:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_the_proxy_passes_the_upstream_answer_through_unchanged(servers: bench.Servers) -> None:
+    direct = httpx.post(f"{servers.upstream}/v1/chat/completions", json=bench._direct_body())
+    proxied = httpx.post(f"{servers.proxy}/v1/chat/completions", json=bench._direct_body())
+    assert proxied.status_code == direct.status_code == 200
+    assert proxied.content == direct.content
+    assert proxied.headers["content-length"] == str(len(direct.content))
+
+
+def test_the_gateway_answers_the_bench_model_with_a_charge(servers: bench.Servers) -> None:
+    response = httpx.post(f"{servers.gateway}/v1/chat/completions", json=bench._body(),
+                          headers={"Authorization": f"Bearer {servers.key}"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["model"] == bench.MODEL
+    assert body["choices"][0]["message"]["content"] == "ok"
+    assert float(body["usage"]["cost"]) > 0
+
+
+@pytest.mark.parametrize("path", ["proxy", "gateway"])
+def test_paced_chunks_arrive_one_by_one(servers: bench.Servers, path: str) -> None:
+    if path == "proxy":
+        client, url, body = httpx.Client(timeout=30), servers.proxy, bench._direct_body(True, "paced")
+    else:
+        client = httpx.Client(timeout=30, headers={"Authorization": f"Bearer {servers.key}"})
+        url, body = servers.gateway, bench._body(True, "paced")
+    first, _, arrivals = bench._stream_once(client, f"{url}/v1/chat/completions", body)
+    assert len(arrivals) == 20
+    # 20 chunks paced 5 ms apart: spread over most of 95 ms, not delivered together at the end.
+    assert arrivals[-1] - arrivals[0] > 19 * 5 * 0.6
+    assert first < arrivals[-1]
+
+
+def test_the_proxy_relays_the_stream_bytes_as_the_upstream_sent_them(servers: bench.Servers) -> None:
+    def events(url: str) -> list[dict[str, object]]:
+        with httpx.stream("POST", f"{url}/v1/chat/completions", json=bench._direct_body(True)) as response:
+            lines = [line for line in response.iter_lines() if line.startswith("data: {")]
+        return [json.loads(line[len("data: "):]) for line in lines]
+
+    assert events(servers.proxy) == events(servers.upstream)
