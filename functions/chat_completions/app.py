@@ -1,12 +1,13 @@
 """POST /v0/chat/completions and /v1/chat/completions: any model at any provider, billed in credits."""
 
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 
 from unigate import chat
 from unigate.web import (
     CallerDep,
     ClientGone,
+    EventStreamResponse,
     cancel_on_disconnect,
     create_app,
     lambda_handler_for,
@@ -28,7 +29,7 @@ async def chat_completions(request: Request, caller: CallerDep) -> Response:
     except ClientGone:
         return Response(status_code=499)
     if isinstance(result, chat.Streamed):
-        return StreamingResponse(result.chunks, media_type="text/event-stream", headers=result.headers)
+        return EventStreamResponse(result.chunks, headers=result.headers)
     return JSONResponse(result.body, headers=result.headers)
 
 

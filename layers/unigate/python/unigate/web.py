@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -246,6 +246,24 @@ async def cancel_on_disconnect(request: Request, work: Callable[[], Awaitable[An
     finally:
         running = False
         watcher.cancel()
+
+
+class EventStreamResponse(StreamingResponse):
+    """A server-sent event stream: Starlette's StreamingResponse, with the client's disconnect watched by
+    cancel_on_disconnect. Under an ASGI server older than spec 2.4 (uvicorn, as the Lambda Web Adapter runs
+    it) Starlette starts a task group per stream and sends from a second task, one more loop turn before
+    the first byte. Here the body is sent from the request's own task; a disconnect cancels it the same
+    way (the body's own cleanup settles what was produced)."""
+
+    media_type = "text/event-stream"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await cancel_on_disconnect(Request(scope, receive), lambda: self.stream_response(send))
+        except ClientGone:
+            return
+        if self.background is not None:
+            await self.background()
 
 
 def lambda_handler_for(app: FastAPI) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
