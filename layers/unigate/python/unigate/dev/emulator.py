@@ -16,7 +16,9 @@ Two fixes make moto faithful enough for money, and the rest make it fast without
   (`_faster_update_validation`). tests/integration/test_emulator.py checks that moto's answers and
   errors stay the same.
 - unigate's DynamoDB client (unigate.dynamodb) calls moto's DynamoDB handler in this process directly
-  (`serve_dynamodb_in_process`): no HTTP, no signing, and none of botocore's work, as in Lambda.
+  (`serve_dynamodb_in_process`): no HTTP, no signing, and none of botocore's work, as in Lambda. For
+  unigate's own operations moto's request layer is skipped too (a werkzeug request, the body re-parsed
+  against the service model): the handler's own call_action runs on the JSON body (`moto_transport`).
 - A moto server on a side port shares this process's in-memory backends, so the `unigate` CLI in
   another process can manage the same store the local API serves.
 """
@@ -300,7 +302,6 @@ def moto_transport(operation: str, body: bytes) -> tuple[int, bytes]:
 def moto_dispatch(operation: str, body: bytes) -> tuple[int, bytes]:
     """The request through moto's whole request layer: a werkzeug request, its URL, query string and headers
     read for the region and account, and the body parsed against the operation's model."""
-    from moto.core.exceptions import HTTPException
     from moto.core.request import Request
     from moto.dynamodb.responses import DynamoHandler
 
@@ -309,8 +310,15 @@ def moto_dispatch(operation: str, body: bytes) -> tuple[int, bytes]:
     request = Request.from_primitives(
         "POST", f"https://dynamodb.{region()}.amazonaws.com/",
         {"Content-Type": CONTENT_TYPE, "X-Amz-Target": TARGET_PREFIX + operation}, body)
+    return _answer(lambda: DynamoHandler.dispatch(request, request.raw_url, request.headers))
+
+
+def _answer(handle: Any) -> tuple[int, bytes]:
+    """moto's (status, headers, body) as the wire's status and bytes; moto raises some errors as HTTP."""
+    from moto.core.exceptions import HTTPException
+
     try:
-        status, _, answer = DynamoHandler.dispatch(request, request.raw_url, request.headers)
+        status, _, answer = handle()
     except HTTPException as exc:
         status, answer = exc.code or 500, exc.get_body()
     return int(status), answer.encode() if isinstance(answer, str) else bytes(answer)
@@ -335,7 +343,6 @@ def _call_handler(operation: str, params: dict[str, Any], body: bytes) -> tuple[
     process's region and account, then moto's own call_action (its authorisation check, the operation, the
     error and result serialisation). The werkzeug request, the URL and query string parsing and the
     model-driven re-parse of the JSON body (a third of moto's time per transaction) are what is skipped."""
-    from moto.core.exceptions import HTTPException
     from moto.dynamodb.responses import DynamoHandler
     from moto.iam.models import mark_account_as_visited
     from moto.utilities.utils import get_partition
@@ -358,11 +365,7 @@ def _call_handler(operation: str, params: dict[str, Any], body: bytes) -> tuple[
     handler.current_account = handler.get_current_account()
     mark_account_as_visited(account_id=handler.current_account, access_key=handler.access_key,
                             service="dynamodb", region=handler.region)
-    try:
-        status, _, answer = handler.call_action()
-    except HTTPException as exc:
-        status, answer = exc.code or 500, exc.get_body()
-    return int(status), answer.encode() if isinstance(answer, str) else bytes(answer)
+    return _answer(handler.call_action)
 
 
 def serve_dynamodb_in_process() -> None:
