@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from unigate.dev.bench_upstream import read_body
 from unigate.httpclient import get_client
 
 TIMEOUT_SECONDS = 30.0
@@ -20,12 +21,7 @@ def make_app(upstream: str) -> Any:
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+        body = await read_body(receive)
         response = await get_client().request(scope["method"], upstream + scope["path"], content=body,
                                               timeout=TIMEOUT_SECONDS,
                                               headers={"Content-Type": "application/json"})

@@ -31,16 +31,20 @@ def _chunk(model: str, delta: dict[str, Any], finish: str | None = None, usage: 
     return b"data: " + json.dumps(body).encode() + b"\n\n"
 
 
-async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] != "http":
-        return
+async def read_body(receive: Any) -> bytes:
+    """A request's whole body, from its ASGI messages."""
     raw = b""
     while True:
         message = await receive()
         raw += message.get("body", b"")
         if not message.get("more_body"):
-            break
-    request = json.loads(raw or b"{}")
+            return raw
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    request = json.loads(await read_body(receive) or b"{}")
     model = request.get("model", "bench")
     if not request.get("stream"):
         body = _completion(model)
