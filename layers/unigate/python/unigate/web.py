@@ -74,12 +74,25 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
+_CONTEXT_KEY = "unigate.request_context"
+_LWA_CONTEXT_NAME = LWA_CONTEXT_HEADER.encode()
+
+
 def _request_context(scope: Scope) -> dict[str, Any]:
+    """API Gateway's requestContext: Mangum's event, or the Lambda Web Adapter's header (parsed once per
+    request: the request id middleware and the caller both read it)."""
+    context = scope.get(_CONTEXT_KEY)
+    if context is None:
+        context = scope[_CONTEXT_KEY] = _parse_request_context(scope)
+    return context
+
+
+def _parse_request_context(scope: Scope) -> dict[str, Any]:
     event = scope.get("aws.event")
     if isinstance(event, dict):
         return event.get("requestContext") or {}
     for name, value in scope.get("headers", []):
-        if name == LWA_CONTEXT_HEADER.encode():
+        if name == _LWA_CONTEXT_NAME:
             try:
                 parsed = json.loads(value)
             except ValueError:

@@ -1,0 +1,40 @@
+"""The request context the route functions read: API Gateway's, from Mangum's event or the Lambda Web
+Adapter's header, parsed once per request and never shared between requests."""
+
+import json
+
+import pytest
+
+from unigate import web
+
+
+def _scope(context: object) -> dict[str, object]:
+    raw = context if isinstance(context, bytes) else json.dumps(context).encode()
+    return {"type": "http", "headers": [(b"host", b"x"), (web.LWA_CONTEXT_HEADER.encode(), raw)]}
+
+
+def test_the_header_is_parsed_once_per_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed = []
+    real_loads = json.loads
+    monkeypatch.setattr(web.json, "loads", lambda raw: parsed.append(raw) or real_loads(raw))
+    scope = _scope({"requestId": "r-1", "authorizer": {"account_id": "acct_1"}})
+
+    assert web._request_id(scope) == "r-1"
+    assert web._request_context(scope)["authorizer"] == {"account_id": "acct_1"}
+    assert len(parsed) == 1
+
+
+def test_each_request_reads_its_own_context() -> None:
+    first, second = _scope({"requestId": "r-1"}), _scope({"requestId": "r-2"})
+    assert web._request_id(first) == "r-1"
+    assert web._request_id(second) == "r-2"
+
+
+@pytest.mark.parametrize("raw", [b"not json", b"[1, 2]"])
+def test_a_malformed_header_is_no_context(raw: bytes) -> None:
+    assert web._request_context(_scope(raw)) == {}
+
+
+def test_mangum_event_context_comes_first() -> None:
+    scope = {**_scope({"requestId": "from-header"}), "aws.event": {"requestContext": {"requestId": "from-event"}}}
+    assert web._request_id(scope) == "from-event"
