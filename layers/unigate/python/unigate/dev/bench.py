@@ -226,6 +226,15 @@ def authorizer_calls() -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def own_work() -> float:
+    """The gateway's own work per chat request, warm and in process, in ms (unigate.dev.overhead): what
+    the outside-AWS time would be without HTTP hops, the upstream call, or the machine evicting the code
+    between requests."""
+    out = subprocess.run([sys.executable, "-m", "unigate.dev.overhead"], capture_output=True, text=True,
+                         cwd=PROJECT_ROOT, check=True)
+    return float(out.stdout.strip().splitlines()[-1].rsplit(" ", 2)[-2])
+
+
 def cold_starts() -> dict[str, Any]:
     import compileall
 
@@ -272,6 +281,7 @@ def main() -> None:
             for process in servers.processes:
                 process.terminate()
                 process.wait(timeout=10)
+    report["added_latency"]["own_work_in_process_ms"] = round(own_work(), 3)
     report["authorizer_aws_calls"] = authorizer_calls()
     report["cold_start"] = cold_starts()
     targets = {
@@ -302,6 +312,7 @@ def _print(report: dict[str, Any]) -> None:
     print(f"{'  added p50 outside AWS (ms)':34} {'':>9} {'':>9} {a['added_p50_outside_aws_ms']:>9}")
     print(f"{'  floor: pass-through proxy p50':34} {a['direct_p50_ms']:>9} {a['proxy_p50_ms']:>9} "
           f"{a['hop_floor_p50_ms']:>9}")
+    print(f"{'  own work, warm in process':34} {'':>9} {'':>9} {a['own_work_in_process_ms']:>9}")
     print(f"{'16 concurrent (req/s)':34} {c['direct_rps']:>9} {c['gateway_rps']:>9}")
     print(f"{'streaming TTFB p50 (ms)':34} {s['direct_ttfb_p50_ms']:>9} {s['gateway_ttfb_p50_ms']:>9} "
           f"{s['added_ttfb_p50_ms']:>9}")
