@@ -6,6 +6,7 @@ stream's chunks arrive one by one through the proxy and through the gateway alik
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,11 +18,32 @@ from unigate.dev import bench
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[bench.Servers]:
-    started = bench._start(Path(tmp_path_factory.mktemp("bench")))
+    # Placed as `make bench` places them, where the machine allows it (two or more CPUs, Linux).
+    started = bench._start(Path(tmp_path_factory.mktemp("bench")), bench._cpu_split())
     yield started
     for process in started.processes:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_the_gateway_and_the_proxy_run_on_a_cpu_of_their_own(servers: bench.Servers) -> None:
+    split = bench._cpu_split()
+    if split is None:
+        pytest.skip("one CPU, or no sched_setaffinity: the bench leaves placement to the scheduler")
+    load, own = split
+    assert load
+    assert own
+    assert not load & own
+    upstream, gateway, proxy = servers.processes
+    for process, cpus in ((upstream, load), (gateway, own), (proxy, own)):
+        threads = [int(task.name) for task in Path(f"/proc/{process.pid}/task").iterdir()]
+        assert len(threads) > 1  # started after the first pinning: uvloop's resolver threads
+        assert {frozenset(os.sched_getaffinity(thread)) for thread in threads} == {frozenset(cpus)}
+
+
+def test_placement_is_left_to_the_scheduler_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BENCH_PIN", "0")
+    assert bench._cpu_split() is None
 
 
 def test_the_proxy_passes_the_upstream_answer_through_unchanged(servers: bench.Servers) -> None:
