@@ -37,6 +37,7 @@ class Received:
     query: str
     headers: dict[str, str]
     body: dict[str, Any]
+    client_port: int | None = None  # the same port on two calls: the client reused its connection
 
 
 @dataclass
@@ -110,7 +111,8 @@ def _embedding_text(item: Any) -> str:
 def build(fake: FakeUpstream) -> Starlette:
     async def record(request: Request) -> dict[str, Any]:
         body = await request.json()
-        fake.received.append(Received(request.url.path, request.url.query, dict(request.headers), body))
+        fake.received.append(Received(request.url.path, request.url.query, dict(request.headers), body,
+                                      request.client.port if request.client else None))
         return body
 
     def sse(events: list[Any], *, tail: list[bytes] | None = None, pace: float = 0.002) -> StreamingResponse:

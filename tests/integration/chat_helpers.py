@@ -15,18 +15,28 @@ from unigate.stores import accounts as store
 def run_chat(body: Any, account: str = "acct_test", allowed: tuple[str, ...] = (), *, caller: Caller | None = None,
              extra_parameters: str | None = None) -> tuple[dict, Any]:
     """(headers, body) for a plain request; (headers, [chunk dicts or "[DONE]"]) for a stream."""
+    return run_chats([body], account, allowed, caller=caller, extra_parameters=extra_parameters)[0]
+
+
+def run_chats(bodies: list[Any], account: str = "acct_test", allowed: tuple[str, ...] = (), *,
+              caller: Caller | None = None, extra_parameters: str | None = None) -> list[tuple[dict, Any]]:
+    """run_chat for each body in turn, in one event loop: the upstream connections are kept between them,
+    as in a warm Lambda."""
     caller = caller or Caller(account, "key_test", allowed)
 
-    async def go() -> tuple[dict, Any]:
+    async def one(body: Any) -> tuple[dict, Any]:
+        result = await chat.complete(chat.prepare(body, caller, extra_parameters=extra_parameters), caller)
+        if isinstance(result, chat.Streamed):
+            events = []
+            async for raw in result.chunks:
+                data = raw.decode().removeprefix("data: ").strip()
+                events.append(data if data == "[DONE]" else json.loads(data))
+            return result.headers, events
+        return result.headers, result.body
+
+    async def go() -> list[tuple[dict, Any]]:
         try:
-            result = await chat.complete(chat.prepare(body, caller, extra_parameters=extra_parameters), caller)
-            if isinstance(result, chat.Streamed):
-                events = []
-                async for raw in result.chunks:
-                    data = raw.decode().removeprefix("data: ").strip()
-                    events.append(data if data == "[DONE]" else json.loads(data))
-                return result.headers, events
-            return result.headers, result.body
+            return [await one(body) for body in bodies]
         finally:
             await get_client().aclose()
 

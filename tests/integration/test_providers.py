@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from tests.fakes.upstream import CANARY_KEYS, PROMPT_TOKENS
-from tests.integration.chat_helpers import assert_money_consistent, final_usage, run_chat, streamed_text
+from tests.integration.chat_helpers import (
+    assert_money_consistent,
+    final_usage,
+    run_chat,
+    run_chats,
+    streamed_text,
+)
 from unigate.catalog import get_catalog
 from unigate.errors import BadRequest, RateLimited, UpstreamError, UpstreamTimeout
 
@@ -69,6 +75,20 @@ def test_streamed_completion(model: str, providers, account: str) -> None:
     assert assert_money_consistent() == START - cost
     finishes = [c["choices"][0]["finish_reason"] for c in events[:-1] if c.get("choices")]
     assert finishes[-1] == "stop"
+
+
+@pytest.mark.parametrize("model", FAMILIES)
+def test_a_finished_stream_leaves_its_connection_to_the_next_call(model: str, providers, account: str) -> None:
+    """Readers stop at the stream's last event ([DONE], message_stop); the body's end, right behind it, is
+    read too, so the next call does not open a new connection (a TCP and TLS handshake on a real provider,
+    before its first byte)."""
+    results = run_chats([_body(model, stream=True), _body(model, stream=True), _body(model)])
+    assert all(streamed_text(events) == REPLY for _, events in results[:2])
+    path = FAMILIES[model][0]
+    ports = {received.client_port for received in providers.received[-3:] if path in received.path}
+    assert len(providers.received) >= 3
+    assert len(ports) == 1
+    assert ports != {None}
 
 
 @pytest.mark.parametrize("model", FAMILIES)

@@ -123,6 +123,52 @@ def test_chunked_lines_split_only_at_http_line_ends() -> None:
     assert server.connections == 1  # the chunked answer ended cleanly: the connection was reused
 
 
+def _event_stream(end_after: float, *, extra: bytes = b"") -> Script:
+    """[DONE], then (after `end_after` seconds, and `extra` bytes) the chunked body's empty last chunk."""
+    async def script(request: bytes, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for event in (b"data: one\n\n", b"data: [DONE]\n\n"):
+            writer.write(b"%x\r\n%s\r\n" % (len(event), event))
+        await writer.drain()
+        await asyncio.sleep(end_after)
+        if extra:
+            writer.write(b"%x\r\n%s\r\n" % (len(extra), extra))
+        writer.write(b"0\r\n\r\n")
+
+    return script
+
+
+async def _read_to_done(client: httpclient.Client, port: int, **finish: Any) -> None:
+    response = await client.request("POST", f"http://127.0.0.1:{port}/stream")
+    async for line in response.aiter_lines():  # left at [DONE], as the providers' readers leave it
+        if line == "data: [DONE]":
+            break
+    await response.finish(**finish)
+
+
+def test_finishing_a_stream_read_to_its_last_event_keeps_the_connection() -> None:
+    async def test(server: Server, client: httpclient.Client) -> None:
+        for _ in range(3):
+            # The body's end comes after the reader has stopped; the lines reader it left behind is
+            # collected meanwhile, and must not drop the connection finish is reading.
+            await _read_to_done(client, server.port)
+
+    assert serve(_event_stream(0.01), test).connections == 1
+
+
+@pytest.mark.parametrize(("end_after", "extra", "finish"), [
+    (0.5, b"", {"within": 0.05}),  # the end does not come in time
+    (0.0, b"x" * 100, {"limit": 10}),  # more body than a stream's end
+])
+def test_finishing_gives_up_on_a_body_that_does_not_end_and_drops_the_connection(
+        end_after: float, extra: bytes, finish: dict[str, Any]) -> None:
+    async def test(server: Server, client: httpclient.Client) -> None:
+        for _ in range(2):
+            await _read_to_done(client, server.port, **finish)
+
+    assert serve(_event_stream(end_after, extra=extra), test).connections == 2
+
+
 def test_an_answer_delimited_by_close_is_read_to_the_end_and_not_reused() -> None:
     async def script(request: bytes, writer: asyncio.StreamWriter) -> None:
         writer.write(b"HTTP/1.0 200 OK\r\n\r\nuntil the end")

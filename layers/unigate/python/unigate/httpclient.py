@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import re
 import select
 import time
 import weakref
 import zlib
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from functools import cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -36,6 +37,9 @@ KEEPALIVE_SECONDS = 30.0
 MAX_IDLE_PER_ORIGIN = 32
 MAX_HEAD_BYTES = 64 * 1024
 READ_SIZE = 64 * 1024
+# What `Response.finish` waits for, and reads, of a body its reader has stopped needing.
+FINISH_SECONDS = 0.05
+FINISH_BYTES = 64 * 1024
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")  # exactly the line ends of HTTP and server-sent events
 _UNSAFE_HEADER = re.compile(r"[\r\n\x00]")
 
@@ -135,7 +139,7 @@ class Response:
         except OSError as exc:
             raise ProtocolError(f"the connection failed while reading ({exc.__class__.__name__})") from None
 
-    async def _raw_chunks(self) -> AsyncIterator[bytes]:
+    async def _raw_chunks(self) -> AsyncGenerator[bytes, None]:
         connection = self._connection
         if connection is None:
             return
@@ -178,6 +182,10 @@ class Response:
                 tail = self._decoder.flush()
                 if tail:
                     yield tail
+        except GeneratorExit:
+            # Left by a reader that had what it needed (a stream's last event) and is collected later,
+            # maybe while `finish` reads the body's end: whoever holds the Response finishes or closes it.
+            raise
         except BaseException:
             self._discard()
             raise
@@ -203,6 +211,22 @@ class Response:
         if self._content is None:
             self._content = b"".join([chunk async for chunk in self.aiter_bytes()])
         return self._content
+
+    async def finish(self, *, within: float = FINISH_SECONDS, limit: int = FINISH_BYTES) -> None:
+        """Reads what is left of a body whose reader has what it needs, so that the connection carries the
+        next call. A server-sent event stream's reader stops at its last event ([DONE], message_stop) and
+        the body's end (a chunked body's empty last chunk) is right behind it: keeping the connection
+        saves the next streamed call a TCP and TLS handshake, on its time to first byte. A body that does
+        not end within `within` seconds and `limit` bytes is dropped with its connection, as aclose does."""
+        if self._connection is not None and self._framing != "close":
+            left = limit
+            with contextlib.suppress(TimeoutError, HTTPError):
+                async with asyncio.timeout(within), contextlib.aclosing(self._raw_chunks()) as chunks:
+                    async for data in chunks:  # at the body's end the connection goes back to the pool
+                        left -= len(data)
+                        if left < 0:
+                            break
+        self._discard()
 
     async def aclose(self) -> None:
         self._discard()  # a body still unread would be in the way of the next answer

@@ -270,5 +270,7 @@ async def open_stream(url: str, payload: dict[str, Any], headers: dict[str, str]
         yield response
     except HTTPError as exc:
         raise transport_failure(exc) from None
+    else:  # the reader is done: the body's end is read, and the connection kept, if it comes at once
+        await response.finish()
     finally:
         await response.aclose()
