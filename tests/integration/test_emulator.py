@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, template
+from unigate.dev import emulator
 from unigate.dev.emulator import FAKE_CREDENTIALS, free_port, make_writes_atomic
 
 SCRIPT = r'''
@@ -189,3 +190,47 @@ def test_money_moves_the_same_over_http(over_http: None) -> None:
     assert ratelimits.take("acct_http", 1, rpm=1, tpm=None, tokens=5).admitted
     refused = ratelimits.take("acct_http", 1, rpm=1, tpm=None, tokens=5)  # the old item comes with the refusal
     assert (refused.admitted, refused.requests, refused.tokens) == (False, 1, 5)
+
+
+def _layout(obj: Any, numbered: dict[int, int], original: set[int]) -> Any:
+    """A tree's classes, attributes and scalars, with shared objects and cycles (parent links) numbered."""
+    if isinstance(obj, str | int | float | bool | type(None)):
+        return obj
+    assert id(obj) not in original  # nothing of the copy is shared with the memoised tree
+    if id(obj) in numbered:
+        return ("same as", numbered[id(obj)])
+    numbered[id(obj)] = len(numbered)
+    if type(obj) is list:
+        return [_layout(item, numbered, original) for item in obj]
+    return type(obj).__name__, {name: _layout(value, numbered, original) for name, value in vars(obj).items()}
+
+
+def _objects(obj: Any, found: set[int]) -> set[int]:
+    if not isinstance(obj, str | int | float | bool | type(None)) and id(obj) not in found:
+        found.add(id(obj))
+        for value in obj if type(obj) is list else vars(obj).values():
+            _objects(value, found)
+    return found
+
+
+@pytest.mark.parametrize("expression", [
+    "SET balance = balance - :amount",
+    "ADD #a0 :a0, #a1 :a1 SET expires_at = :exp, ws = :ws",
+    "SET a = if_not_exists(a, :z) + :one, b = list_append(b, :l) REMOVE c, d[1] DELETE s :s",
+    "SET #m.#k[2].x = :v",
+])
+def test_a_memoised_expression_is_copied_as_a_deep_copy_would(expression: str) -> None:
+    """The validator deep-copies the memoised parse for every update; the emulator copies it from a plan
+    made at its first copy. Both copies have the same layout, parent links included, and share nothing."""
+    import copy
+
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    make_writes_atomic()
+    tree = UpdateExpressionParser.make(expression)
+    assert UpdateExpressionParser.make(expression) is tree
+    original = _objects(tree, set())
+    by_deepcopy = copy.deepcopy(tree, {id(None): None})  # a started memo: copy's own recursive path
+    for _ in range(2):  # the first copy makes the plan; the second only follows it
+        assert _layout(copy.deepcopy(tree), {}, original) == _layout(by_deepcopy, {}, original)
+    assert emulator._SHARED_TREES[id(tree)][1] != [None]  # the copies came from a plan

@@ -121,7 +121,16 @@ def _memoise_parsers() -> None:
     from moto.dynamodb.parsing import expressions
 
     parser: Any = expressions.UpdateExpressionParser  # type: ignore[attr-defined]
-    make: Any = functools.lru_cache(maxsize=512)(parser.make.__func__)
+    cached: Any = functools.lru_cache(maxsize=512)(parser.make.__func__)
+
+    def make(cls: Any, expression: str) -> Any:
+        tree = cached(cls, expression)
+        if id(tree) not in _SHARED_TREES:
+            if len(_SHARED_TREES) >= 4096:
+                _SHARED_TREES.clear()
+            _SHARED_TREES[id(tree)] = (tree, [])  # the tree keeps its id; its clone plan comes with its first copy
+        return tree
+
     parser.make = classmethod(make)
 
     parse = ConditionExpressionParser.parse
@@ -148,16 +157,100 @@ def _memoise_parsers() -> None:
 
 
 _ATOMIC = (str, int, float, bool, type(None))
+# Memoised update expressions, which every update's validator deep-copies: id -> (tree, [its clone plan]).
+_SHARED_TREES: dict[int, tuple[Any, list[Any]]] = {}
+
+
+class _Unplannable(Exception):
+    pass
+
+
+def _clone_plan(root: Any, node_class: type) -> tuple[list[type], list[Any]]:
+    """A tree of nodes (a __dict__ of nodes, lists and scalars, with parent links) as a flat list: each
+    node's class, or list, and what fills it, scalars as they are and nodes and lists by position."""
+    position: dict[int, int] = {}
+    kinds: list[type] = []
+    fills: list[Any] = []
+
+    def place(obj: Any) -> int:
+        if id(obj) in position:
+            return position[id(obj)]
+        index = position[id(obj)] = len(kinds)
+        kinds.append(list if type(obj) is list else type(obj))
+        fills.append(None)
+        if type(obj) is list:
+            fills[index] = [(False, v) if isinstance(v, _ATOMIC) else (True, place(v)) for v in obj]
+        elif isinstance(obj, node_class):
+            fills[index] = [(name, False, v) if isinstance(v, _ATOMIC) else (name, True, place(v))
+                            for name, v in obj.__dict__.items()]
+        else:
+            raise _Unplannable
+        return index
+
+    place(root)
+    return kinds, fills
+
+
+def _planned_copy(node: Any, node_class: type) -> Any:
+    """A memoised expression, copied for every update, from a plan made at its first copy (None for any
+    other node)."""
+    shared = _SHARED_TREES.get(id(node))
+    if shared is None or shared[0] is not node:
+        return None
+    plan = shared[1]
+    if not plan:
+        try:
+            plan.append(_clone_plan(node, node_class))
+        except _Unplannable:
+            plan.append(None)
+    return None if plan[0] is None else _cloned(plan[0])
+
+
+def _cloned(plan: tuple[list[type], list[Any]]) -> Any:
+    kinds, fills = plan
+    made: list[Any] = [[] if kind is list else object.__new__(kind) for kind in kinds]
+    for target, fill in zip(made, fills, strict=True):
+        if type(target) is list:
+            target.extend([made[v] if ref else v for ref, v in fill])
+        else:
+            target.__dict__.update({name: made[v] if ref else v for name, ref, v in fill})
+    return made[0]
+
+
+def _node_copier(node_class: type) -> Any:
+    """Node.__deepcopy__: a memoised expression from its plan; any other node as copy's generic protocol
+    would copy it, knowing a node is a __dict__ of nodes, lists and scalars."""
+    from copy import deepcopy
+
+    def node_deepcopy(self: Any, memo: dict[int, Any]) -> Any:
+        planned = None if memo else _planned_copy(self, node_class)
+        if planned is not None:
+            return planned
+        copied = object.__new__(type(self))
+        memo[id(self)] = copied
+        for name, value in self.__dict__.items():
+            if isinstance(value, _ATOMIC):
+                copied.__dict__[name] = value
+            elif type(value) is list:
+                if id(value) not in memo:
+                    items: list[Any] = []
+                    memo[id(value)] = items  # registered first, as copy does, for cycles
+                    items.extend(v if isinstance(v, _ATOMIC) else deepcopy(v, memo) for v in value)
+                copied.__dict__[name] = memo[id(value)]
+            else:
+                copied.__dict__[name] = deepcopy(value, memo)
+        return copied
+
+    return node_deepcopy
 
 
 def _faster_update_validation() -> None:
     """moto validates an update expression by walking its tree ten times, and on every node of every walk
     rebuilds the walker's type map and tests types through ABCMeta; before that it deep-copies the tree
     through copy's generic reduce protocol. That was about 40% of a settle. The same walks and the same
-    copy, done with each walker's map built once, type tests cached per node class, and a deep copy that
-    knows a node is a __dict__ of nodes, lists and scalars."""
-    from copy import deepcopy
-
+    copy, done with each walker class's map looked up once, type tests cached per node class, and a deep
+    copy that knows a node is a __dict__ of nodes, lists and scalars (for a memoised expression, from a
+    plan made at its first copy)."""
     from moto.dynamodb.parsing import ast_nodes
 
     # ast_nodes is untyped (`# type: ignore` at its top), so mypy sees none of its names.
@@ -165,6 +258,7 @@ def _faster_update_validation() -> None:
     node_class: Any = ast_nodes.Node  # type: ignore[attr-defined]
 
     is_node: dict[type, bool] = {}
+    dispatches: dict[type, dict[type, Any]] = {}
     no_hook = traverser.pre_processing_of_child
     missing = object()
 
@@ -183,37 +277,25 @@ def _faster_update_validation() -> None:
                 walk(self, child_node, i, dispatch, hook)
         processor = dispatch.get(cls, missing)
         if processor is missing:  # the first match in the walker's map, as its process() picks it
-            processor = dispatch[cls] = next(
-                (found for kind, found in self._processing_map().items() if isinstance(node, kind)), None)
+            found = next((found for kind, found in self._processing_map().items() if isinstance(node, kind)), None)
+            # Every map holds the walker's own methods: kept unbound, for every walker of its class.
+            processor = dispatch[cls] = None if found is None else found.__func__
         if processor is not None:
-            node = processor(node)
+            node = processor(self, node)
             node.parent = parent_node
             if parent_node:
                 parent_node.children[child_id] = node
         return node
 
     def traverse_node_recursively(self: Any, node: Any, child_id: int = -1) -> Any:
-        dispatch = self.__dict__.setdefault("_unigate_dispatch", {})
-        return walk(self, node, child_id, dispatch, type(self).pre_processing_of_child is not no_hook)
-
-    def node_deepcopy(self: Any, memo: dict[int, Any]) -> Any:
-        copied = object.__new__(type(self))
-        memo[id(self)] = copied
-        for name, value in self.__dict__.items():
-            if isinstance(value, _ATOMIC):
-                copied.__dict__[name] = value
-            elif type(value) is list:
-                if id(value) not in memo:
-                    items: list[Any] = []
-                    memo[id(value)] = items  # registered first, as copy does, for cycles
-                    items.extend(v if isinstance(v, _ATOMIC) else deepcopy(v, memo) for v in value)
-                copied.__dict__[name] = memo[id(value)]
-            else:
-                copied.__dict__[name] = deepcopy(value, memo)
-        return copied
+        walker = type(self)  # a new walker for every validation: its map is looked up once per class
+        dispatch = dispatches.get(walker)
+        if dispatch is None:
+            dispatch = dispatches[walker] = {}
+        return walk(self, node, child_id, dispatch, walker.pre_processing_of_child is not no_hook)
 
     traverser.traverse_node_recursively = traverse_node_recursively
-    node_class.__deepcopy__ = node_deepcopy
+    node_class.__deepcopy__ = _node_copier(node_class)
     _static_checks_once()
 
 
