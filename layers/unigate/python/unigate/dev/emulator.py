@@ -25,13 +25,14 @@ Two fixes make moto faithful enough for money, and the rest make it fast without
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import logging
 import os
 import socket
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 FAKE_CREDENTIALS = {
@@ -125,10 +126,10 @@ def _memoise_parsers() -> None:
 
     def make(cls: Any, expression: str) -> Any:
         tree = cached(cls, expression)
-        if id(tree) not in _SHARED_TREES:
-            if len(_SHARED_TREES) >= 4096:
-                _SHARED_TREES.clear()
-            _SHARED_TREES[id(tree)] = (tree, [])  # the tree keeps its id; its clone plan comes with its first copy
+        if id(tree) not in _MEMOISED:
+            if len(_MEMOISED) >= 4096:
+                _MEMOISED.clear()
+            _MEMOISED[id(tree)] = _Memoised(tree)
         return tree
 
     parser.make = classmethod(make)
@@ -157,8 +158,26 @@ def _memoise_parsers() -> None:
 
 
 _ATOMIC = (str, int, float, bool, type(None))
-# Memoised update expressions, which every update's validator deep-copies: id -> (tree, [its clone plan]).
-_SHARED_TREES: dict[int, tuple[Any, list[Any]]] = {}
+
+
+@dataclass
+class _Memoised:
+    """A memoised update expression, which every update's validator deep-copies and checks: the tree (held,
+    so that its id is not reused), its clone plan once its first copy has made one (None: it has none),
+    and the (names, table, key) it has passed the static checks for."""
+
+    tree: Any
+    planned: bool = False
+    plan: tuple[list[type], list[Any]] | None = None
+    passed: set[tuple[Any, ...]] = field(default_factory=set)
+
+
+_MEMOISED: dict[int, _Memoised] = {}
+
+
+def _memoised(tree: Any) -> _Memoised | None:
+    found = _MEMOISED.get(id(tree))
+    return found if found is not None and found.tree is tree else None
 
 
 class _Unplannable(Exception):
@@ -194,16 +213,14 @@ def _clone_plan(root: Any, node_class: type) -> tuple[list[type], list[Any]]:
 def _planned_copy(node: Any, node_class: type) -> Any:
     """A memoised expression, copied for every update, from a plan made at its first copy (None for any
     other node)."""
-    shared = _SHARED_TREES.get(id(node))
-    if shared is None or shared[0] is not node:
+    memoised = _memoised(node)
+    if memoised is None:
         return None
-    plan = shared[1]
-    if not plan:
-        try:
-            plan.append(_clone_plan(node, node_class))
-        except _Unplannable:
-            plan.append(None)
-    return None if plan[0] is None else _cloned(plan[0])
+    if not memoised.planned:
+        memoised.planned = True
+        with contextlib.suppress(_Unplannable):
+            memoised.plan = _clone_plan(node, node_class)
+    return None if memoised.plan is None else _cloned(memoised.plan)
 
 
 def _cloned(plan: tuple[list[type], list[Any]]) -> Any:
@@ -309,8 +326,6 @@ def _static_checks_once() -> None:
 
     static = (validators.ActionCountValidator, validators.OverlappingPathsValidator,
               validators.UpdateHashRangeKeyValidator)
-    passed: set[tuple[int, tuple[tuple[str, str], ...], str, tuple[str, ...]]] = set()
-    sources: dict[int, Any] = {}  # keeps each checked expression alive, so its id is not reused
     validator: Any = validators.UpdateExpressionValidator
     original_init = validator.__init__
 
@@ -320,19 +335,16 @@ def _static_checks_once() -> None:
         self._unigate_source = expression
 
     def validate(self: Any) -> Any:
-        key = (id(self._unigate_source), tuple(sorted((self.expression_attribute_names or {}).items())),
-               self.table.name, tuple(self.table.table_key_attrs))
-        known = key in passed
+        memoised = _memoised(self._unigate_source)
+        key = (tuple(sorted((self.expression_attribute_names or {}).items())), self.table.name,
+               tuple(self.table.table_key_attrs))
+        known = memoised is not None and key in memoised.passed
         node = self.node_to_validate
         for processor in self.processors:
             if not (known and isinstance(processor, static)):
                 node = processor.traverse(node)
-        if not known:  # only reached when every check passed
-            if len(passed) >= 4096:
-                passed.clear()
-                sources.clear()
-            passed.add(key)
-            sources[key[0]] = self._unigate_source
+        if memoised is not None:  # only reached when every check passed
+            memoised.passed.add(key)
         return node
 
     validator.__init__ = init
