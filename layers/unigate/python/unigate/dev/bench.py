@@ -72,10 +72,9 @@ def _cpu_split() -> tuple[set[int], set[int]] | None:
 
     Deployed, the gateway is a Lambda instance with its own CPU, and its clients and providers are other
     machines. Here all three share two CPUs: unpinned, each request wakes the client or the upstream on
-    the gateway's CPU, which then runs its next request on caches they evicted (the same own work costs
-    twice as much in the server as warm in one process; see docs/performance.md). A load generator kept
-    off the server's CPU is the usual setup of a benchmark; the proxy floor and the direct calls are
-    measured with the same split."""
+    the gateway's CPU, which then waits for it or runs on what it evicted. A load generator kept off the
+    server's CPU is the usual setup of a benchmark; the proxy floor and the direct calls are measured
+    with the same split."""
     if os.environ.get("BENCH_PIN", "1") == "0" or not hasattr(os, "sched_setaffinity"):
         return None
     cpus = sorted(os.sched_getaffinity(0))
@@ -260,8 +259,8 @@ def authorizer_calls() -> dict[str, Any]:
 
 def own_work() -> float:
     """The gateway's own work per chat request, warm and in process, in ms (unigate.dev.overhead): what
-    the outside-AWS time would be without HTTP hops, the upstream call, or the machine evicting the code
-    between requests."""
+    the outside-AWS time would be without HTTP hops, the upstream call, or a CPU that idles between
+    requests (see docs/performance.md)."""
     out = subprocess.run([sys.executable, "-m", "unigate.dev.overhead"], capture_output=True, text=True,
                          cwd=PROJECT_ROOT, check=True)
     return float(out.stdout.strip().splitlines()[-1].rsplit(" ", 2)[-2])

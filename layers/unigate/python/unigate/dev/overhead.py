@@ -4,8 +4,9 @@ Drives the local API Gateway stand-in and the chat function's FastAPI app throug
 the authorizer's cached decision, the request context, the body's checks, the plan, and the JSON
 response. `chat.complete` (the hold, the upstream call and the settle) is replaced by a fixed answer, so
 neither moto nor an upstream is timed. What is left is the part of the bench's "outside AWS calls" that
-is neither an HTTP hop nor the upstream call, measured warm: in the server the same work costs about
-twice as much, its code and data evicted between requests by the other processes and the I/O.
+is neither an HTTP hop nor the upstream call, measured warm: in the server the same work costs 3 to 5
+times as much, mostly because its CPU sleeps while it waits, and a CPU that has slept runs slower for a
+while (see docs/performance.md, sixth session).
 
 Prints the median time per request of the fastest of seven blocks. For a count that does not drift with
 the machine's speed, run it under callgrind with 0 and with N requests and divide the difference by N:
