@@ -176,9 +176,9 @@ class HttpTransport:
         parts = urlsplit(url)
         self.tls = parts.scheme == "https"
         self.hostname = parts.hostname or "localhost"
-        self.port = parts.port or (443 if self.tls else 80)
-        default_port = (self.tls and self.port == 443) or (not self.tls and self.port == 80)
-        self.host = self.hostname if default_port else f"{self.hostname}:{self.port}"
+        default_port = 443 if self.tls else 80
+        self.port = parts.port or default_port
+        self.host = self.hostname if self.port == default_port else f"{self.hostname}:{self.port}"
         self.path = parts.path or "/"
         self._local = threading.local()
 
