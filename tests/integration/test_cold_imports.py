@@ -1,0 +1,58 @@
+"""What loading each function's handler module imports, in a fresh interpreter, as a cold start does.
+
+A cold start pays for every module its handler imports. `make bench` times cold starts; these tests keep
+out the heavy imports the design avoids, which would otherwise come back unnoticed (a module list is
+exact where a timing in a test would be flaky).
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, template
+
+PROBE = """
+import importlib.util, json, sys
+before = set(sys.modules)
+spec = importlib.util.spec_from_file_location("function_app", sys.argv[1])
+spec.loader.exec_module(importlib.util.module_from_spec(spec))
+print(json.dumps(sorted(set(sys.modules) - before)))
+"""
+
+FUNCTIONS = template().functions()
+# Plain handlers, without FastAPI: the authorizer is on every request's path, the others are scheduled.
+PLAIN = {"AuthorizerFunction", "CreditTopupFunction", "HoldSweeperFunction"}
+# The busiest routes, whose cold starts are compared with a minimal FastAPI app by the bench.
+OPENAI_SURFACES = {"ChatCompletionsFunction", "EmbeddingsFunction", "InferenceFunction"}
+
+
+def _imported_by_loading(name: str) -> set[str]:
+    spec = FUNCTIONS[name]
+    module_path = spec.code_dir / f"{spec.handler.rpartition('.')[0]}.py"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "layers/unigate/python")}
+    out = subprocess.run([sys.executable, "-c", PROBE, str(module_path)], capture_output=True, text=True,
+                         env=env, cwd=ROOT, check=True)
+    return set(json.loads(out.stdout))
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_loading_a_handler_imports_no_aws_sdk_or_yaml(name: str) -> None:
+    """unigate speaks DynamoDB itself; boto3 is imported only by a call that needs it (Secrets Manager)."""
+    imported = _imported_by_loading(name)
+    assert "unigate" in imported  # the probe did load the handler
+    assert not imported & {"boto3", "botocore", "yaml", "moto", "aws_xray_sdk"}
+
+
+@pytest.mark.parametrize("name", sorted(PLAIN))
+def test_a_plain_handler_imports_neither_fastapi_nor_pydantic(name: str) -> None:
+    assert not _imported_by_loading(name) & {"fastapi", "starlette", "pydantic", "mangum"}
+
+
+@pytest.mark.parametrize("name", sorted(OPENAI_SURFACES))
+def test_an_openai_route_does_not_import_pydantic_v1(name: str) -> None:
+    """FastAPI imports pydantic.v1 (about 20 ms) when it builds a field from an annotation, to check that
+    it is not a v1 model; these routes read their bodies themselves and declare no response models."""
+    assert "pydantic.v1" not in _imported_by_loading(name)
