@@ -98,6 +98,15 @@ answer("PutItem", TableName="t", Item={"pk": {"S": "a"}, "sk": {"S": "2"}, "v": 
 BINARY = {"B": base64.b64encode(b"\0x").decode()}
 answer("PutItem", TableName="t", Item={"pk": {"S": "a"}, "sk": {"S": "3"}, "b": BINARY})
 answer("PutItem", TableName="t", Item={"pk": {"S": ""}, "sk": {"S": "1"}})
+# moto's item size limit, just over and just under it, with no one attribute near it
+BIG = {"S": "x" * 135_000}
+OVER = {"pk": {"S": "big"}, "sk": {"S": "1"}, "a": BIG, "b": BIG, "c": {"M": {"d": BIG}}}
+UNDER = {"pk": {"S": "big"}, "sk": {"S": "2"}, "a": BIG, "b": BIG, "c": {"M": {"d": {"S": "x" * 134_000}}}}
+answer("PutItem", TableName="t", Item=OVER)
+answer("TransactWriteItems", TransactItems=[{"Put": {"TableName": "t", "Item": OVER}}])
+answer("PutItem", TableName="t", Item=UNDER)
+answer("GetItem", TableName="t", Key={"pk": {"S": "big"}, "sk": {"S": "2"}}, ProjectionExpression="sk")
+answer("GetItem", TableName="t", Key={"pk": {"S": "big"}, "sk": {"S": "1"}})
 answer("GetItem", TableName="t", Key=KEY, ProjectionExpression=None)
 answer("GetItem", TableName="t", Key={"pk": {"S": "a"}, "sk": {"S": "3"}})
 answer("GetItem", TableName="t", Key={"pk": {"S": "nobody"}, "sk": {"S": "1"}})

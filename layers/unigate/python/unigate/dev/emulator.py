@@ -13,8 +13,9 @@ Two fixes make moto faithful enough for money, and the rest make it fast without
   twice, and again on every request, though unigate sends the same few expressions each time.
   `make_writes_atomic` memoises both parsers (the parsed trees are not mutated: moto's validator works
   on a deep copy), and makes the validator's ten walks over that copy and the copy itself cheaper
-  (`_faster_update_validation`). tests/integration/test_emulator.py checks that moto's answers and
-  errors stay the same.
+  (`_faster_update_validation`). It also measures a new item against the size limit once rather than
+  once per attribute (`_items_sized_once`). tests/integration/test_emulator.py checks that moto's answers
+  and errors stay the same.
 - unigate's DynamoDB client (unigate.dynamodb) calls moto's DynamoDB handler in this process directly
   (`serve_dynamodb_in_process`): no HTTP, no signing, and none of botocore's work, as in Lambda. For
   unigate's own operations moto's request layer is skipped too (a werkzeug request, the body re-parsed
@@ -351,6 +352,31 @@ def _static_checks_once() -> None:
     validator.validate = validate
 
 
+# moto's item size limit (LimitedSizeDict): DynamoDB's documented 400 KB, as measured between 409 and 410 KB.
+_MOTO_ITEM_SIZE_LIMIT = 405000
+
+
+def _items_sized_once() -> None:
+    """moto builds an item attribute by attribute, and before each one re-measures every attribute already
+    in it against the item size limit: quadratic in the attributes, about a tenth of a hold's time (the
+    ledger entry and the hold record have eight attributes each). Measuring the whole item once gives the
+    same answer, since sizes are never negative and the running total only grows, at linear cost. An
+    attribute set later (an update) still goes through moto's own check."""
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+    from moto.dynamodb.models.utilities import bytesize
+
+    def init(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+        self.hash_key = hash_key
+        self.range_key = range_key
+        typed = {key: DynamoType(value) for key, value in attrs.items()}
+        if sum(bytesize(key) + value.size() for key, value in typed.items()) > _MOTO_ITEM_SIZE_LIMIT:
+            raise ItemSizeTooLarge
+        self.attrs = LimitedSizeDict(typed)  # its constructor fills the dict without the per-key check
+
+    Item.__init__ = init  # type: ignore[method-assign]
+
+
 def make_writes_atomic() -> None:
     import moto.dynamodb.models as dynamodb_models
     from moto.dynamodb.models import DynamoDBBackend
@@ -360,6 +386,7 @@ def make_writes_atomic() -> None:
         return
     _memoise_parsers()
     _faster_update_validation()
+    _items_sized_once()
     DynamoDBBackend.transact_write_items = _journalled(DynamoDBBackend.transact_write_items)  # type: ignore[method-assign]
     dynamodb_models.copy = _TableCopiesSkipped(Table)  # type: ignore[assignment]
 
