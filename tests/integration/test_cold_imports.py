@@ -13,6 +13,7 @@ import sys
 import pytest
 
 from tests.conftest import ROOT, template
+from unigate.dev.invoke import module_path
 
 PROBE = """
 import importlib.util, json, sys
@@ -30,11 +31,9 @@ OPENAI_SURFACES = {"ChatCompletionsFunction", "EmbeddingsFunction", "InferenceFu
 
 
 def _imported_by_loading(name: str) -> set[str]:
-    spec = FUNCTIONS[name]
-    module_path = spec.code_dir / f"{spec.handler.rpartition('.')[0]}.py"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "layers/unigate/python")}
-    out = subprocess.run([sys.executable, "-c", PROBE, str(module_path)], capture_output=True, text=True,
-                         env=env, cwd=ROOT, check=True)
+    out = subprocess.run([sys.executable, "-c", PROBE, str(module_path(FUNCTIONS[name]))], capture_output=True,
+                         text=True, env=env, cwd=ROOT, check=True)
     return set(json.loads(out.stdout))
 
 

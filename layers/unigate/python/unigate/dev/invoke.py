@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -39,13 +40,18 @@ class LambdaContext:
         return max(0, int((self.timeout_seconds - (time.monotonic() - self._started)) * 1000))
 
 
+def module_path(spec: FunctionSpec) -> Path:
+    """The file of the function's handler module: functions/<name>/<module>.py."""
+    module_file, _, _ = spec.handler.rpartition(".")
+    return spec.code_dir / f"{module_file.replace('.', '/')}.py"
+
+
 def load_module(spec: FunctionSpec) -> ModuleType:
     """Imports functions/<name>/<module>.py under a unique name (every function's module is `app`)."""
-    module_file, _, _ = spec.handler.rpartition(".")
     unique = f"unigate_function_{spec.name}"
     if unique in sys.modules:
         return sys.modules[unique]
-    path = spec.code_dir / f"{module_file.replace('.', '/')}.py"
+    path = module_path(spec)
     module_spec = importlib.util.spec_from_file_location(unique, path)
     if module_spec is None or module_spec.loader is None:
         raise ImportError(f"cannot load {path}")
