@@ -43,3 +43,24 @@ def test_a_malformed_header_is_no_context(raw: bytes) -> None:
 def test_mangum_event_context_comes_first() -> None:
     scope = {**_scope({"requestId": "from-header"}), "aws.event": {"requestContext": {"requestId": "from-event"}}}
     assert web._request_id(scope) == "from-event"
+
+
+def test_fastapi_still_refuses_pydantic_v1_models_once_they_exist() -> None:
+    """unigate.web answers FastAPI's pydantic.v1 checks from sys.modules; a real v1 model is still refused."""
+    import warnings
+
+    from fastapi.encoders import jsonable_encoder
+
+    app = web.create_app("v1 check")  # installs the checks
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pydantic import v1
+
+    class Legacy(v1.BaseModel):
+        n: int
+
+    with pytest.raises(Exception, match=r"pydantic\.v1"):
+        app.add_api_route("/legacy", lambda: None, response_model=Legacy)
+    with pytest.raises(Exception, match=r"pydantic\.v1"):
+        jsonable_encoder(Legacy(n=1))
+    app.add_api_route("/fine", lambda: None, response_model=dict[str, int])  # v2 and plain types still build

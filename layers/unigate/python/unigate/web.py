@@ -5,6 +5,7 @@ the caller established by the authorizer, request ids, and the Lambda entry poin
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -181,7 +182,39 @@ def remaining_ms(request: Request) -> int | None:
     return int(getter()) if getter else None
 
 
+def _check_for_pydantic_v1_without_importing_it() -> None:
+    """FastAPI checks every field it builds (a parameter, a body, a response model) and every object it
+    encodes against pydantic.v1's BaseModel, importing pydantic.v1 to do so: 20 to 35 ms of a cold start,
+    for a module no function uses. Nothing can be a v1 model unless pydantic.v1 is already imported, so
+    sys.modules gives the same answer without the import. FastAPI versions without these checks are left
+    as they are."""
+    try:
+        from fastapi import encoders
+        from fastapi._compat import shared
+    except ImportError:  # pragma: no cover - a FastAPI without the module
+        return
+    if not hasattr(shared, "is_pydantic_v1_model_class") or getattr(shared, "_unigate_v1_checks", False):
+        return
+    lenient_issubclass = shared.lenient_issubclass
+
+    def is_v1_class(cls: Any) -> bool:
+        v1 = sys.modules.get("pydantic.v1")
+        return v1 is not None and bool(lenient_issubclass(cls, v1.BaseModel))
+
+    def is_v1_instance(obj: Any) -> bool:
+        v1 = sys.modules.get("pydantic.v1")
+        return v1 is not None and isinstance(obj, v1.BaseModel)
+
+    # annotation_is_pydantic_v1 looks the class check up in its module; encoders imported the instance check.
+    shared.is_pydantic_v1_model_class = is_v1_class
+    shared.is_pydantic_v1_model_instance = is_v1_instance
+    if hasattr(encoders, "is_pydantic_v1_model_instance"):
+        encoders.is_pydantic_v1_model_instance = is_v1_instance
+    shared._unigate_v1_checks = True  # type: ignore[attr-defined]
+
+
 def create_app(title: str) -> FastAPI:
+    _check_for_pydantic_v1_without_importing_it()
     # The interactive docs routes are off: API Gateway routes only the declared paths anyway, and
     # docs/openapi.json is generated from the apps.
     # FastAPI's native OpenTelemetry is off: tracing, metrics and logs are Powertools' (X-Ray, CloudWatch),
