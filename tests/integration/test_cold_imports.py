@@ -30,11 +30,14 @@ PLAIN = {"AuthorizerFunction", "CreditTopupFunction", "HoldSweeperFunction"}
 ROUTES = {route.function for route in template().routes()}
 
 
-def _imported_by_loading(name: str) -> set[str]:
+def _fresh_python(code: str, *args: str) -> str:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "layers/unigate/python")}
-    out = subprocess.run([sys.executable, "-c", PROBE, str(module_path(FUNCTIONS[name]))], capture_output=True,
-                         text=True, env=env, cwd=ROOT, check=True)
-    return set(json.loads(out.stdout))
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, cwd=ROOT,
+                          check=True).stdout
+
+
+def _imported_by_loading(name: str) -> set[str]:
+    return set(json.loads(_fresh_python(PROBE, str(module_path(FUNCTIONS[name])))))
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
@@ -57,3 +60,10 @@ def test_a_route_function_does_not_import_pydantic_v1(name: str) -> None:
     imported = _imported_by_loading(name)
     assert "fastapi" in imported
     assert "pydantic.v1" not in imported
+
+
+def test_the_bench_baseline_app_does_not_import_pydantic_v1_either() -> None:
+    """The bench compares route functions with a minimal FastAPI app; with pydantic.v1 it would flatter them."""
+    probe = "import sys; from unigate.dev.coldstart import _baseline_fastapi; _baseline_fastapi(); " \
+            "print('pydantic.v1' in sys.modules, 'fastapi' in sys.modules)"
+    assert _fresh_python(probe).split() == ["False", "True"]
