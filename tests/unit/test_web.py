@@ -64,3 +64,54 @@ def test_fastapi_still_refuses_pydantic_v1_models_once_they_exist() -> None:
     with pytest.raises(Exception, match=r"pydantic\.v1"):
         jsonable_encoder(Legacy(n=1))
     app.add_api_route("/fine", lambda: None, response_model=dict[str, int])  # v2 and plain types still build
+
+
+def _request_route_app() -> object:
+    from fastapi import Request
+    from fastapi.responses import JSONResponse, Response
+
+    from unigate.errors import BadRequest
+
+    app = web.create_app("request route")
+
+    @web.post_with_request(app, "/v0/echo", "/v1/echo")
+    async def echo(request: Request) -> Response:
+        body = await request.json()
+        if body.get("fail"):
+            raise BadRequest("Refused.")
+        return JSONResponse(body)
+
+    return app
+
+
+def test_a_request_route_runs_its_endpoint_without_fastapi_solving_its_parameters(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import fastapi.routing
+    from fastapi.testclient import TestClient
+
+    def solving(*_: object, **__: object) -> None:
+        raise AssertionError("FastAPI solved the parameters of a RequestRoute's endpoint")
+
+    monkeypatch.setattr(fastapi.routing, "solve_dependencies", solving)
+    client = TestClient(_request_route_app())  # type: ignore[arg-type]
+
+    assert client.post("/v0/echo", json={"a": 1}).json() == {"a": 1}
+    # Domain errors still go through the app's one mapping to HTTP, in each surface's shape.
+    refused = client.post("/v1/echo", json={"fail": True})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["message"] == "Refused."
+    assert client.post("/v0/echo", json={"fail": True}).json() == {"error": "Refused."}
+
+
+async def _two_parameters(request: object, caller: object) -> None: ...
+
+
+def _not_async(request: object) -> None: ...
+
+
+@pytest.mark.parametrize("endpoint", [_two_parameters, _not_async])
+def test_a_request_route_refuses_an_endpoint_fastapi_would_have_to_solve(endpoint: object) -> None:
+    app = web.create_app("request route")
+    with pytest.raises(TypeError, match="must be `async def \\(request: Request\\)`"):
+        web.post_with_request(app, "/x")(endpoint)  # type: ignore[arg-type]
