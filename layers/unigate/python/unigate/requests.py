@@ -7,6 +7,7 @@ deeply, a forbidden routing or credential field anywhere in the body (400).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from unigate.errors import BadRequest, PayloadTooLarge
@@ -81,11 +82,12 @@ def check_fields(body: Any) -> None:
 
 FORBIDDEN_HEADER_WORDS = ("api-base", "base-url", "api_base", "base_url", "azure-endpoint", "endpoint-url",
                           "aws-access-key", "aws-secret", "aws-session-token", "aws_access_key", "aws_secret")
+# One search per header name instead of a test per word: this runs on every chat request.
+_FORBIDDEN_HEADER = re.compile("|".join(map(re.escape, FORBIDDEN_HEADER_WORDS)), re.IGNORECASE)
 
 
 def check_headers(headers: Any) -> None:
     """Refuses headers that try to steer the upstream (e.g. `x-api-base`)."""
     for name in headers:
-        lowered = name.lower()
-        if any(word in lowered for word in FORBIDDEN_HEADER_WORDS):
+        if _FORBIDDEN_HEADER.search(name):
             raise BadRequest(f"The header '{name}' is not allowed: upstream URLs come only from configuration.")
