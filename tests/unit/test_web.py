@@ -4,6 +4,7 @@ Adapter's header, parsed once per request and never shared between requests."""
 import json
 
 import pytest
+from fastapi import FastAPI
 
 from unigate import web
 
@@ -66,7 +67,7 @@ def test_fastapi_still_refuses_pydantic_v1_models_once_they_exist() -> None:
     app.add_api_route("/fine", lambda: None, response_model=dict[str, int])  # v2 and plain types still build
 
 
-def _request_route_app() -> object:
+def _request_route_app() -> FastAPI:
     from fastapi import Request
     from fastapi.responses import JSONResponse, Response
 
@@ -94,7 +95,7 @@ def test_a_request_route_runs_its_endpoint_without_fastapi_solving_its_parameter
         raise AssertionError("FastAPI solved the parameters of a RequestRoute's endpoint")
 
     monkeypatch.setattr(fastapi.routing, "solve_dependencies", solving)
-    client = TestClient(_request_route_app())  # type: ignore[arg-type]
+    client = TestClient(_request_route_app())
 
     assert client.post("/v0/echo", json={"a": 1}).json() == {"a": 1}
     # Domain errors still go through the app's one mapping to HTTP, in each surface's shape.
