@@ -92,3 +92,26 @@ def test_the_gateways_own_work_is_measured_through_the_chat_route() -> None:
     every request is answered 200, so a number means the whole route ran."""
     milliseconds = bench.own_work()
     assert 0 < milliseconds < 50
+
+
+def test_the_aws_time_before_the_first_byte_is_a_streams_hold_and_all_of_a_plain_request(
+    servers: bench.Servers,
+) -> None:
+    """The bench splits the added time to first byte as it splits the added latency. A stream's hold comes
+    before its first byte and its settle after, so only part of its AWS time is counted; a plain answer is
+    sent after both."""
+    client = httpx.Client(timeout=30, headers={"Authorization": f"Bearer {servers.key}"})
+    timings = f"{servers.gateway}/_unigate/aws-calls"
+
+    httpx.delete(timings)
+    bench._stream_once(client, f"{servers.gateway}/v1/chat/completions", bench._body(True))
+    streamed = httpx.get(timings).json()
+    assert streamed["calls"] == {"dynamodb:TransactWriteItems": 2}
+    assert streamed["before_first_byte"]["requests"] == 1
+    assert 0 < streamed["before_first_byte"]["seconds"] < streamed["seconds"]
+
+    httpx.delete(timings)
+    client.post(f"{servers.gateway}/v1/chat/completions", json=bench._body()).raise_for_status()
+    plain = httpx.get(timings).json()
+    assert plain["calls"] == {"dynamodb:TransactWriteItems": 2}
+    assert plain["before_first_byte"] == {"requests": 1, "seconds": plain["seconds"]}

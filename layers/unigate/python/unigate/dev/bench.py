@@ -7,7 +7,8 @@ times its AWS calls), then measures from this process over real HTTP on 127.0.0.
 1. added latency: N sequential chat requests direct to the upstream and through the gateway (real key,
    cached authorizer, real hold and settle); then 16 concurrent clients, for throughput;
 2. streaming: time to first byte and to the last chunk with a paced upstream (20 chunks, 5 ms apart),
-   and whether every chunk arrived on its own;
+   and whether every chunk arrived on its own; the added time to first byte is split like the added
+   latency, into the AWS calls before it (the hold) and the rest;
    both also through a pass-through proxy (unigate.dev.bench_proxy): the floor, what one more HTTP hop costs
    on this machine with the same server and HTTP client and no gateway work at all;
    on a machine with two or more CPUs the gateway and the proxy get one CPU to themselves and this
@@ -219,6 +220,7 @@ def streaming(servers: Servers) -> dict[str, Any]:
     direct_client, proxy_client = httpx.Client(timeout=30), httpx.Client(timeout=30)
     gateway_client = httpx.Client(timeout=30, headers={"Authorization": f"Bearer {servers.key}"})
     rows: dict[str, list[tuple[float, float, list[float]]]] = {"direct": [], "proxy": [], "gateway": []}
+    httpx.delete(f"{servers.gateway}/_unigate/aws-calls")
     for _ in range(STREAMS):
         rows["direct"].append(_stream_once(direct_client, f"{servers.upstream}/v1/chat/completions",
                                            _direct_body(True, "paced")))
@@ -226,12 +228,18 @@ def streaming(servers: Servers) -> dict[str, Any]:
                                           _direct_body(True, "paced")))
         rows["gateway"].append(_stream_once(gateway_client, f"{servers.gateway}/v1/chat/completions",
                                             _body(True, "paced")))
+    before_first_byte = httpx.get(f"{servers.gateway}/_unigate/aws-calls").json()["before_first_byte"]
     out: dict[str, Any] = {"chunks": 20, "pace_ms": 5, "streams": STREAMS}
     for name, samples in rows.items():
         out[f"{name}_ttfb_p50_ms"] = round(statistics.median(s[0] for s in samples), 2)
         out[f"{name}_last_chunk_p50_ms"] = round(statistics.median(s[1] for s in samples), 2)
     out["added_ttfb_p50_ms"] = round(out["gateway_ttfb_p50_ms"] - out["direct_ttfb_p50_ms"], 2)
     out["hop_floor_ttfb_p50_ms"] = round(out["proxy_ttfb_p50_ms"] - out["direct_ttfb_p50_ms"], 2)
+    # As for sequential requests: the AWS calls' part (a stream's hold; its settle comes after the first
+    # byte), and what is left of the added time to first byte without it.
+    aws_ms = before_first_byte["seconds"] * 1000 / max(before_first_byte["requests"], 1)
+    out["aws_before_first_byte_ms"] = round(aws_ms, 2)
+    out["added_ttfb_p50_outside_aws_ms"] = round(out["added_ttfb_p50_ms"] - aws_ms, 2)
     # "Separately": the 20 content chunks arrive over the upstream's pacing, not in one read at the end.
     spreads = [s[2][-1] - s[2][0] for s in rows["gateway"] if len(s[2]) == 20]
     out["gateway_chunks_complete"] = all(len(s[2]) == 20 for s in rows["gateway"])
@@ -357,6 +365,8 @@ def _print(report: dict[str, Any]) -> None:
     print(f"{'16 concurrent (req/s)':34} {c['direct_rps']:>9} {c['gateway_rps']:>9}")
     print(f"{'streaming TTFB p50 (ms)':34} {s['direct_ttfb_p50_ms']:>9} {s['gateway_ttfb_p50_ms']:>9} "
           f"{s['added_ttfb_p50_ms']:>9}")
+    print(f"{'  AWS calls before it (ms/stream)':34} {'':>9} {'':>9} {s['aws_before_first_byte_ms']:>9}")
+    print(f"{'  added TTFB outside AWS (ms)':34} {'':>9} {'':>9} {s['added_ttfb_p50_outside_aws_ms']:>9}")
     print(f"{'  floor: pass-through proxy':34} {s['direct_ttfb_p50_ms']:>9} {s['proxy_ttfb_p50_ms']:>9} "
           f"{s['hop_floor_ttfb_p50_ms']:>9}")
     print(f"{'streaming last chunk p50 (ms)':34} {s['direct_last_chunk_p50_ms']:>9} "

@@ -138,9 +138,11 @@ class LocalApi:
         if scope["type"] != "http":
             return
         request_id = str(uuid.uuid4())
-        if self.timing and scope["path"] == "/_unigate/aws-calls":
-            await self._timings(scope, send)
-            return
+        if self.timing:
+            if scope["path"] == "/_unigate/aws-calls":
+                await self._timings(scope, send)
+                return
+            send = _charging_aws_time(send)
         try:
             body = await self._read_body(receive)
             route, path_params = self._match(scope["method"], scope["path"])
@@ -345,6 +347,24 @@ class LocalApi:
             "body": text if body else None,
             "isBase64Encoded": encoded,
         }
+
+
+def _charging_aws_time(send: Send) -> Send:
+    """Charges the AWS calls made from here on to this request, and notes their time when its first body
+    byte goes out (unigate.dev.awstiming)."""
+    from unigate.dev import awstiming
+
+    tally = awstiming.start_request()
+    sent = False
+
+    async def send_noting_first_byte(message: Message) -> None:
+        nonlocal sent
+        if not sent and message["type"] == "http.response.body" and message.get("body"):
+            sent = True
+            awstiming.first_byte_sent(tally)
+        await send(message)
+
+    return send_noting_first_byte
 
 
 def _headers(scope: Scope) -> tuple[dict[str, str], dict[str, list[str]]]:
