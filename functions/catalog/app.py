@@ -11,32 +11,34 @@ app = create_app("catalog")
 
 
 @app.get("/v0/models")
-def models(request: Request, caller: CallerDep, provider: str | None = None) -> Response:
+async def models(request: Request, caller: CallerDep, provider: str | None = None) -> Response:
     return cacheable(request, discovery.models(caller, provider))
 
 
 @app.get("/v0/providers")
-def providers(request: Request, caller: CallerDep, model: str | None = None) -> Response:
+async def providers(request: Request, caller: CallerDep, model: str | None = None) -> Response:
     return cacheable(request, discovery.providers(caller, model))
 
 
 @app.get("/v0/endpoints")
-def endpoints(request: Request, caller: CallerDep, model: str | None = None, provider: str | None = None) -> Response:
+async def endpoints(request: Request, caller: CallerDep, model: str | None = None,
+                    provider: str | None = None) -> Response:
     return cacheable(request, discovery.endpoints(caller, model, provider))
 
 
 @app.get("/v0/info")
-def info(request: Request, caller: CallerDep, model: str | None = None) -> Response:
+async def info(request: Request, caller: CallerDep, model: str | None = None) -> Response:
     return cacheable(request, discovery.info(caller, model))
 
 
 @app.get("/v0/endpoint-metrics")
-def endpoint_metrics(caller: CallerDep, model: str | None = None, provider: str | None = None) -> list[dict[str, Any]]:
+async def endpoint_metrics(caller: CallerDep, model: str | None = None,
+                           provider: str | None = None) -> list[dict[str, Any]]:
     return discovery.endpoint_metrics(caller, model, provider)
 
 
 @app.get("/v1/models")
-def openai_models(request: Request, caller: CallerDep) -> Response:
+async def openai_models(request: Request, caller: CallerDep) -> Response:
     return cacheable(request, discovery.openai_models(caller))
 
 

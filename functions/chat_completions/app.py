@@ -39,7 +39,7 @@ async def chat_completions(request: Request) -> Response:
 # No response model: the readiness check's answer needs no validation, and building one is pydantic work
 # on every cold start.
 @app.get("/healthz", include_in_schema=False, response_model=None)
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     """The Lambda Web Adapter's readiness check (never routed by API Gateway)."""
     return {"status": "ok"}
 

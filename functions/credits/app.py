@@ -9,7 +9,7 @@ app = create_app("credits")
 
 @app.get("/v0/credits", response_model=Credits)
 @app.get("/v0/get_credits", response_model=Credits, deprecated=True)
-def get_credits(caller: CallerDep) -> dict[str, object]:
+async def get_credits(caller: CallerDep) -> dict[str, object]:
     return billing.credits_of(caller.account_id)
 
 

@@ -8,48 +8,48 @@ app = create_app("custom API keys")
 
 
 @app.post("/v0/custom_api_key")
-def create(caller: CallerDep, name: str, value: str) -> dict[str, str]:
+async def create(caller: CallerDep, name: str, value: str) -> dict[str, str]:
     return customkeys.create(caller.account_id, name, value)
 
 
 @app.get("/v0/custom_api_key")
-def show(caller: CallerDep, name: str) -> dict[str, str]:
+async def show(caller: CallerDep, name: str) -> dict[str, str]:
     return customkeys.show(caller.account_id, name)
 
 
 @app.delete("/v0/custom_api_key")
-def delete(caller: CallerDep, name: str) -> dict[str, str]:
+async def delete(caller: CallerDep, name: str) -> dict[str, str]:
     return customkeys.delete(caller.account_id, name)
 
 
 @app.post("/v0/custom_api_key/rename")
-def rename(caller: CallerDep, name: str, new_name: str) -> dict[str, str]:
+async def rename(caller: CallerDep, name: str, new_name: str) -> dict[str, str]:
     return customkeys.rename(caller.account_id, name, new_name)
 
 
 @app.get("/v0/custom_api_key/list")
-def listing(caller: CallerDep) -> list[dict[str, str]]:
+async def listing(caller: CallerDep) -> list[dict[str, str]]:
     return customkeys.listing(caller.account_id)
 
 
 @app.post("/v0/custom_endpoint")
-def create_endpoint(caller: CallerDep, name: str, url: str, key_name: str, model_arg: str | None = None
+async def create_endpoint(caller: CallerDep, name: str, url: str, key_name: str, model_arg: str | None = None
                     ) -> dict[str, str]:
     return customendpoints.create(caller.account_id, name, url, key_name, model_arg)
 
 
 @app.delete("/v0/custom_endpoint")
-def delete_endpoint(caller: CallerDep, name: str) -> dict[str, str]:
+async def delete_endpoint(caller: CallerDep, name: str) -> dict[str, str]:
     return customendpoints.delete(caller.account_id, name)
 
 
 @app.post("/v0/custom_endpoint/rename")
-def rename_endpoint(caller: CallerDep, name: str, new_name: str) -> dict[str, str]:
+async def rename_endpoint(caller: CallerDep, name: str, new_name: str) -> dict[str, str]:
     return customendpoints.rename(caller.account_id, name, new_name)
 
 
 @app.get("/v0/custom_endpoint/list")
-def list_endpoints(caller: CallerDep) -> list[dict[str, str]]:
+async def list_endpoints(caller: CallerDep) -> list[dict[str, str]]:
     return customendpoints.listing(caller.account_id)
 
 

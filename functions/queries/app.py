@@ -13,7 +13,7 @@ _Csv = Annotated[str | None, Query(description="comma-separated")]
 
 
 @app.get("/v0/queries")
-def queries(
+async def queries(
     caller: CallerDep,
     *,
     tags: _Csv = None,

@@ -2,6 +2,7 @@
 Adapter's header, parsed once per request and never shared between requests."""
 
 import json
+import sys
 
 import pytest
 from fastapi import FastAPI
@@ -60,11 +61,16 @@ def test_fastapi_still_refuses_pydantic_v1_models_once_they_exist() -> None:
     class Legacy(v1.BaseModel):
         n: int
 
-    with pytest.raises(Exception, match=r"pydantic\.v1"):
-        app.add_api_route("/legacy", lambda: None, response_model=Legacy)
+    # Routes are built when first used (web.LazyRoute); reading any of a route's models builds it.
+    app.add_api_route("/legacy", lambda: None, response_model=Legacy)
+    legacy = app.router.routes[-1]
+    for _ in range(2):  # a declaration error stands for every use, as it would have at import
+        with pytest.raises(Exception, match=r"pydantic\.v1"):
+            _ = legacy.response_field
     with pytest.raises(Exception, match=r"pydantic\.v1"):
         jsonable_encoder(Legacy(n=1))
     app.add_api_route("/fine", lambda: None, response_model=dict[str, int])  # v2 and plain types still build
+    assert app.router.routes[-1].response_field is not None
 
 
 def _request_route_app() -> FastAPI:
@@ -116,3 +122,89 @@ def test_a_request_route_refuses_an_endpoint_fastapi_would_have_to_solve(endpoin
     app = web.create_app("request route")
     with pytest.raises(TypeError, match="must be `async def \\(request: Request\\)`"):
         web.post_with_request(app, "/x")(endpoint)  # type: ignore[arg-type]
+
+
+def _items_app(route_class: type | None = None) -> FastAPI:
+    from typing import Annotated, Any
+
+    from fastapi import Body
+
+    app = web.create_app("items")
+    if route_class is not None:
+        app.router.route_class = route_class
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int, limit: int = 10) -> dict[str, int]:
+        """One item."""
+        return {"item_id": item_id, "limit": limit}
+
+    @app.post("/items", status_code=201)
+    async def create(fields: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+        return fields
+
+    return app
+
+
+def _built(app: FastAPI) -> dict[str, bool]:
+    return {route.path: "dependant" in vars(route) for route in app.router.routes if isinstance(route, web.LazyRoute)}
+
+
+def test_a_route_is_built_on_its_first_request_only() -> None:
+    from fastapi.testclient import TestClient
+
+    app = _items_app()
+    assert _built(app) == {"/items/{item_id}": False, "/items": False}
+    assert TestClient(app).get("/items/3?limit=2").json() == {"item_id": 3, "limit": 2}
+    assert _built(app) == {"/items/{item_id}": True, "/items": False}
+
+
+def test_lazy_routes_answer_and_describe_themselves_as_fastapi_routes_do() -> None:
+    from fastapi.routing import APIRoute
+    from fastapi.testclient import TestClient
+
+    lazy, eager = _items_app(), _items_app(APIRoute)
+    assert _built(eager) == {}
+    requests = [("GET", "/items/3", None), ("GET", "/items/three", None), ("HEAD", "/items/3", None),
+                ("POST", "/items", {"a": [1]}), ("POST", "/items", None), ("DELETE", "/items", None),
+                ("GET", "/nothing", None)]
+    for method, path, body in requests:
+        answers = [TestClient(app).request(method, path, json=body) for app in (lazy, eager)]
+        assert answers[0].status_code == answers[1].status_code, (method, path)
+        assert answers[0].content == answers[1].content, (method, path)
+    assert lazy.openapi() == eager.openapi()
+
+
+def test_concurrent_first_uses_wait_for_one_build() -> None:
+    """The local server runs requests on several threads; none may find a route half built."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    route = next(route for route in _items_app().router.routes if isinstance(route, web.LazyRoute))
+    threads = 8
+    start = threading.Barrier(threads)
+
+    def first_use(_: int) -> object:
+        start.wait()
+        return route.app
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, mid-build included
+    try:
+        with ThreadPoolExecutor(threads) as pool:
+            apps = list(pool.map(first_use, range(threads)))
+    finally:
+        sys.setswitchinterval(interval)
+    assert len({id(app) for app in apps}) == 1
+
+
+def test_a_built_route_notes_its_endpoint_as_fastapi_would_without_reading_its_source() -> None:
+    import fastapi.routing
+
+    app = _items_app()
+    route = next(route for route in app.router.routes if isinstance(route, web.LazyRoute))
+    endpoint = route.endpoint
+    assert id(endpoint) not in fastapi.routing._endpoint_context_cache
+    _ = route.app  # built
+    noted = fastapi.routing._endpoint_context_cache.pop(id(endpoint))
+    assert noted == {"file": __file__, "line": noted["line"], "function": "item"}
+    assert fastapi.routing._extract_endpoint_context(endpoint) == noted  # what FastAPI notes itself

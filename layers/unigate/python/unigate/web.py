@@ -7,6 +7,7 @@ from __future__ import annotations
 import inspect
 import json
 import sys
+import threading
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any
@@ -224,6 +225,7 @@ def create_app(title: str) -> FastAPI:
     # instructions (callgrind: 1.102M to 1.070M per request).
     app = FastAPI(title=f"unigate {title}", docs_url=None, redoc_url=None, openapi_url=None,
                   telemetry={"tracing": False, "metrics": False, "logs": False})
+    app.router.route_class = LazyRoute
     app.add_middleware(RequestIdMiddleware)
 
     @app.exception_handler(UnigateError)
@@ -259,6 +261,64 @@ def create_app(title: str) -> FastAPI:
         return JSONResponse(body, status_code=500)
 
     return app
+
+
+_ROUTE_BUILDING = threading.RLock()
+
+
+class LazyRoute(APIRoute):
+    """A route that builds FastAPI's models of its parameters and response when it is first used rather
+    than when it is declared. A Lambda instance of a function with many routes (admin has 17) mostly
+    answers one of them, and each route's models cost about 1 ms of its cold start (pydantic adapters for
+    every parameter and the response). Until then the route has what matching a request reads (Starlette's
+    Route.matches): its path, compiled, its endpoint, name and methods. Any other attribute builds it (the
+    handler, on the first request; the OpenAPI document reads them all)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        from starlette.routing import compile_path, get_name
+
+        self.path = path
+        self.endpoint = endpoint
+        name = kwargs.get("name")
+        self.name = get_name(endpoint) if name is None else name
+        self.methods = {method.upper() for method in kwargs.get("methods") or ("GET",)}
+        self.path_regex, self.path_format, self.param_convertors = compile_path(path)
+        self._deferred = kwargs
+
+    def __getattr__(self, name: str) -> Any:  # only called for attributes not set yet
+        if name.startswith("__"):
+            raise AttributeError(name)
+        # The local server runs requests on several threads: one builds, the others wait for it. Building
+        # reads attributes it has not set yet too, and finds them missing as an APIRoute would.
+        with _ROUTE_BUILDING:
+            deferred = self.__dict__.pop("_deferred", None)
+            if deferred is not None:
+                try:
+                    APIRoute.__init__(self, self.path, self.endpoint, **deferred)
+                except BaseException:
+                    self._deferred = deferred  # a declaration error stands for every use, as at import
+                    raise
+                _note_endpoint_context(self.endpoint)
+        return object.__getattribute__(self, name)
+
+
+def _note_endpoint_context(endpoint: Callable[..., Any]) -> None:
+    """FastAPI notes where each endpoint is defined, for its error messages, on the endpoint's first request
+    (fastapi.routing._extract_endpoint_context), with inspect.getsourcelines: that tokenizes the source, and
+    the first tokenizing in a process compiles tokenize's patterns, about 4 ms of a cold start. The same
+    file, line and name are in the endpoint's code object. If FastAPI stops keeping that cache, this does
+    nothing (tests/unit/test_web.py checks the entry is what FastAPI itself would note)."""
+    import os
+
+    import fastapi.routing
+
+    cache = getattr(fastapi.routing, "_endpoint_context_cache", None)
+    code = getattr(endpoint, "__code__", None)
+    # Where inspect finds no source file, FastAPI notes less: it is left to do that itself.
+    if isinstance(cache, dict) and code is not None and code.co_filename.endswith(".py") and os.path.isfile(
+            code.co_filename):
+        cache.setdefault(id(endpoint), {"file": code.co_filename, "line": code.co_firstlineno,
+                                        "function": endpoint.__name__})
 
 
 class RequestRoute(APIRoute):
