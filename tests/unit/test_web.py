@@ -208,3 +208,24 @@ def test_a_built_route_notes_its_endpoint_as_fastapi_would_without_reading_its_s
     noted = fastapi.routing._endpoint_context_cache.pop(id(endpoint))
     assert noted == {"file": __file__, "line": noted["line"], "function": "item"}
     assert fastapi.routing._extract_endpoint_context(endpoint) == noted  # what FastAPI notes itself
+
+
+def test_a_wrapped_endpoint_is_left_for_fastapi_to_note() -> None:
+    """inspect looks through a functools.wraps wrapper to the wrapped function's source; the wrapper's code
+    object would name the wrong file and line."""
+    import functools
+
+    import fastapi.routing
+
+    async def inner() -> dict[str, str]:
+        return {}
+
+    @functools.wraps(inner)
+    async def wrapper() -> dict[str, str]:
+        return await inner()
+
+    app = web.create_app("wrapped")
+    app.get("/wrapped")(wrapper)
+    _ = app.router.routes[-1].app  # built
+    assert id(wrapper) not in fastapi.routing._endpoint_context_cache
+    assert fastapi.routing._extract_endpoint_context(wrapper)["line"] == inner.__code__.co_firstlineno

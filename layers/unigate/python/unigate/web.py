@@ -314,9 +314,10 @@ def _note_endpoint_context(endpoint: Callable[..., Any]) -> None:
 
     cache = getattr(fastapi.routing, "_endpoint_context_cache", None)
     code = getattr(endpoint, "__code__", None)
-    # Where inspect finds no source file, FastAPI notes less: it is left to do that itself.
-    if isinstance(cache, dict) and code is not None and code.co_filename.endswith(".py") and os.path.isfile(
-            code.co_filename):
+    # Left to FastAPI: a wrapped endpoint (inspect looks through the wrapper) and one whose source file
+    # inspect would not find (FastAPI then notes less).
+    if (isinstance(cache, dict) and code is not None and not hasattr(endpoint, "__wrapped__")
+            and code.co_filename.endswith(".py") and os.path.isfile(code.co_filename)):
         cache.setdefault(id(endpoint), {"file": code.co_filename, "line": code.co_firstlineno,
                                         "function": endpoint.__name__})
 
