@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import sys
 import threading
 import uuid
@@ -13,10 +14,12 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi import routing as fastapi_routing
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path, get_name
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from unigate.errors import (
@@ -275,8 +278,6 @@ class LazyRoute(APIRoute):
     handler, on the first request; the OpenAPI document reads them all)."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        from starlette.routing import compile_path, get_name
-
         self.path = path
         self.endpoint = endpoint
         name = kwargs.get("name")
@@ -308,11 +309,7 @@ def _note_endpoint_context(endpoint: Callable[..., Any]) -> None:
     the first tokenizing in a process compiles tokenize's patterns, about 4 ms of a cold start. The same
     file, line and name are in the endpoint's code object. If FastAPI stops keeping that cache, this does
     nothing (tests/unit/test_web.py checks the entry is what FastAPI itself would note)."""
-    import os
-
-    import fastapi.routing
-
-    cache = getattr(fastapi.routing, "_endpoint_context_cache", None)
+    cache = getattr(fastapi_routing, "_endpoint_context_cache", None)
     code = getattr(endpoint, "__code__", None)
     # Left to FastAPI: a wrapped endpoint (inspect looks through the wrapper) and one whose source file
     # inspect would not find (FastAPI then notes less).
