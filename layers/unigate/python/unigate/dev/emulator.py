@@ -8,13 +8,15 @@ Two fixes make moto faithful enough for money, and the rest make it fast without
 - moto makes a transaction all-or-nothing by deep-copying every table it touches before applying it,
   so each transaction costs time in proportion to the whole ledger (82 ms per request after a few
   hundred requests). With writes serialised, it is enough to remember the few items a transaction
-  touches and put them back if it is cancelled; the table copies become no-ops.
+  touches and put them back if it is cancelled; the table copies become no-ops. Only an item an update
+  changes in place needs a copy, and moto's update makes one before it starts: the journal keeps that.
 - moto parses every condition expression three times per transaction item and every update expression
   twice, and again on every request, though unigate sends the same few expressions each time.
   `make_writes_atomic` memoises both parsers (the parsed trees are not mutated: moto's validator works
   on a deep copy), and makes the validator's ten walks over that copy and the copy itself cheaper
   (`_faster_update_validation`). It also measures a new item against the size limit once rather than
-  once per attribute (`_items_sized_once`). tests/integration/test_emulator.py checks that moto's answers
+  once per attribute (`_items_sized_once`), and answers two lookups that never change once
+  (`_lookups_once`). tests/integration/test_emulator.py checks that moto's answers
   and errors stay the same.
 - unigate's DynamoDB client (unigate.dynamodb) calls moto's DynamoDB handler in this process directly
   (`serve_dynamodb_in_process`): no HTTP, no signing, and none of botocore's work, as in Lambda. For
@@ -56,21 +58,34 @@ _lock = threading.RLock()
 
 class _TableCopiesSkipped:
     """Stands in for the `copy` module inside moto's DynamoDB backend: tables are not deep-copied (the
-    journal in _journalled restores what a cancelled transaction touched); everything else is."""
+    journal in _journalled restores what a cancelled transaction touched); everything else is. moto's
+    update_item copies its item before changing it in place; during a transaction that copy is noted, as
+    the item's state to restore."""
 
-    def __init__(self, table_type: type) -> None:
+    def __init__(self, table_type: type, item_type: type) -> None:
         self.table_type = table_type
+        self.item_type = item_type
+        # The running transaction's copies, by the id of the live item. Writes are serialised
+        # (make_writes_atomic), so one transaction at a time sets it.
+        self.before_change: dict[int, Any] | None = None
 
     def deepcopy(self, value: Any, memo: Any = None) -> Any:
-        return value if isinstance(value, self.table_type) else copy.deepcopy(value, memo)
+        if isinstance(value, self.table_type):
+            return value
+        copied = copy.deepcopy(value, memo)
+        if self.before_change is not None and type(value) is self.item_type:
+            self.before_change.setdefault(id(value), copied)
+        return copied
 
     def copy(self, value: Any) -> Any:
         return copy.copy(value)
 
 
-def _journalled(original: Any) -> Any:
+def _journalled(original: Any, copies: _TableCopiesSkipped) -> Any:
     @functools.wraps(original)
     def transact(self: Any, transact_items: list[dict[str, Any]]) -> Any:
+        # The items as the transaction finds them. A put or a delete replaces or removes an item and leaves
+        # the object as it was; an update changes it in place, after copying it (noted by `copies`).
         journal = []
         for entry in transact_items:
             (_, operation), = entry.items()
@@ -84,29 +99,30 @@ def _journalled(original: Any) -> Any:
             }
             if any(value is None for value in key.values()):
                 continue
-            current = self.get_item(name, key)
-            journal.append((name, key, _copied(current.to_json()["Attributes"]) if current else None))
+            journal.append((table, key, self.get_item(name, key)))
+        before_change: dict[int, Any] = {}
+        copies.before_change = before_change
         try:
             return original(self, transact_items)
         except BaseException:
-            for name, key, before in reversed(journal):
-                if before is None:
-                    self.tables[name].delete_item(*_key_values(self.tables[name], key))
-                else:
-                    self.put_item(name, before)
+            for table, key, found in reversed(journal):
+                _restore(table, key, before_change.get(id(found), found))
             raise
+        finally:
+            copies.before_change = None
 
     return transact
 
 
-def _copied(value: Any) -> Any:
-    """A deep copy of JSON-shaped data (an item's attributes: dicts, lists and scalars), without copy's
-    generic protocol."""
-    if type(value) is dict:
-        return {key: _copied(item) for key, item in value.items()}
-    if type(value) is list:
-        return [_copied(item) for item in value]
-    return value
+def _restore(table: Any, key: dict[str, Any], before: Any) -> None:
+    """Puts an item back as a cancelled transaction found it (the object, or the copy an update made of it
+    before changing it), or removes the item the transaction made."""
+    if before is None:
+        table.delete_item(*_key_values(table, key))
+    elif before.range_key is not None:
+        table.items[before.hash_key][before.range_key] = before
+    else:
+        table.items[before.hash_key] = before
 
 
 def _key_values(table: Any, key: dict[str, Any]) -> tuple[Any, Any]:
@@ -171,6 +187,7 @@ class _Memoised:
     planned: bool = False
     plan: tuple[list[type], list[Any]] | None = None
     passed: set[tuple[Any, ...]] = field(default_factory=set)
+    clauses: dict[tuple[type, ...], list[Any]] = field(default_factory=dict)
 
 
 _MEMOISED: dict[int, _Memoised] = {}
@@ -315,6 +332,32 @@ def _faster_update_validation() -> None:
     traverser.traverse_node_recursively = traverse_node_recursively
     node_class.__deepcopy__ = _node_copier(node_class)
     _static_checks_once()
+    _lookups_once()
+
+
+def _lookups_once() -> None:
+    """Two lookups on every update, each the same answer every time: the clauses of a kind in a memoised
+    expression (its attribute names, found by walking the whole tree per transaction item), and whether a
+    name is one of DynamoDB's 573 reserved words (a list, scanned word by word)."""
+    from moto.dynamodb.parsing import ast_nodes
+    from moto.dynamodb.parsing.reserved_keywords import ReservedKeywords
+
+    node_class: Any = ast_nodes.Node  # type: ignore[attr-defined]
+    find_clauses = node_class.find_clauses
+
+    @functools.wraps(find_clauses)
+    def find_clauses_once(self: Any, clause_types: Any) -> Any:
+        memoised = _memoised(self)
+        if memoised is None:
+            return find_clauses(self, clause_types)
+        kinds = tuple(clause_types)
+        if kinds not in memoised.clauses:
+            memoised.clauses[kinds] = find_clauses(self, clause_types)
+        return list(memoised.clauses[kinds])
+
+    node_class.find_clauses = find_clauses_once
+    # Only ever tested for membership (`word.upper() in keywords`).
+    ReservedKeywords.KEYWORDS = frozenset(ReservedKeywords.get_reserved_keywords())  # type: ignore[assignment]
 
 
 def _static_checks_once() -> None:
@@ -380,6 +423,7 @@ def _items_sized_once() -> None:
 def make_writes_atomic() -> None:
     import moto.dynamodb.models as dynamodb_models
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import Item
     from moto.dynamodb.models.table import Table
 
     if getattr(DynamoDBBackend, "_unigate_atomic", False):
@@ -387,8 +431,10 @@ def make_writes_atomic() -> None:
     _memoise_parsers()
     _faster_update_validation()
     _items_sized_once()
-    DynamoDBBackend.transact_write_items = _journalled(DynamoDBBackend.transact_write_items)  # type: ignore[method-assign]
-    dynamodb_models.copy = _TableCopiesSkipped(Table)  # type: ignore[assignment]
+    copies = _TableCopiesSkipped(Table, Item)
+    DynamoDBBackend.transact_write_items = _journalled(  # type: ignore[method-assign]
+        DynamoDBBackend.transact_write_items, copies)
+    dynamodb_models.copy = copies  # type: ignore[assignment]
 
     for name in _WRITE_METHODS:
         original = getattr(DynamoDBBackend, name)
@@ -463,7 +509,8 @@ def _call_handler(operation: str, params: dict[str, Any], body: bytes) -> tuple[
     """What DynamoHandler.dispatch does once it has the request's parameters: the handler set up with this
     process's region and account, then moto's own call_action (its authorisation check, the operation, the
     error and result serialisation). The werkzeug request, the URL and query string parsing and the
-    model-driven re-parse of the JSON body (a third of moto's time per transaction) are what is skipped."""
+    model-driven re-parse of the JSON body (a third of moto's time per transaction) are what is skipped, and
+    so is the response's request id."""
     from moto.dynamodb.responses import DynamoHandler
     from moto.iam.models import mark_account_as_visited
     from moto.utilities.utils import get_partition
@@ -482,11 +529,18 @@ def _call_handler(operation: str, params: dict[str, Any], body: bytes) -> tuple[
     handler.uri_match = {}
     handler.raw_body = body
     handler.body = handler.params = params
+    # call_action's last step adds a request id (52 random characters) to headers this transport drops, and
+    # sets it in an XML body's <RequestId>; DynamoDB's bodies are JSON. A twentieth of a chat request's work.
+    handler._enrich_response = _unenriched  # type: ignore[method-assign]
     handler.access_key = handler.get_access_key()
     handler.current_account = handler.get_current_account()
     mark_account_as_visited(account_id=handler.current_account, access_key=handler.access_key,
                             service="dynamodb", region=handler.region)
     return _answer(handler.call_action)
+
+
+def _unenriched(headers: dict[str, str], body: Any) -> tuple[dict[str, str], Any]:
+    return headers, body
 
 
 def serve_dynamodb_in_process() -> None:
