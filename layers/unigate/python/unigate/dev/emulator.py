@@ -332,7 +332,6 @@ def _faster_update_validation() -> None:
     traverser.traverse_node_recursively = traverse_node_recursively
     node_class.__deepcopy__ = _node_copier(node_class)
     _static_checks_once()
-    _lookups_once()
 
 
 def _lookups_once() -> None:
@@ -431,6 +430,7 @@ def make_writes_atomic() -> None:
     _memoise_parsers()
     _faster_update_validation()
     _items_sized_once()
+    _lookups_once()
     copies = _TableCopiesSkipped(Table, Item)
     DynamoDBBackend.transact_write_items = _journalled(  # type: ignore[method-assign]
         DynamoDBBackend.transact_write_items, copies)
