@@ -172,6 +172,8 @@ def _memoise_parsers() -> None:
     ConditionExpressionParser.parse = parse_once  # type: ignore[method-assign]
     # Every call lists the handler class's methods with inspect.getmembers, to check the action exists.
     responses.method_names_from_class = functools.cache(utils.method_names_from_class)
+    # And turns the operation's name into its method's, character by character (a pure function of a name).
+    responses.camelcase_to_underscores = functools.cache(utils.camelcase_to_underscores)
 
 
 _ATOMIC = (str, int, float, bool, type(None))
