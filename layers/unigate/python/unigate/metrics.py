@@ -68,7 +68,7 @@ def summarize(endpoint: str, rows: list[dict[str, Any]]) -> EndpointStats:
     totals: dict[str, int] = {}
     latest = None
     for row in rows:
-        latest = max(latest or 0, int(row.get("ws", 0)) + store.WINDOW_SECONDS)
+        latest = max(latest or 0, store.window_of(row) + store.WINDOW_SECONDS)
         for name, count in row.items():
             if name[0] in "ti" and name[1:].isdigit():
                 (ttft if name[0] == "t" else itl)[int(name[1:])] = (ttft if name[0] == "t" else itl).get(
