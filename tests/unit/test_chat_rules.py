@@ -5,6 +5,7 @@ import pytest
 from unigate import chat, tokens
 from unigate.errors import BadRequest, RateLimited, UpstreamError, UpstreamTimeout
 from unigate.providers.base import UpstreamFailure
+from unigate.stores.metrics import OUTCOMES
 
 
 def test_the_upstream_timeout_leaves_time_to_settle() -> None:
@@ -33,6 +34,16 @@ def test_failures_map_to_the_contract(failure: UpstreamFailure, error: type, sta
     assert "sk-abcdef" not in mapped.message
     if isinstance(mapped, RateLimited):
         assert mapped.retry_after == 7
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [UpstreamFailure(status, "x") for status in (400, 401, 404, 408, 409, 422, 429, 500, 502, 503, 504, 529)]
+    + [UpstreamFailure(None, "x", kind=kind) for kind in ("timeout", "connect", "protocol")],
+)
+def test_every_failure_is_measured_as_an_outcome_the_benchmarks_count(failure: UpstreamFailure) -> None:
+    # An endpoint's sample count is the sum of its outcome counters (unigate.metrics.summarize).
+    assert chat.outcome_of(failure) in OUTCOMES
 
 
 def test_provider_messages_are_redacted() -> None:

@@ -73,9 +73,9 @@ def summarize(endpoint: str, rows: list[dict[str, Any]]) -> EndpointStats:
             if name[0] in "ti" and name[1:].isdigit():
                 (ttft if name[0] == "t" else itl)[int(name[1:])] = (ttft if name[0] == "t" else itl).get(
                     int(name[1:]), 0) + int(count)
-            elif name in ("n", "tps_n", "tps_milli", *store.OUTCOMES):
+            elif name in ("tps_n", "tps_milli", *store.OUTCOMES):
                 totals[name] = totals.get(name, 0) + int(count)
-    samples = totals.get("n", 0)
+    samples = sum(totals.get(o, 0) for o in store.OUTCOMES)
     failures = sum(totals.get(o, 0) for o in store.OUTCOMES if o not in ("ok", "client_error"))
     tps = totals["tps_milli"] / 1000 / totals["tps_n"] if totals.get("tps_n") else None
     return EndpointStats(
