@@ -75,9 +75,9 @@ def window_update(measurement: Measurement) -> dict[str, Any]:
     """An `Update` item for TransactWriteItems: rides in the settle transaction, so recording a
     measurement costs no extra DynamoDB call. It counts only what routing reads: the outcome (their sum is
     the number of samples), the latency buckets and the throughput. Each counter is an action of the
-    update, and under moto, the local server's store, each action costs about 0.47M instructions: a
-    sample counter and a total latency nothing read were 9% of a chat request's there. The total latency
-    goes to CloudWatch (unigate.metrics.emit)."""
+    update, and under moto, the local server's store, each action costs about half a million
+    instructions: a sample counter and a total latency nothing read were 9% of a chat request's there.
+    The latency goes to CloudWatch (unigate.metrics.emit)."""
     adds = {measurement.outcome: 1}
     if measurement.ttft_ms is not None:
         adds[f"t{bucket(measurement.ttft_ms)}"] = 1
