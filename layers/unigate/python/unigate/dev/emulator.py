@@ -15,8 +15,9 @@ Two fixes make moto faithful enough for money, and the rest make it fast without
   `make_writes_atomic` memoises both parsers (the parsed trees are not mutated: moto's validator works
   on a deep copy), and makes the validator's ten walks over that copy and the copy itself cheaper
   (`_faster_update_validation`). It also measures a new item against the size limit once rather than
-  once per attribute (`_items_sized_once`), and answers two lookups that never change once
-  (`_lookups_once`). tests/integration/test_emulator.py checks that moto's answers
+  once per attribute (`_items_sized_once`), answers two lookups that never change once
+  (`_lookups_once`), and serialises the one empty answer of a successful transaction once
+  (`_empty_results_serialised_once`). tests/integration/test_emulator.py checks that moto's answers
   and errors stay the same.
 - unigate's DynamoDB client (unigate.dynamodb) calls moto's DynamoDB handler in this process directly
   (`serve_dynamodb_in_process`): no HTTP, no signing, and none of botocore's work, as in Lambda. For
@@ -359,7 +360,6 @@ def _lookups_once() -> None:
     node_class.find_clauses = find_clauses_once
     # Only ever tested for membership (`word.upper() in keywords`).
     ReservedKeywords.KEYWORDS = frozenset(ReservedKeywords.get_reserved_keywords())  # type: ignore[assignment]
-    _empty_results_serialised_once()
 
 
 def _empty_results_serialised_once() -> None:
@@ -460,6 +460,7 @@ def make_writes_atomic() -> None:
     _faster_update_validation()
     _items_sized_once()
     _lookups_once()
+    _empty_results_serialised_once()
     copies = _TableCopiesSkipped(Table, Item)
     DynamoDBBackend.transact_write_items = _journalled(  # type: ignore[method-assign]
         DynamoDBBackend.transact_write_items, copies)
