@@ -217,4 +217,5 @@ def test_a_client_gone_before_the_answer_cancels_the_upstream_call_and_releases_
     assert _credits(server, key) == Decimal("1")
     ledger = server.cli_json("credits", "ledger", "--account", _account_of(server, key))
     assert [e["kind"] for e in ledger["entries"]] == ["grant", "hold", "settle"]
+    assert ledger["entries"][1]["details"] == {"endpoint": "gpt-4o@openai"}  # what the hold was for
     assert sum(Decimal(e["credits"]) for e in ledger["entries"]) == Decimal("1")

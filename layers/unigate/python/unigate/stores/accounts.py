@@ -4,7 +4,7 @@ AccountsTable: account_id (HASH), sk (RANGE)
   sk = "ACCOUNT"        the account: name, status, balance (integer micro-credits available to spend)
   sk = "HOLD#<hold_id>" an open hold: amount, state "open"; deleted when it is settled or released (the
                         ledger's settle#<hold_id> entry, with the cost and the amount held, is the record
-                        that stays)
+                        that stays). What the hold was for is on its ledger entry, hold#<hold_id>, only.
 LedgerTable: account_id (HASH), entry_id (RANGE), LSI created_at-index for chronological listing.
   entry_id is derived from what the entry is for ("grant#<idempotency key>", "hold#<id>",
   "settle#<id>"), so writing it with attribute_not_exists makes every balance change exactly-once.
@@ -182,7 +182,6 @@ def open_hold(hold: Hold, details: dict[str, str]) -> None:
                     "state": "open",
                     "created_at": created,
                     "open_day": created[:10],
-                    "details": details or None,
                 }
             ),
             "ConditionExpression": "attribute_not_exists(sk)",
