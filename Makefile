@@ -1,6 +1,12 @@
 # The two commands of the quick start: `make dev` and `make test`. Each installs what it needs into
 # .venv (re-installing only when pyproject.toml changes).
-PYTHON ?= python3
+# The functions run on python3.13 (template.yaml), so the venv is made with it when the machine has one (on
+# PATH, or installed under pyenv but not selected), and the local server, the tests and the bench run on the
+# runtime's interpreter. Otherwise any Python 3.11+ (`PYTHON=...` picks one).
+RUNTIME_PYTHON := $(shell python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null || \
+	PYENV_VERSION="$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.13' | tail -1)" \
+	python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null)
+PYTHON ?= $(or $(RUNTIME_PYTHON),python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 PORT   ?= 3000
