@@ -46,12 +46,10 @@ typecheck: $(VENV)/.test
 validate: $(VENV)/.test
 	$(BIN)/sam validate --lint --region us-east-1
 
-# SAM builds the python3.13/arm64 layers with a python3.13 interpreter. pyenv machines often have one
-# installed but not selected; pick it for this command only.
+# SAM builds the python3.13/arm64 layers with a python3.13 from PATH. pyenv machines often have one installed
+# but not selected: the one RUNTIME_PYTHON found goes first.
 build: $(VENV)/.test
-	@if ! python3.13 -V >/dev/null 2>&1 && command -v pyenv >/dev/null 2>&1; then \
-	  export PYENV_VERSION="$$(pyenv versions --bare | grep -E '^3\.13' | tail -1)"; fi; \
-	$(BIN)/sam build --cached --parallel
+	PATH="$(if $(RUNTIME_PYTHON),$(dir $(RUNTIME_PYTHON)):)$$PATH" $(BIN)/sam build --cached --parallel
 
 ## Measure added latency, streaming, AWS calls and cold starts (prints a table, writes bench-results.json).
 bench: $(VENV)/.test
