@@ -7,7 +7,9 @@ from typing import Any
 
 from tests.integration.chat_helpers import assert_money_consistent
 from unigate import accounts, billing, sweeper
+from unigate.config import get_settings
 from unigate.stores import accounts as store
+from unigate.stores.dynamo import ddb, values
 
 
 def test_stale_holds_are_released_once_and_fresh_or_settled_ones_are_not(aws: Any) -> None:
@@ -38,3 +40,30 @@ def test_holds_from_earlier_days_are_found(aws: Any) -> None:
     released = sweeper.sweep(datetime.now(UTC) + timedelta(days=3))["released"]
     assert [r["amount_micros"] for r in released] == [1_000]
     assert assert_money_consistent("acct_sweep_days") == 1_000
+
+
+def test_a_days_holds_are_spread_over_the_index_shards_and_all_found(aws: Any) -> None:
+    accounts.create_account(account_id="acct_sweep_shards")
+    billing.grant("acct_sweep_shards", 20_000, idempotency_key="start")
+    held = [billing.hold("acct_sweep_shards", 1_000) for _ in range(20)]
+    keys = {record["open_day"] for record in store.list_open_holds("acct_sweep_shards")}
+    day = datetime.now(UTC).date().isoformat()
+    assert all(key.startswith(f"{day}#") and int(key.split("#")[1]) < store.HOLD_SHARDS for key in keys)
+    assert len(keys) > 1  # 20 random hold ids on one shard of 16: about 1 in 10^23
+    released = sweeper.sweep(datetime.now(UTC) + timedelta(minutes=25))["released"]
+    assert sorted(r["hold_id"] for r in released) == sorted(h.hold_id for h in held)
+    assert assert_money_consistent("acct_sweep_shards") == 20_000
+
+
+def test_a_hold_opened_before_the_index_was_sharded_is_found(aws: Any) -> None:
+    accounts.create_account(account_id="acct_sweep_legacy")
+    billing.grant("acct_sweep_legacy", 5_000, idempotency_key="start")
+    dead = billing.hold("acct_sweep_legacy", 5_000)
+    # As the previous release wrote it: the bare day, no shard.
+    ddb().update_item(TableName=get_settings().accounts_table,
+                      Key={"account_id": {"S": "acct_sweep_legacy"}, "sk": {"S": f"HOLD#{dead.hold_id}"}},
+                      UpdateExpression="SET open_day = :day",
+                      ExpressionAttributeValues=values(day=datetime.now(UTC).date().isoformat()))
+    released = sweeper.sweep(datetime.now(UTC) + timedelta(minutes=25))["released"]
+    assert [r["hold_id"] for r in released] == [dead.hold_id]
+    assert assert_money_consistent("acct_sweep_legacy") == 5_000

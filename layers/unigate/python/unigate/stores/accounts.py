@@ -2,7 +2,8 @@
 
 AccountsTable: account_id (HASH), sk (RANGE)
   sk = "ACCOUNT"        the account: name, status, balance (integer micro-credits available to spend)
-  sk = "HOLD#<hold_id>" an open hold: amount, state "open"; deleted when it is settled or released (the
+  sk = "HOLD#<hold_id>" an open hold: amount, state "open", open_day (the sweeper's index key: the day it
+                        was opened and a shard, HOLD_SHARDS below); deleted when it is settled or released (the
                         ledger's settle#<hold_id> entry, with the cost and the amount held, is the record
                         that stays). What the hold was for is on its ledger entry, hold#<hold_id>, only.
 LedgerTable: account_id (HASH), entry_id (RANGE), LSI created_at-index for chronological listing.
@@ -17,6 +18,7 @@ worst case, negative) and its settle gives back what was not used; the pair nets
 from __future__ import annotations
 
 import json
+import zlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +28,11 @@ from unigate.models import Account, AccountStatus, EntryKind, Hold, LedgerEntry
 from unigate.stores.dynamo import TransactionCancelled, ddb, marshal, query_all, transact, unmarshal, values
 
 ACCOUNT_SK = "ACCOUNT"
+# The sweeper's index (open-holds-index) is keyed by the day a hold was opened. With one key per day, every
+# hold of the day and its removal at the settle would write to one index partition, whose sort key
+# (created_at) only grows, so DynamoDB cannot split it for heat: about 1,000 writes a second, 500 requests a
+# second for the whole gateway. A day's holds are spread over HOLD_SHARDS keys, `<day>#<shard>`.
+HOLD_SHARDS = 16
 
 
 def now_iso() -> str:
@@ -46,6 +53,11 @@ def _account_key(account_id: str) -> dict[str, Any]:
 
 def _hold_key(account_id: str, hold_id: str) -> dict[str, Any]:
     return {"account_id": {"S": account_id}, "sk": {"S": f"HOLD#{hold_id}"}}
+
+
+def open_day_key(created: str, hold_id: str) -> str:
+    """The open-holds-index key of a hold opened at `created` (ISO time): its day and its shard."""
+    return f"{created[:10]}#{zlib.crc32(hold_id.encode()) % HOLD_SHARDS}"
 
 
 def _to_account(item: dict[str, Any]) -> Account:
@@ -181,7 +193,7 @@ def open_hold(hold: Hold, details: dict[str, str]) -> None:
                     "amount": hold.amount_micros,
                     "state": "open",
                     "created_at": created,
-                    "open_day": created[:10],
+                    "open_day": open_day_key(created, hold.hold_id),
                 }
             ),
             "ConditionExpression": "attribute_not_exists(sk)",
@@ -268,9 +280,12 @@ def list_open_holds(account_id: str) -> list[dict[str, Any]]:
 
 def stale_holds(day: str, before: str) -> list[Hold]:
     """Holds opened on `day` (YYYY-MM-DD) before the ISO time `before` and still open."""
-    items = query_all(TableName=_accounts(), IndexName="open-holds-index",
-                      KeyConditionExpression="open_day = :day AND created_at < :before",
-                      ExpressionAttributeValues=values(day=day, before=before))
+    items: list[dict[str, Any]] = []
+    # The bare day keys the holds opened before the index was sharded (open during an upgrade).
+    for key in (day, *(f"{day}#{shard}" for shard in range(HOLD_SHARDS))):
+        items += query_all(TableName=_accounts(), IndexName="open-holds-index",
+                           KeyConditionExpression="open_day = :day AND created_at < :before",
+                           ExpressionAttributeValues=values(day=key, before=before))
     held = []
     for item in items:
         out = ddb().get_item(TableName=_accounts(), Key=_hold_key(item["account_id"], item["sk"][5:]),
