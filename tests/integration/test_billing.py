@@ -1,10 +1,14 @@
 """Money through the real stores on moto's DynamoDB: exact, exactly-once, never negative, always summing."""
 
+import json
 from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import pytest
 
-from unigate import accounts, billing
+from unigate import accounts, billing, dynamodb
+from unigate.config import get_settings
+from unigate.dev.emulator import moto_transport, serve_dynamodb_in_process
 from unigate.errors import BadRequest, Conflict, InsufficientCredits, NotFound
 from unigate.stores import accounts as store
 
@@ -140,3 +144,45 @@ def test_the_ledger_pages_in_order(account: str) -> None:
     assert len(entries) == 8
     assert seen >= 3
     assert [e.created_at for e in entries] == sorted(e.created_at for e in entries)
+
+
+def test_a_ledger_near_dynamodbs_item_collection_cap_is_alarmed(account: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB answers a write to a table with a local index, when asked, with its estimate of the item
+    collection's size; moto gives none, so the answer is DynamoDB's shape added to moto's."""
+    ledger = get_settings().ledger_table
+    asked: list[str | None] = []
+    estimate = [1.0, 2.0]
+
+    def with_sizes(operation: str, body: bytes) -> tuple[int, bytes]:
+        status, data = moto_transport(operation, body)
+        if operation != "TransactWriteItems" or status != 200:
+            return status, data
+        asked.append(json.loads(body).get("ReturnItemCollectionMetrics"))
+        answer = json.loads(data)
+        answer["ItemCollectionMetrics"] = {
+            ledger: [{"ItemCollectionKey": {"account_id": {"S": account}}, "SizeEstimateRangeGB": list(estimate)}],
+            "SomeOtherTable": [{"ItemCollectionKey": {"k": {"S": "x"}}, "SizeEstimateRangeGB": [9.0, 10.0]}],
+        }
+        return status, json.dumps(answer).encode()
+
+    counted: list[str] = []
+    warned: list[tuple[str, dict[str, object]]] = []
+    monkeypatch.setattr("unigate.billing.count", lambda name, *_, **__: counted.append(name))
+    monkeypatch.setattr("unigate.billing.get_logger", lambda: SimpleNamespace(
+        warning=lambda message, extra: warned.append((message, extra))))
+    dynamodb.use_transport(with_sizes)
+    try:
+        first = billing.hold(account, 1_000)
+        assert counted == []
+        assert asked == ["SIZE"]
+        estimate[:] = [7.5, 8.5]
+        billing.hold(account, 1_000)
+        assert counted == ["LedgerNearLimit"]
+        assert asked == ["SIZE", "SIZE"]
+        assert [extra for _, extra in warned] == [{"account_id": account, "ledger_gb": 8.5}]
+        assert billing.settle(first, 400) is True
+        assert asked == ["SIZE", "SIZE", None]  # only the hold asks: it is the write every request makes first
+    finally:
+        serve_dynamodb_in_process()
+    _assert_consistent(account)

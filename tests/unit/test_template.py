@@ -151,6 +151,7 @@ def test_alarms_cover_what_operators_need_and_notify_the_topic() -> None:
     assert ("AWS/Lambda", "Throttles") in watched
     assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible") in watched
     assert ("unigate", "HoldFailures") in watched
+    assert ("unigate", "LedgerNearLimit") in watched
     errors = {a["Dimensions"][0]["Value"]["Ref"] for a in alarms.values() if a["MetricName"] == "Errors"}
     assert {"AuthorizerFunction", "ChatCompletionsFunction", "CreditsFunction", "CatalogFunction",
             "CreditTopupFunction"} <= errors

@@ -13,10 +13,13 @@ from typing import Any
 from unigate.errors import BadRequest, InsufficientCredits, ServiceUnavailable
 from unigate.models import EntryKind, Hold, LedgerEntry
 from unigate.money import MAX_MICROS, micros_to_credits
-from unigate.observability import count
+from unigate.observability import count, get_logger
 from unigate.stores import accounts as account_store
 
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+# DynamoDB caps an account's ledger (an item collection under a local index) at 10 GB; each request adds
+# about 0.9 KB. Warned of at 8 GB: over two million requests before the cap.
+LEDGER_WARNING_GB = 8.0
 
 
 def credits_of(account_id: str) -> dict[str, object]:
@@ -49,13 +52,18 @@ def hold(account_id: str, amount_micros: int, details: dict[str, str] | None = N
     # account is active and gives the attempt its settle, query log record and measurement.
     held = Hold(account_id=account_id, hold_id=secrets.token_hex(12), amount_micros=max(int(amount_micros), 0))
     try:
-        account_store.open_hold(held, details or {})
+        ledger_gb = account_store.open_hold(held, details or {})
     except InsufficientCredits:
         count("HoldRejections")
         raise
     except ServiceUnavailable:
         count("HoldFailures")  # alarmed: the balance store could not take a hold after its retries
         raise
+    if ledger_gb >= LEDGER_WARNING_GB:
+        # Alarmed: a few million requests before this account's holds would start to fail (docs/deploy.md).
+        count("LedgerNearLimit")
+        get_logger().warning("an account's ledger nears DynamoDB's 10 GB item collection limit",
+                             extra={"account_id": account_id, "ledger_gb": ledger_gb})
     return held
 
 

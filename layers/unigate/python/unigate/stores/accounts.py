@@ -168,8 +168,12 @@ def credit(entry: LedgerEntry) -> LedgerEntry:
     return entry
 
 
-def open_hold(hold: Hold, details: dict[str, str]) -> None:
-    """Moves the worst-case cost out of the balance, only if the balance covers it (never below zero)."""
+def open_hold(hold: Hold, details: dict[str, str]) -> float:
+    """Moves the worst-case cost out of the balance, only if the balance covers it (never below zero).
+
+    Returns DynamoDB's estimate, in GB, of the account's ledger as an item collection: the ledger's local
+    index caps it at 10 GB, and at the cap every hold fails. The estimate comes in the same answer, at no
+    cost; it is 0 where DynamoDB gives none (the embedded store)."""
     if hold.amount_micros < 0:
         raise ValueError("a hold cannot be negative")
     created = now_iso()
@@ -203,7 +207,8 @@ def open_hold(hold: Hold, details: dict[str, str]) -> None:
         hold.account_id, f"hold#{hold.hold_id}", EntryKind.HOLD, -hold.amount_micros, created, details
     )
     try:
-        transact([debit, record, _ledger_put(entry)], attempts=get_settings().transaction_attempts)
+        answer = transact([debit, record, _ledger_put(entry)], attempts=get_settings().transaction_attempts,
+                          collection_sizes=True)
     except TransactionCancelled as cancelled:
         if cancelled.failed(0):
             account = get_account(hold.account_id)
@@ -215,6 +220,14 @@ def open_hold(hold: Hold, details: dict[str, str]) -> None:
                 "Insufficient credits: the balance cannot cover the worst-case cost of this request."
             ) from None
         raise Conflict(f"Hold {hold.hold_id} already exists.") from None
+    return ledger_size_gb(answer)
+
+
+def ledger_size_gb(answer: dict[str, Any]) -> float:
+    """The upper end of the ledger's item collection size estimate in a write's answer, or 0."""
+    estimates = answer.get("ItemCollectionMetrics", {}).get(_ledger(), [])
+    return max((float(e["SizeEstimateRangeGB"][-1]) for e in estimates if e.get("SizeEstimateRangeGB")),
+               default=0.0)
 
 
 def settle_hold(hold: Hold, cost_micros: int, extra: tuple[dict[str, Any], ...] = ()) -> bool:

@@ -95,17 +95,21 @@ class TransactionCancelled(Exception):
         return index < len(self.reasons) and self.reasons[index] == "ConditionalCheckFailed"
 
 
-def transact(items: list[Item], *, attempts: int) -> None:
-    """TransactWriteItems, retried with jittered backoff while DynamoDB reports a conflict or throttling.
+def transact(items: list[Item], *, attempts: int, collection_sizes: bool = False) -> dict[str, Any]:
+    """TransactWriteItems, retried with jittered backoff while DynamoDB reports a conflict or throttling;
+    returns DynamoDB's answer (with `collection_sizes`, the size estimates of the item collections of
+    tables with a local secondary index that it wrote to).
 
     A transaction either applies whole or not at all, so retrying one that was cancelled for a conflict
     can never apply it twice. Condition failures are raised at once for the caller to interpret.
     """
     client = ddb()
+    params: dict[str, Any] = {"TransactItems": items}
+    if collection_sizes:
+        params["ReturnItemCollectionMetrics"] = "SIZE"
     for attempt in range(attempts):
         try:
-            client.transact_write_items(TransactItems=items)
-            return
+            return client.transact_write_items(**params)
         except client.exceptions.TransactionCanceledException as exc:
             reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
             if not any(r in _RETRYABLE_REASONS for r in reasons):
