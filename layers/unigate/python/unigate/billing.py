@@ -18,7 +18,7 @@ from unigate.stores import accounts as account_store
 
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 # DynamoDB caps an account's ledger (an item collection under a local index) at 10 GB; each request adds
-# about 0.9 KB. Warned of at 8 GB: over two million requests before the cap.
+# about 0.9 KB. Warned of at 8 GB: about two million requests before the cap.
 LEDGER_WARNING_GB = 8.0
 
 
@@ -60,7 +60,7 @@ def hold(account_id: str, amount_micros: int, details: dict[str, str] | None = N
         count("HoldFailures")  # alarmed: the balance store could not take a hold after its retries
         raise
     if ledger_gb >= LEDGER_WARNING_GB:
-        # Alarmed: a few million requests before this account's holds would start to fail (docs/deploy.md).
+        # Alarmed: about two million requests before this account's holds would start to fail (docs/deploy.md).
         count("LedgerNearLimit")
         get_logger().warning("an account's ledger nears DynamoDB's 10 GB item collection limit",
                              extra={"account_id": account_id, "ledger_gb": ledger_gb})
