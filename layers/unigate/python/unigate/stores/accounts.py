@@ -55,7 +55,7 @@ def _hold_key(account_id: str, hold_id: str) -> dict[str, Any]:
     return {"account_id": {"S": account_id}, "sk": {"S": f"HOLD#{hold_id}"}}
 
 
-def open_day_key(created: str, hold_id: str) -> str:
+def _open_day_key(created: str, hold_id: str) -> str:
     """The open-holds-index key of a hold opened at `created` (ISO time): its day and its shard."""
     return f"{created[:10]}#{zlib.crc32(hold_id.encode()) % HOLD_SHARDS}"
 
@@ -197,7 +197,7 @@ def open_hold(hold: Hold, details: dict[str, str]) -> float:
                     "amount": hold.amount_micros,
                     "state": "open",
                     "created_at": created,
-                    "open_day": open_day_key(created, hold.hold_id),
+                    "open_day": _open_day_key(created, hold.hold_id),
                 }
             ),
             "ConditionExpression": "attribute_not_exists(sk)",
