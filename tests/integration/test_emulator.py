@@ -266,9 +266,9 @@ def test_a_memoised_expression_is_copied_as_a_deep_copy_would(expression: str) -
 
 
 def test_the_items_a_request_makes_are_not_kept_after_it(account: str) -> None:
-    """moto keeps every model it makes in a list on its class (for its server's dashboard); a chat request's
-    hold and settle made seven items, five of them copies and deleted records that the local server would
-    have kept for as long as it runs."""
+    """moto keeps every model it makes in a list on its class (for its server's dashboard): a hold and its
+    settle made five items, three of them copies and a record deleted at the settle, that the local server
+    would have kept for as long as it runs."""
     from moto.dynamodb.models.dynamo_type import Item
 
     from unigate import billing

@@ -515,8 +515,9 @@ def _typed_values_faster() -> None:
 def _items_untracked() -> None:
     """moto's models append every instance they make to a list on their class, for the moto server's
     dashboard, and keep it there: every item a write makes, and every copy an update or a transaction makes
-    of one, deleted or not. The local server made seven a chat request, five of them garbage kept for as
-    long as it runs. DynamoDB's items are no longer listed (nothing here reads that dashboard)."""
+    of one, deleted or not. The local server made seven a chat request, four of them garbage (three copies
+    and the hold's record, deleted at its settle) kept for as long as it runs. DynamoDB's items are no
+    longer listed (nothing here reads that dashboard)."""
     from moto.dynamodb.models.dynamo_type import Item
 
     def untracked(cls: type, *args: Any, **kwargs: Any) -> Any:
