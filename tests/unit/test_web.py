@@ -17,13 +17,13 @@ def _scope(context: object) -> dict[str, object]:
 
 def test_the_header_is_parsed_once_per_request(monkeypatch: pytest.MonkeyPatch) -> None:
     parsed: list[bytes] = []
-    real_loads = json.loads
+    real_loads = web.jsoncodec.loads
 
     def counting_loads(raw: bytes) -> object:
         parsed.append(raw)
         return real_loads(raw)
 
-    monkeypatch.setattr(web.json, "loads", counting_loads)
+    monkeypatch.setattr(web.jsoncodec, "loads", counting_loads)
     scope = _scope({"requestId": "r-1", "authorizer": {"account_id": "acct_1"}})
 
     assert web._request_id(scope) == "r-1"

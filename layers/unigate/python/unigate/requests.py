@@ -10,6 +10,7 @@ import json
 import re
 from typing import Any
 
+from unigate import jsoncodec
 from unigate.errors import BadRequest, PayloadTooLarge
 
 MAX_DEPTH = 64
@@ -36,6 +37,13 @@ def parse_json_body(raw: bytes, *, max_bytes: int) -> Any:
         raise PayloadTooLarge(f"The request body is larger than {max_bytes} bytes.")
     if not raw.strip():
         raise BadRequest("The request body is empty; send a JSON object.")
+    body = jsoncodec.loads(raw, slow=_parse_or_refuse)
+    check_fields(body)
+    return body
+
+
+def _parse_or_refuse(raw: bytes) -> Any:
+    """`json`'s reading of a body, and a precise 400 for what it cannot read."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -46,7 +54,6 @@ def parse_json_body(raw: bytes, *, max_bytes: int) -> Any:
         raise BadRequest(f"Invalid JSON: nested deeper than {MAX_DEPTH} levels.") from None
     except json.JSONDecodeError as exc:
         raise BadRequest(f"Invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.") from None
-    check_fields(body)
     return body
 
 

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from unigate import jsoncodec
 from unigate.catalog import EndpointSpec, ProviderSpec
 from unigate.observability import redact
 
@@ -197,7 +198,7 @@ async def sse_data(response: Any) -> AsyncIterator[tuple[str | None, str]]:
 
 def parse_json(data: str) -> Any:
     try:
-        return json.loads(data)
+        return jsoncodec.loads(data)
     except ValueError:
         raise UpstreamFailure(None, "The upstream sent a malformed stream chunk.", kind="protocol") from None
 
@@ -246,7 +247,7 @@ async def post_json(url: str, payload: dict[str, Any], headers: dict[str, str], 
     async with open_stream(url, payload, headers, timeout, server_name=server_name) as response:
         content = await response.aread()
     try:
-        return json.loads(content)
+        return jsoncodec.loads(content)
     except ValueError:
         raise UpstreamFailure(None, "The upstream sent a malformed response.", kind="protocol") from None
 
