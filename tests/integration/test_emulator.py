@@ -290,3 +290,34 @@ def test_the_items_a_request_makes_are_not_kept_after_it(account: str) -> None:
     for _ in range(3):
         assert billing.settle(billing.hold(account, 5_000), 1_000)
     assert len(Item.instances_tracked) == before  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("account", [None, "111122223333"])
+def test_the_direct_route_writes_to_the_account_moto_would_pick(account: str | None,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The direct route names the caller as moto finds it for an unsigned request (its placeholder key, then
+    MOTO_ACCOUNT_ID or the default account) without asking moto each time: a table made through moto's whole
+    request layer is the one it writes to."""
+    from moto import mock_aws
+    from moto.dynamodb.responses import DynamoHandler
+
+    if account is None:
+        monkeypatch.delenv("MOTO_ACCOUNT_ID", raising=False)
+    else:
+        monkeypatch.setenv("MOTO_ACCOUNT_ID", account)
+    for name, value in FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    make_writes_atomic()
+    probe = DynamoHandler()
+    probe.headers, probe.querystring = {"Content-Type": "application/x-amz-json-1.0"}, {}
+    assert probe.get_access_key() == emulator._UNSIGNED_ACCESS_KEY
+    with mock_aws():
+        table = {"TableName": "accounts_probe", "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+                 "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+                 "BillingMode": "PAY_PER_REQUEST"}
+        assert emulator.moto_dispatch("CreateTable", json.dumps(table).encode())[0] == 200
+        item = {"TableName": "accounts_probe", "Item": {"pk": {"S": probe.get_current_account()}}}
+        assert emulator.moto_transport("PutItem", json.dumps(item).encode())[0] == 200
+        key = {"TableName": "accounts_probe", "Key": item["Item"]}
+        status, answer = emulator.moto_dispatch("GetItem", json.dumps(key).encode())
+        assert (status, json.loads(answer)["Item"]) == (200, item["Item"])

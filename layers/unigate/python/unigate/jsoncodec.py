@@ -11,20 +11,21 @@ bits as a float where `json` keeps it exact. Every document still gets `json`'s 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
-_LONG_DIGITS_TEXT = re.compile(r"[0-9]{19}")
+# Every digit becomes b"0" and every other byte b" ", so that a run of 19 digits is a plain substring: a
+# tenth of the time of a regular expression's search, which would cost more than orjson saves.
+_DIGITS_ONLY = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_LONG_RUN = b"0" * 19
 
 
 def loads(data: bytes | str, slow: Callable[[Any], Any] = json.loads) -> Any:
     """`slow(data)`, by default `json.loads(data)`: orjson's answer where it is the same."""
-    long_digits = _LONG_DIGITS_TEXT.search(data) if isinstance(data, str) else _LONG_DIGITS.search(data)
-    if long_digits is None:
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if _LONG_RUN not in raw.translate(_DIGITS_ONLY):
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:

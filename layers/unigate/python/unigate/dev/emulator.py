@@ -646,14 +646,17 @@ def _json_parameters(body: bytes) -> dict[str, Any] | None:
     return params
 
 
+_UNSIGNED_ACCESS_KEY = "AKIAEXAMPLE"
+
+
 def _call_handler(operation: str, params: dict[str, Any], body: bytes) -> tuple[int, bytes]:
     """What DynamoHandler.dispatch does once it has the request's parameters: the handler set up with this
     process's region and account, then moto's own call_action (its authorisation check, the operation, the
     error and result serialisation). The werkzeug request, the URL and query string parsing and the
     model-driven re-parse of the JSON body (a third of moto's time per transaction) are what is skipped, and
     so is the response's request id."""
+    from moto.core import DEFAULT_ACCOUNT_ID
     from moto.dynamodb.responses import DynamoHandler
-    from moto.iam.models import mark_account_as_visited
     from moto.utilities.utils import get_partition
 
     from unigate.dynamodb import CONTENT_TYPE, TARGET_PREFIX, region
@@ -673,10 +676,13 @@ def _call_handler(operation: str, params: dict[str, Any], body: bytes) -> tuple[
     # call_action's last step adds a request id (52 random characters) to headers this transport drops, and
     # sets it in an XML body's <RequestId>; DynamoDB's bodies are JSON. 3 to 4% of a chat request's instructions.
     handler._enrich_response = _unenriched  # type: ignore[method-assign]
-    handler.access_key = handler.get_access_key()
-    handler.current_account = handler.get_current_account()
-    mark_account_as_visited(account_id=handler.current_account, access_key=handler.access_key,
-                            service="dynamodb", region=handler.region)
+    # What moto's get_access_key and get_current_account find for a request with no signature, header or
+    # query string: its placeholder key, which no IAM user of moto's can have, and so the account of
+    # MOTO_ACCOUNT_ID or the default one. Their search of every account's IAM keys in every partition,
+    # and the IAM bookkeeping of the key's last use (none for a key IAM does not know), cost a chat
+    # request 0.04 to 0.06 ms before its first byte.
+    handler.access_key = _UNSIGNED_ACCESS_KEY
+    handler.current_account = os.environ.get("MOTO_ACCOUNT_ID", DEFAULT_ACCOUNT_ID)
     return _answer(handler.call_action)
 
 
