@@ -43,6 +43,7 @@ DOCUMENTS = [
     '{"huge":1e400}',
     '{"nan":NaN,"inf":-Infinity}',
     '"\\ud800 a lone surrogate"',
+    '["\ud800 a lone surrogate, unescaped"]',
     '"\\ud83d\\ude00 a pair"',
     '\ufeff{"bom":true}',
     '[' * 100 + ']' * 100,
