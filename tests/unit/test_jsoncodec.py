@@ -47,6 +47,7 @@ DOCUMENTS = [
     '"\\ud83d\\ude00 a pair"',
     '\ufeff{"bom":true}',
     '[' * 100 + ']' * 100,
+    '{"long":"' + 'x' * 5000 + '","big":123456789012345678901234567890,"f":0.1}',
     ' \n {"spaced" : [ 1 , 2 ] } \n',
     '{"trailing":1,}',
     '{"unterminated":',
