@@ -17,9 +17,9 @@ from typing import Any
 
 import orjson
 
-# Every digit becomes b"0" and every other byte b" ", so that a run of 19 digits is a plain substring: a
-# tenth of the time of a regular expression's search, which would cost more than orjson saves.
-_DIGITS_ONLY = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+# Every digit becomes b"0" (and no other byte is one), so that a run of 19 digits is a plain substring:
+# a tenth of the time of a regular expression's search, which would cost more than orjson saves.
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _LONG_RUN = b"0" * 19
 # Past a few KB, `json` reads long text about as fast as orjson, and the guard's pass over every byte
 # makes the whole slower (an 8 KB prompt: 7.8 µs this way against 7.3 µs with `json` alone; 1 MB: 1.15
@@ -31,7 +31,7 @@ def loads(data: bytes | str, slow: Callable[[Any], Any] = json.loads) -> Any:
     """`slow(data)`, by default `json.loads(data)`: orjson's answer where it is the same."""
     if len(data) <= _GUARDED_MAX:
         raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
-        if _LONG_RUN not in raw.translate(_DIGITS_ONLY):
+        if _LONG_RUN not in raw.translate(_DIGITS_AS_ZERO):
             try:
                 return orjson.loads(data)
             except orjson.JSONDecodeError:
