@@ -18,15 +18,17 @@ Two fixes make moto faithful enough for money, and the rest make it fast without
   (`_faster_update_validation`). It also measures a new item against the size limit once rather than
   once per attribute (`_items_sized_once`), answers two lookups that never change once
   (`_lookups_once`), serialises the one empty answer of a successful transaction once
-  (`_empty_results_serialised_once`), and builds, hashes and compares typed values with less
-  asking (`_typed_values_faster`). tests/integration/test_emulator.py checks that moto's answers
-  and errors stay the same.
+  (`_empty_results_serialised_once`), builds, hashes, compares and measures typed values with less
+  asking (`_typed_values_faster`), and lists a table's key attributes for the empty-key check only
+  when a value is empty (`_empty_keys_found_once`). tests/integration/test_emulator.py checks that
+  moto's answers and errors stay the same.
 - moto keeps every item it ever makes in a list for its dashboard, copies and deleted ones included:
   `_items_untracked` stops that, which would otherwise grow the local server by about 5 KB a request.
 - unigate's DynamoDB client (unigate.dynamodb) calls moto's DynamoDB handler in this process directly
   (`serve_dynamodb_in_process`): no HTTP, no signing, and none of botocore's work, as in Lambda. For
   unigate's own operations moto's request layer is skipped too (a werkzeug request, the body re-parsed
-  against the service model): the handler's own call_action runs on the JSON body (`moto_transport`).
+  against the service model, the caller looked up among IAM's keys): the handler's own call_action
+  runs on the JSON body (`moto_transport`).
 - A moto server on a side port shares this process's in-memory backends, so the `unigate` CLI in
   another process can manage the same store the local API serves.
 """
