@@ -15,22 +15,6 @@ def _scope(context: object) -> dict[str, object]:
     return {"type": "http", "headers": [(b"host", b"x"), (web.LWA_CONTEXT_HEADER.encode(), raw)]}
 
 
-def test_the_header_is_parsed_once_per_request(monkeypatch: pytest.MonkeyPatch) -> None:
-    parsed: list[bytes] = []
-    real_loads = web.jsoncodec.loads
-
-    def counting_loads(raw: bytes) -> object:
-        parsed.append(raw)
-        return real_loads(raw)
-
-    monkeypatch.setattr(web.jsoncodec, "loads", counting_loads)
-    scope = _scope({"requestId": "r-1", "authorizer": {"account_id": "acct_1"}})
-
-    assert web._request_id(scope) == "r-1"
-    assert web._request_context(scope)["authorizer"] == {"account_id": "acct_1"}
-    assert len(parsed) == 1
-
-
 def test_each_request_reads_its_own_context() -> None:
     first, second = _scope({"requestId": "r-1"}), _scope({"requestId": "r-2"})
     assert web._request_id(first) == "r-1"

@@ -10,6 +10,7 @@ after the first streamed byte; each attempt is billed only for what it produced.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import random
 import time
@@ -20,7 +21,7 @@ from typing import Any, TypeVar
 
 import anyio
 
-from unigate import billing, contentfilter, endpoints, jsoncodec, metrics, querylog, ratelimits, routing, tokens
+from unigate import billing, contentfilter, endpoints, metrics, querylog, ratelimits, routing, tokens
 from unigate.catalog import EndpointSpec, ProviderSpec
 from unigate.config import get_settings
 from unigate.errors import (
@@ -541,7 +542,7 @@ async def complete(plan: list[Prepared], caller: Caller, *, remaining_ms: int | 
 
 # ------------------------------------------------------------------------------------- streaming
 def _sse(payload: Any) -> bytes:
-    return b"data: " + jsoncodec.dumps(payload) + b"\n\n"
+    return b"data: " + json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode() + b"\n\n"
 
 
 async def _close(upstream: AsyncIterator[Any]) -> None:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from unigate import jsoncodec
+import json
 
 TARGET_PREFIX = "DynamoDB_20120810."
 CONTENT_TYPE = "application/x-amz-json-1.0"
@@ -84,7 +84,7 @@ _BY_CODE: dict[str, type[ClientError]] = {
 
 def error_for(status: int, body: bytes, operation: str) -> ClientError:
     try:
-        payload = jsoncodec.loads(body) if body else {}
+        payload = json.loads(body) if body else {}
     except ValueError:
         payload = {}
     if not isinstance(payload, dict):
@@ -285,7 +285,7 @@ class DynamoDB:
         self.transport = transport or HttpTransport(endpoint_url())
 
     def call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        body = jsoncodec.dumps(params)
+        body = json.dumps(params, separators=(",", ":")).encode()
         for attempt in range(MAX_ATTEMPTS):
             last = attempt == MAX_ATTEMPTS - 1
             try:
@@ -297,7 +297,7 @@ class DynamoDB:
                                       operation) from None
             else:
                 if status == 200:
-                    answer: dict[str, Any] = jsoncodec.loads(data) if data else {}
+                    answer: dict[str, Any] = json.loads(data) if data else {}
                     return answer
                 error = error_for(status, data, operation)
                 if last or not (status >= 500 or error.response["Error"]["Code"] in RETRYABLE_CODES):

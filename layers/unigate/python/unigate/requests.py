@@ -10,7 +10,6 @@ import json
 import re
 from typing import Any
 
-from unigate import jsoncodec
 from unigate.errors import BadRequest, PayloadTooLarge
 
 MAX_DEPTH = 64
@@ -37,7 +36,7 @@ def parse_json_body(raw: bytes, *, max_bytes: int) -> Any:
         raise PayloadTooLarge(f"The request body is larger than {max_bytes} bytes.")
     if not raw.strip():
         raise BadRequest("The request body is empty; send a JSON object.")
-    body = jsoncodec.loads(raw, slow=_parse_or_refuse)
+    body = _parse_or_refuse(raw)
     check_fields(body)
     return body
 

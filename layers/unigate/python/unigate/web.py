@@ -22,7 +22,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path, get_name
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from unigate import jsoncodec
 from unigate.errors import (
     Forbidden,
     NotAuthenticated,
@@ -102,7 +101,7 @@ def _parse_request_context(scope: Scope) -> dict[str, Any]:
     for name, value in scope.get("headers", []):
         if name == _LWA_CONTEXT_NAME:
             try:
-                parsed = jsoncodec.loads(value)
+                parsed = json.loads(value)
             except ValueError:
                 return {}
             return parsed if isinstance(parsed, dict) else {}
@@ -124,7 +123,7 @@ async def current_caller(request: Request) -> Caller:  # async: FastAPI runs a p
     return Caller(
         account_id=str(account_id),
         key_id=str(authorizer.get("key_id", "")),
-        allowed_models=tuple(jsoncodec.loads(allowed)) if isinstance(allowed, str) else tuple(allowed),
+        allowed_models=tuple(json.loads(allowed)) if isinstance(allowed, str) else tuple(allowed),
         rpm=_positive(authorizer.get("rpm")),
         tpm=_positive(authorizer.get("tpm")),
     )

@@ -637,10 +637,8 @@ def _answer(handle: Any) -> tuple[int, bytes]:
 def _json_parameters(body: bytes) -> dict[str, Any] | None:
     """The body as moto's parser would give it for these operations, or None where the parser would change
     it: its model drops nulls, and a body that is not a JSON object is moto's to answer."""
-    from unigate import jsoncodec
-
     try:
-        params = jsoncodec.loads(body)
+        params = json.loads(body)
     except ValueError:
         return None
     if not isinstance(params, dict) or b"null" in body:

@@ -24,7 +24,6 @@ from urllib.parse import parse_qsl
 import anyio.to_thread
 from starlette.types import Message, Receive, Scope, Send
 
-from unigate import jsoncodec
 from unigate.dev.invoke import Handler, call, context_for, load_handler, load_module
 from unigate.dev.template import Route, Template
 from unigate.web import LWA_CONTEXT_HEADER
@@ -194,7 +193,7 @@ class LocalApi:
         every chunk passed on as it is produced."""
         app = load_module(self.functions[route.function]).app
         headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != LWA_CONTEXT_HEADER.encode()]
-        headers.append((LWA_CONTEXT_HEADER.encode(), jsoncodec.dumps(context)))
+        headers.append((LWA_CONTEXT_HEADER.encode(), json.dumps(context, separators=(",", ":")).encode()))
         delivered = False
 
         async def replay_body() -> Message:

@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from unigate import jsoncodec
 from unigate.catalog import EndpointSpec, ProviderSpec
 from unigate.observability import redact
 
@@ -196,9 +195,14 @@ async def sse_data(response: Any) -> AsyncIterator[tuple[str | None, str]]:
         yield event, "\n".join(data)
 
 
+def _reject_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON: an upstream that sends them sent a malformed answer."""
+    raise ValueError(name)
+
+
 def parse_json(data: str) -> Any:
     try:
-        return jsoncodec.loads(data)
+        return json.loads(data, parse_constant=_reject_constant)
     except ValueError:
         raise UpstreamFailure(None, "The upstream sent a malformed stream chunk.", kind="protocol") from None
 
@@ -247,7 +251,7 @@ async def post_json(url: str, payload: dict[str, Any], headers: dict[str, str], 
     async with open_stream(url, payload, headers, timeout, server_name=server_name) as response:
         content = await response.aread()
     try:
-        return jsoncodec.loads(content)
+        return json.loads(content, parse_constant=_reject_constant)
     except ValueError:
         raise UpstreamFailure(None, "The upstream sent a malformed response.", kind="protocol") from None
 
