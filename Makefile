@@ -1,32 +1,38 @@
-# The two commands of the quick start: `make dev` and `make test`. Each installs what it needs into
-# .venv (re-installing only when pyproject.toml changes).
+# The two commands of the quick start: `make dev` and `make test`. Each installs what it needs into .venv
+# from the lock file (uv.lock), re-syncing only when pyproject.toml or uv.lock changes; `make lock`
+# refreshes the lock and the dependency layer's pinned requirements.
 # The functions run on python3.13 (template.yaml), so the venv is made with it when the machine has one (on
-# PATH, or installed under pyenv but not selected), and the local server, the tests and the bench run on the
-# runtime's interpreter. Otherwise any Python 3.11+ (`PYTHON=...` picks one).
+# PATH, or installed under pyenv but not selected). Otherwise any Python 3.11+ (`PYTHON=...` picks one).
 RUNTIME_PYTHON := $(shell python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null || \
 	PYENV_VERSION="$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.13' | tail -1)" \
 	python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null)
 PYTHON ?= $(or $(RUNTIME_PYTHON),python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
+# uv installs from the lock; it is itself pinned and lives in its own small venv.
+UV_VERSION := 0.13.9
+TOOLS  := .tools
+UV     := $(TOOLS)/bin/uv
 PORT   ?= 3000
 export SAM_CLI_TELEMETRY := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: dev test lint typecheck unit validate build openapi bench clean
+.PHONY: dev test lint typecheck unit validate build openapi bench lock clean
 
-$(VENV)/.python:
+$(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "unigate needs Python 3.11 or newer (set PYTHON=...)")'
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install -q uv==$(UV_VERSION)
+
+# --inexact: the dev sync leaves the test tools in place when both are installed.
+$(VENV)/.local: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --locked --inexact --python $(PYTHON) --extra local
 	@touch $@
 
-$(VENV)/.local: pyproject.toml $(VENV)/.python
-	$(BIN)/pip install -q -e '.[local]'
-	@touch $@
-
-$(VENV)/.test: pyproject.toml $(VENV)/.local
-	$(BIN)/pip install -q -e '.[local,test]'
+$(VENV)/.test: pyproject.toml uv.lock $(VENV)/.local
+	$(UV) sync --locked --python $(PYTHON) --extra local --extra test
 	@touch $@
 
 ## Run the gateway locally on the embedded default (moto, demo account and key, echo provider).
@@ -59,5 +65,11 @@ bench: $(VENV)/.test
 openapi: $(VENV)/.test
 	$(BIN)/python -m unigate.dev.openapi > docs/openapi.json
 
+## Re-resolve every dependency to its newest allowed version and pin it: uv.lock, and the dependency layer's
+## requirements exported from it (a test fails when the two drift).
+lock: | $(UV)
+	$(UV) lock --python $(PYTHON)
+	$(UV) export --frozen --no-dev --no-emit-project --no-header -o layers/deps/requirements.txt
+
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache .ruff_cache .mypy_cache .unigate
+	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .ruff_cache .mypy_cache .unigate

@@ -86,15 +86,25 @@ def test_every_function_has_a_log_group_with_retention() -> None:
     assert all(g["RetentionInDays"] == {"Ref": "LogRetentionDays"} for g in groups)
 
 
-def test_dependency_layer_matches_pyproject() -> None:
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    layer = (ROOT / "layers/deps/requirements.txt").read_text().split()
-
-    def names(requirements: list[str]) -> set[str]:
-        return {r.split(">")[0].split("=")[0].split("[")[0].lower() for r in requirements}
-
-    # boto3 ships with the Lambda runtime; everything else must be in the layer.
-    assert names(project) - {"boto3"} == names(layer)
+def test_dependency_layer_is_the_locked_runtime_closure() -> None:
+    """The layer ships exactly the runtime dependencies uv.lock resolved, at the locked versions
+    (`make lock` writes both)."""
+    lock = {p["name"]: p for p in tomllib.loads((ROOT / "uv.lock").read_text())["package"]}
+    closure: dict[str, str] = {}
+    pending = [d["name"] for d in lock["unigate"]["dependencies"]]
+    while pending:
+        name = pending.pop()
+        if name not in closure:
+            closure[name] = lock[name]["version"]
+            pending.extend(d["name"] for d in lock[name].get("dependencies", []))
+    pinned = {}
+    lines = (ROOT / "layers/deps/requirements.txt").read_text().splitlines()
+    for line, following in zip(lines, [*lines[1:], ""], strict=True):
+        if line and not line[0].isspace() and not line.startswith("#"):
+            name, _, version = line.split(";")[0].split()[0].partition("==")
+            pinned[name] = version
+            assert following.strip().startswith("--hash=sha256:"), f"{name} is not hashed"
+    assert pinned == closure
 
 
 def _transformed() -> dict:
