@@ -149,8 +149,9 @@ AdminDep = Annotated[str, Depends(admin_principal)]
 
 
 async def read_json(request: Request) -> object:
-    """The request body as JSON, refused with a precise 4xx when it is too large, malformed or carries a
-    forbidden field (see unigate.requests); nothing has been held or sent when this raises."""
+    """The request body as JSON, refused with a precise 4xx when it is too large or malformed, or a header
+    tries to steer the upstream (see unigate.requests); nothing has been held or sent when this raises.
+    The services validate what it returns with their request models (unigate.schemas)."""
     from unigate.config import get_settings
     from unigate.requests import check_headers, parse_json_body
 
@@ -203,13 +204,15 @@ def create_app(title: str) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        if _is_openai_surface(request.url.path):
-            first = exc.errors()[0] if exc.errors() else {}
-            param = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
-            body = error_body(request.url.path, str(first.get("msg", "Invalid request")),
-                              kind="invalid_request_error", param=param, code=None)
-            return JSONResponse(body, status_code=400)
-        return JSONResponse({"detail": json.loads(json.dumps(exc.errors(), default=str))}, status_code=422)
+        from unigate.schemas import invalid
+
+        errors = exc.errors()
+        in_body = bool(errors) and tuple(errors[0].get("loc", ()))[:1] == ("body",)
+        if in_body or _is_openai_surface(request.url.path):
+            # A body (an admin route's) is a 400 naming its field, as the paid routes' bodies are.
+            located = [{**error, "loc": tuple(error.get("loc", ()))[1:]} for error in errors]
+            return error_response(request, invalid(located, exc.body if in_body else None))
+        return JSONResponse({"detail": json.loads(json.dumps(errors, default=str))}, status_code=422)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
