@@ -32,7 +32,6 @@ MAX_TOOLS = 128  # as OpenAI
 MAX_LOGIT_BIAS = 1024
 MAX_TAGS = 64
 MAX_EMBEDDING_INPUTS = 2048
-ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 
 
 class Credits(BaseModel):

@@ -94,7 +94,11 @@ def _describe_body(path: str, operation: dict[str, Any], schemas: dict[str, Any]
             "description": "A chat.completion, or with stream: true server-sent events of chat.completion.chunk "
                            "ending with a usage chunk and [DONE].",
             "content": {"application/json": {"schema": _schema(ChatCompletion, schemas)},
-                        "text/event-stream": {"schema": {"type": "string"}}}}
+                        # Before OpenAPI 3.2 an event stream's schema describes each event.
+                        "text/event-stream": {"schema": {"type": "object", "required": ["data"], "properties": {
+                            "event": {"type": "string"},
+                            "data": {"type": "string", "description": "a chat.completion.chunk as JSON, or [DONE]"},
+                        }}}}}
 
 
 def document(template: Template | None = None) -> dict[str, Any]:
