@@ -4,8 +4,8 @@ from typing import Any
 
 from fastapi import Request, Response
 
-from unigate import discovery
-from unigate.web import CallerDep, cacheable, create_app, lambda_handler_for
+from unigate.catalog import discovery
+from unigate.web.app import CallerDep, cacheable, create_app, lambda_handler_for
 
 app = create_app("catalog")
 

@@ -3,8 +3,8 @@
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from unigate import chat
-from unigate.web import (
+from unigate.gateway import chat
+from unigate.web.app import (
     ClientGone,
     EventStreamResponse,
     cancel_on_disconnect,

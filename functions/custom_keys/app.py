@@ -1,8 +1,8 @@
 """The caller's own provider keys (POST/GET/DELETE /v0/custom_api_key, POST .../rename, GET .../list) and
 custom endpoints (POST/DELETE /v0/custom_endpoint, POST .../rename, GET .../list)."""
 
-from unigate import customendpoints, customkeys
-from unigate.web import CallerDep, create_app, lambda_handler_for
+from unigate.catalog import customendpoints, customkeys
+from unigate.web.app import CallerDep, create_app, lambda_handler_for
 
 app = create_app("custom API keys")
 

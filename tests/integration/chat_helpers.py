@@ -6,9 +6,10 @@ import asyncio
 import json
 from typing import Any
 
-from unigate import accounts, chat
-from unigate.httpclient import get_client
-from unigate.models import Caller
+from unigate.accounts import accounts
+from unigate.domain.records import Caller
+from unigate.gateway import chat
+from unigate.infra.httpclient import get_client
 from unigate.stores import accounts as store
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, template
-from unigate.dev.invoke import module_path
+from unigate_tools.invoke import module_path
 
 PROBE = """
 import importlib.util, json, sys
@@ -70,7 +70,7 @@ def test_a_route_function_does_not_import_pydantic_v1(name: str) -> None:
 
 def test_the_bench_baseline_app_does_not_import_pydantic_v1_either() -> None:
     """The bench compares route functions with a minimal FastAPI app; with pydantic.v1 it would flatter them."""
-    probe = "import sys; from unigate.dev.coldstart import _baseline_fastapi; _baseline_fastapi(); " \
+    probe = "import sys; from unigate_tools.coldstart import _baseline_fastapi; _baseline_fastapi(); " \
             "print('pydantic.v1' in sys.modules, 'fastapi' in sys.modules)"
     assert _fresh_python(probe).split() == ["False", "True"]
 
@@ -86,7 +86,7 @@ def test_every_endpoint_and_dependency_of_a_route_function_is_async(name: str) -
 
     from fastapi.routing import APIRoute
 
-    from unigate.dev.invoke import load_module
+    from unigate_tools.invoke import load_module
 
     def calls(dependant: Any) -> Iterator[Any]:
         yield dependant.call

@@ -8,10 +8,12 @@ from typing import Any
 import pytest
 
 from tests.integration.chat_helpers import assert_money_consistent, run_chat, streamed_text
-from unigate import accounts, billing, customendpoints, customkeys, discovery, ssrf
-from unigate.config import get_settings
-from unigate.errors import BadRequest, NotFound, UpstreamError
-from unigate.models import Caller
+from unigate.accounts import accounts, billing
+from unigate.catalog import customendpoints, customkeys, discovery
+from unigate.domain.errors import BadRequest, NotFound, UpstreamError
+from unigate.domain.records import Caller
+from unigate.infra import ssrf
+from unigate.infra.config import get_settings
 
 ACCOUNT = "acct_test"
 OWN_KEY = "sk-own-custom-endpoint-key-1234"

@@ -11,7 +11,7 @@ from unittest.mock import ANY
 import pytest
 
 from tests.conftest import EVENT_ACCOUNT, EVENTS, template
-from unigate.dev.invoke import call, context_for, load_handler
+from unigate_tools.invoke import call, context_for, load_handler
 
 # function folder -> the function's logical id in template.yaml
 FUNCTIONS = {
@@ -131,7 +131,7 @@ def test_credits_events(path: Path, event_keys: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("path", [p for p in CASES if p.parent.name == "chat_completions"], ids=lambda p: p.stem)
 def test_chat_completions_events(path: Path, event_keys: dict[str, str]) -> None:
-    from unigate import accounts
+    from unigate.accounts import accounts
     from unigate.stores import accounts as store
 
     accounts.create_account(account_id="acct_events_empty")
@@ -189,7 +189,7 @@ def test_catalog_events(path: Path, event_keys: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("path", [p for p in CASES if p.parent.name == "endpoint_probe"], ids=lambda p: p.stem)
 def test_endpoint_probe_events(path: Path, aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    from unigate import metrics
+    from unigate.catalog import metrics
 
     monkeypatch.setenv("UNIGATE_PROBE_ENDPOINTS", "echo@echo")
     result = _invoke(path)
@@ -201,7 +201,7 @@ def test_endpoint_probe_events(path: Path, aws: None, monkeypatch: pytest.Monkey
 
 
 def test_credit_topup_events(event_keys: dict[str, str]) -> None:
-    from unigate import accounts, topups
+    from unigate.accounts import accounts, topups
 
     plan = topups.create_plan(EVENT_ACCOUNT, kind="periodic", period="month", amount="1")
     for _ in range(2):  # a redelivered scheduled event applies nothing more
@@ -218,7 +218,7 @@ def test_credit_topup_events(event_keys: dict[str, str]) -> None:
                          ids=lambda p: f"{p.parent.name}-{p.stem}")
 def test_paid_events(path: Path, event_keys: dict[str, str]) -> None:
     """Embeddings and inference events: what they return and that the balance moved by exactly the cost."""
-    from unigate import accounts
+    from unigate.accounts import accounts
     from unigate.stores import accounts as store
 
     status, expected = EXPECTED[(path.parent.name, path.stem)]
@@ -241,7 +241,7 @@ def test_paid_events(path: Path, event_keys: dict[str, str]) -> None:
 
 
 def test_hold_sweeper_event(event_keys: dict[str, str]) -> None:
-    from unigate import billing
+    from unigate.accounts import billing
 
     held = billing.hold(EVENT_ACCOUNT, 1_000)  # fresh: not stale, so not released
     assert _invoke(EVENTS / "hold_sweeper/scheduled.json") == EXPECTED[("hold_sweeper", "scheduled")]

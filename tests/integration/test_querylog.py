@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.integration.chat_helpers import run_chat
-from unigate import accounts, billing, querylog
-from unigate.errors import BadRequest, UpstreamError
+from unigate.accounts import accounts, billing, querylog
+from unigate.domain.errors import BadRequest, UpstreamError
 
 
 def _ask(text: str = "hello", **extra: object) -> dict:

@@ -4,8 +4,8 @@ from importlib import resources
 
 import pytest
 
-from unigate.catalog import build
-from unigate.errors import NotFound
+from unigate.catalog.entries import build
+from unigate.domain.errors import NotFound
 
 
 def _builtin() -> dict:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from unigate import httpclient
+from unigate.infra import httpclient
 
 Script = Callable[[bytes, asyncio.StreamWriter], Awaitable[None]]
 

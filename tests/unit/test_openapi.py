@@ -1,7 +1,7 @@
 import json
 
 from tests.conftest import ROOT, template
-from unigate.dev.openapi import document
+from unigate_tools.openapi import document
 
 
 def test_docs_openapi_json_matches_the_code() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from unigate import ssrf
+from unigate.infra import ssrf
 
 
 @pytest.mark.parametrize("address", [

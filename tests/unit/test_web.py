@@ -7,7 +7,7 @@ import sys
 import pytest
 from fastapi import FastAPI
 
-from unigate import web
+from unigate.web import app as web
 
 
 def _scope(context: object) -> dict[str, object]:
@@ -61,7 +61,7 @@ def _request_route_app() -> FastAPI:
     from fastapi import Request
     from fastapi.responses import JSONResponse, Response
 
-    from unigate.errors import BadRequest
+    from unigate.domain.errors import BadRequest
 
     app = web.create_app("request route")
 

@@ -10,8 +10,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from unigate.catalog import EndpointSpec, ProviderSpec
-from unigate.observability import redact
+from unigate.catalog.entries import EndpointSpec, ProviderSpec
+from unigate.infra.observability import redact
 
 
 @dataclass
@@ -209,7 +209,7 @@ def parse_json(data: str) -> Any:
 
 def transport_failure(exc: Exception) -> UpstreamFailure:
     """The HTTP client's failures, as UpstreamFailure."""
-    from unigate import httpclient
+    from unigate.infra import httpclient
 
     if isinstance(exc, httpclient.Timeout):
         return UpstreamFailure(None, "The upstream did not answer in time.", kind="timeout")
@@ -262,7 +262,7 @@ async def open_stream(url: str, payload: dict[str, Any], headers: dict[str, str]
     """A POST's answer, its body still to be read, closed on exit (which cancels the upstream request
     when the caller stops early). Answers other than 2xx raise; so do transport errors while reading,
     as UpstreamFailure."""
-    from unigate.httpclient import HTTPError, get_client
+    from unigate.infra.httpclient import HTTPError, get_client
 
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
     try:

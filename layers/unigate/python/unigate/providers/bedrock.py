@@ -41,7 +41,7 @@ def runtime_client() -> Any:
     import boto3
     from botocore.config import Config
 
-    from unigate.config import get_settings
+    from unigate.infra.config import get_settings
 
     config = Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=5,
                     read_timeout=get_settings().upstream_timeout_seconds)

@@ -1,5 +1,5 @@
 """Custom endpoints (`name@custom`): OpenAI-compatible servers registered by callers. Every call vets the
-URL again and connects to the address it checked (unigate.ssrf), keeping the host name for TLS."""
+URL again and connects to the address it checked (unigate.infra.ssrf), keeping the host name for TLS."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
-from unigate import ssrf
+from unigate.infra import ssrf
 from unigate.providers.base import UpstreamCall
 from unigate.providers.openai_compat import OpenAICompatible
 

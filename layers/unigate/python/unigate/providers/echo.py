@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from unigate import tokens
+from unigate.domain import tokens
 from unigate.providers.base import Embedded, UpstreamCall, chunk, completion_id, usage
 
 _PIECES = re.compile(r"\S+\s*|\s+")

@@ -22,9 +22,9 @@ import zlib
 from datetime import UTC, datetime
 from typing import Any
 
-from unigate.config import get_settings
-from unigate.errors import Conflict, InsufficientCredits, NotFound
-from unigate.models import Account, AccountStatus, EntryKind, Hold, LedgerEntry
+from unigate.domain.errors import Conflict, InsufficientCredits, NotFound
+from unigate.domain.records import Account, AccountStatus, EntryKind, Hold, LedgerEntry
+from unigate.infra.config import get_settings
 from unigate.stores.dynamo import TransactionCancelled, ddb, marshal, query_all, transact, unmarshal, values
 
 ACCOUNT_SK = "ACCOUNT"
