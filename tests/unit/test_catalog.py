@@ -9,7 +9,7 @@ from unigate.domain.errors import NotFound
 
 
 def _builtin() -> dict:
-    doc = json.loads(resources.files("unigate").joinpath("data/catalog.json").read_text())
+    doc = json.loads(resources.files("unigate.catalog").joinpath("data/catalog.json").read_text())
     return {"providers": doc["providers"], "endpoints": doc["endpoints"]}
 
 
