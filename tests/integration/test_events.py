@@ -39,6 +39,7 @@ EXPECTED: dict[tuple[str, str], Any] = {
                                              "output_cost": 2.0, "error_rate": 0.0, "samples": 0,
                                              "measured_at": None}]),
     ("catalog", "openai_models"): (200, None),
+    ("catalog", "openai_model"): (200, {"id": "echo@echo", "object": "model", "created": 0, "owned_by": "echo"}),
     ("catalog", "unknown_provider"): (404, {"error": "Unknown provider: nope"}),
     ("catalog", "info"): (200, {"model_name": "echo-embed", "model_type": "embeddings", "model_provider_name": "echo"}),
     ("embeddings", "echo"): (200, 2),

@@ -13,11 +13,12 @@ from typing import Any
 
 from unigate.catalog import metrics
 from unigate.catalog.entries import EndpointSpec, get_catalog
-from unigate.domain.errors import BadRequest, NotFound
+from unigate.domain.errors import NotFound
 from unigate.domain.records import Caller, Deployment
 
 # The model types of Azure's model inference API (`GET /info`).
 MODEL_TYPES = {"chat": "chat_completion", "embedding": "embeddings"}
+GATEWAY_NAME = "unigate"
 
 
 def _visible(caller: Caller, model: str | None = None, provider: str | None = None) -> list[EndpointSpec]:
@@ -89,11 +90,23 @@ def openai_models(caller: Caller) -> dict[str, Any]:
     ]}
 
 
+def openai_model(caller: Caller, model_id: str) -> dict[str, Any]:
+    """GET /v1/models/{id}: one entry of the list, 404 when the caller cannot use it (or it does not exist)."""
+    for entry in openai_models(caller)["data"]:
+        if entry["id"] == model_id:
+            return entry
+    raise NotFound(f"The model '{model_id}' does not exist or this key may not use it.", param="model",
+                   code="model_not_found")
+
+
 def info(caller: Caller, model: str | None) -> dict[str, str]:
     """GET /v0/info: {model_name, model_type, model_provider_name} for a deployment, an endpoint string or a
     model (whose providers are then listed, comma-separated)."""
     if not model:
-        raise BadRequest("'model' is required.", param="model")
+        # Azure's SDK asks a single-model endpoint what it serves (`load_client`, `get_model_info`) without
+        # naming a model. unigate is a multi-model endpoint whose requests name the model; it is a chat
+        # endpoint first, so that is the client the SDK should make.
+        return {"model_name": GATEWAY_NAME, "model_type": MODEL_TYPES["chat"], "model_provider_name": GATEWAY_NAME}
     deployed = _deployments(caller, model=model)
     if deployed:
         deployment = deployed[0]
