@@ -137,7 +137,7 @@ def test_the_ledger_pages_in_order(account: str) -> None:
         billing.grant(account, 1, idempotency_key=f"p{i}")
     entries, cursor, seen = [], None, 0
     while True:
-        page, cursor = store.list_ledger(account, limit=3, cursor=cursor)
+        page, cursor = store.list_ledger(account, limit=3, start=cursor)
         entries.extend(page)
         seen += 1
         if cursor is None:

@@ -3,14 +3,12 @@ returns, from one piece of code (service layer over accounts, keys, billing, top
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from dataclasses import asdict
 from typing import Any
 
 from unigate.accounts import accounts, auth, billing, topups
 from unigate.catalog import deployments
+from unigate.domain import cursors
 from unigate.domain.errors import BadRequest, NotFound
 from unigate.domain.money import AmountError, credits_to_micros, format_credits
 from unigate.domain.records import AccountStatus, ApiKey, Deployment
@@ -90,19 +88,12 @@ def grant(account_id: str, amount: Any, idempotency_key: str, note: str = "") ->
 def ledger(account_id: str, *, limit: int = 100, cursor: str | None = None) -> dict[str, Any]:
     if not 1 <= limit <= 1000:
         raise BadRequest("limit is 1 to 1000.", param="limit")
-    try:
-        raw = base64.urlsafe_b64decode(cursor.encode()).decode() if cursor else None
-        if raw is not None and json.loads(raw).get("account_id", {}).get("S") != account_id:
-            raise ValueError("a cursor of another listing")
-        entries, following = account_store.list_ledger(account_id, limit=limit, cursor=raw)
-    except (ValueError, json.JSONDecodeError, binascii.Error):
-        raise BadRequest("cursor is not one this listing returned.", param="cursor") from None
-    if following is not None:  # opaque and URL-safe
-        following = base64.urlsafe_b64encode(following.encode()).decode()
+    start = cursors.decode(cursor, listing="ledger", account_id=account_id) if cursor else None
+    entries, following = account_store.list_ledger(account_id, limit=limit, start=start)
     return {
         "entries": [{"entry_id": e.entry_id, "kind": str(e.kind), "credits": format_credits(e.amount_micros),
                      "created_at": e.created_at, **({"details": e.details} if e.details else {})} for e in entries],
-        "next_cursor": following,
+        "next_cursor": cursors.encode(following, listing="ledger"),
     }
 
 

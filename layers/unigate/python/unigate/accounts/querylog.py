@@ -15,6 +15,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from unigate.domain import cursors
 from unigate.domain.errors import BadRequest
 from unigate.infra.config import get_settings
 from unigate.stores.dynamo import ddb, marshal, unmarshal, values
@@ -111,13 +112,7 @@ def list_queries(
     if names:
         kwargs["ExpressionAttributeNames"] = names
     if cursor:
-        try:
-            start = json.loads(cursor)
-            if start.get("account_id", {}).get("S") != account_id:
-                raise ValueError
-        except (ValueError, AttributeError):
-            raise BadRequest("'cursor' is not one this listing gave.", param="cursor") from None
-        kwargs["ExclusiveStartKey"] = start
+        kwargs["ExclusiveStartKey"] = cursors.decode(cursor, listing="queries", account_id=account_id)
     found: list[dict[str, Any]] = []
     while len(found) < limit:
         page = ddb().query(**kwargs, Limit=limit - len(found))
@@ -126,4 +121,4 @@ def list_queries(
         if not last:
             return {"queries": found, "next_cursor": None}
         kwargs["ExclusiveStartKey"] = last
-    return {"queries": found, "next_cursor": json.dumps(kwargs["ExclusiveStartKey"], separators=(",", ":"))}
+    return {"queries": found, "next_cursor": cursors.encode(kwargs["ExclusiveStartKey"], listing="queries")}
