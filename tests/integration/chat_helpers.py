@@ -7,9 +7,9 @@ import json
 from typing import Any
 
 from unigate import accounts, chat
-from unigate.httpclient import get_client
 from unigate.models import Caller
 from unigate.stores import accounts as store
+from unigate.transport import aclose_clients
 
 
 def run_chat(body: Any, account: str = "acct_test", allowed: tuple[str, ...] = (), *, caller: Caller | None = None,
@@ -38,7 +38,7 @@ def run_chats(bodies: list[Any], account: str = "acct_test", allowed: tuple[str,
         try:
             return [await one(body) for body in bodies]
         finally:
-            await get_client().aclose()
+            await aclose_clients()
 
     return asyncio.run(go())
 

@@ -15,8 +15,8 @@ from tests.conftest import EVENTS, template
 from tests.integration.chat_helpers import assert_money_consistent, run_chat, streamed_text
 from unigate import accounts, billing, deployments, inference
 from unigate.errors import ArgumentsMismatch, BadRequest, Conflict, Forbidden, NotFound, RateLimited
-from unigate.httpclient import get_client
 from unigate.models import Caller
+from unigate.transport import aclose_clients
 
 ACCOUNT = "acct_deploy"
 START = 5_000_000
@@ -213,7 +213,7 @@ def _infer(body: Any) -> dict[str, Any]:
             result = await inference.run(inference.prepare(body, caller), caller)
             return result.body
         finally:
-            await get_client().aclose()
+            await aclose_clients()
 
     return asyncio.run(go())
 

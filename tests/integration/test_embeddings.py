@@ -19,9 +19,9 @@ from tests.integration.chat_helpers import assert_money_consistent
 from unigate import accounts, billing, embeddings
 from unigate.catalog import get_catalog
 from unigate.errors import ArgumentsMismatch, BadRequest, UnigateError, UpstreamError
-from unigate.httpclient import get_client
 from unigate.models import Caller
 from unigate.providers.bedrock import runtime_client
+from unigate.transport import aclose_clients
 
 ACCOUNT = "acct_embed"
 START = 5_000_000
@@ -43,7 +43,7 @@ def run(body: dict[str, Any], *, images: bool = False, extra: str | None = None)
             result = await embeddings.embed(plan, caller)
             return result.headers, result.body
         finally:
-            await get_client().aclose()
+            await aclose_clients()
 
     return asyncio.run(go())
 
