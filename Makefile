@@ -71,7 +71,7 @@ openapi: $(VENV)/.test
 ## requirements exported from it (a test fails when the two drift).
 lock: | $(UV)
 	$(UV) lock --python $(PYTHON)
-	$(UV) export --frozen --no-dev --no-emit-project --no-header -o layers/deps/requirements.txt
+	$(UV) export --quiet --frozen --no-dev --no-emit-project --no-header -o layers/deps/requirements.txt
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .ruff_cache .mypy_cache .unigate

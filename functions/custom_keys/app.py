@@ -35,7 +35,7 @@ async def listing(caller: CallerDep) -> list[dict[str, str]]:
 @app.post("/v0/custom_endpoint")
 async def create_endpoint(caller: CallerDep, name: str, url: str, key_name: str, model_arg: str | None = None
                     ) -> dict[str, str]:
-    return customendpoints.create(caller.account_id, name, url, key_name, model_arg)
+    return await customendpoints.create(caller.account_id, name, url, key_name, model_arg)
 
 
 @app.delete("/v0/custom_endpoint")

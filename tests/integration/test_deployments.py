@@ -18,7 +18,7 @@ from unigate.catalog import deployments
 from unigate.domain.errors import ArgumentsMismatch, BadRequest, Conflict, Forbidden, NotFound, RateLimited
 from unigate.domain.records import Caller
 from unigate.gateway import inference
-from unigate.infra.httpclient import get_client
+from unigate.infra.transport import aclose_clients
 
 ACCOUNT = "acct_deploy"
 START = 5_000_000
@@ -215,7 +215,7 @@ def _infer(body: Any) -> dict[str, Any]:
             result = await inference.run(inference.prepare(body, caller), caller)
             return result.body
         finally:
-            await get_client().aclose()
+            await aclose_clients()
 
     return asyncio.run(go())
 

@@ -21,7 +21,7 @@ from unigate.catalog.entries import get_catalog
 from unigate.domain.errors import ArgumentsMismatch, BadRequest, UnigateError, UpstreamError
 from unigate.domain.records import Caller
 from unigate.gateway import embeddings
-from unigate.infra.httpclient import get_client
+from unigate.infra.transport import aclose_clients
 from unigate.providers.bedrock import runtime_client
 
 ACCOUNT = "acct_embed"
@@ -44,7 +44,7 @@ def run(body: dict[str, Any], *, images: bool = False, extra: str | None = None)
             result = await embeddings.embed(plan, caller)
             return result.headers, result.body
         finally:
-            await get_client().aclose()
+            await aclose_clients()
 
     return asyncio.run(go())
 

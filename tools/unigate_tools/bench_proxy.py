@@ -1,6 +1,6 @@
 """The bench's floor: a pass-through proxy with nothing of a gateway in it (no key, no route, no hold, no
 JSON), on the same server as the local gateway (uvicorn) and with the same upstream HTTP client
-(unigate.infra.httpclient). What it adds to the upstream's latency is what one more HTTP hop costs on the machine
+(unigate.infra.transport). What it adds to the upstream's latency is what one more HTTP hop costs on the machine
 the bench runs on, a part of unigate's added latency that no gateway code can remove.
 
     python -m unigate_tools.bench_proxy --port 8002 --upstream http://127.0.0.1:8001
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from unigate.infra.httpclient import get_client
+from unigate.infra.transport import get_client
 from unigate_tools.bench_upstream import read_body
 
 TIMEOUT_SECONDS = 30.0
@@ -22,9 +22,10 @@ def make_app(upstream: str) -> Any:
         if scope["type"] != "http":
             return
         body = await read_body(receive)
-        response = await get_client().request(scope["method"], upstream + scope["path"], content=body,
-                                              timeout=TIMEOUT_SECONDS,
-                                              headers={"Content-Type": "application/json"})
+        client = get_client()
+        request = client.build_request(scope["method"], upstream + scope["path"], content=body,
+                                       timeout=TIMEOUT_SECONDS, headers={"Content-Type": "application/json"})
+        response = await client.send(request, stream=True)
         try:
             content_type = response.headers.get("content-type", "application/json").encode()
             if not content_type.startswith(b"text/event-stream"):

@@ -1,7 +1,7 @@
 """Custom endpoints (Unify's `name@custom`): an OpenAI-compatible URL of the caller's own, called with one
 of the caller's custom API keys (service layer).
 
-The URL is vetted against SSRF at registration and again at every call (unigate.infra.ssrf). Requests to a
+The URL is vetted against SSRF at registration and again before every call's hold (unigate.infra.ssrf). Requests to a
 custom endpoint cost no credits: the caller pays its own provider; they still hold (zero), settle, and
 write their query log record.
 """
@@ -23,14 +23,15 @@ PROVIDER = "custom"
 MAX_URL = 2048
 
 
-def create(account_id: str, name: str, url: str, key_name: str, model_arg: str | None = None) -> dict[str, str]:
+async def create(account_id: str, name: str, url: str, key_name: str, model_arg: str | None = None
+                 ) -> dict[str, str]:
     check_name(name)
     check_name(key_name, "key_name")
     if not isinstance(url, str) or len(url) > MAX_URL:
         raise BadRequest(f"'url' must be a URL of at most {MAX_URL} characters.", param="url")
     if model_arg is not None and (not model_arg or len(model_arg) > 256):
         raise BadRequest("'model_arg' must be 1-256 characters.", param="model_arg")
-    ssrf.pin(url)
+    await ssrf.pin(url)
     if not any(item["name"] == key_name for item in key_store.listed(account_id)):
         raise NotFound("Custom API Key not found.", param="key_name")
     store.put(account_id, {"name": name, "url": url.rstrip("/"), "key_name": key_name,
@@ -60,12 +61,12 @@ def rename(account_id: str, name: str, new_name: str) -> dict[str, str]:
 
 
 def resolve(account_id: str, name: str) -> tuple[EndpointSpec, ProviderSpec, str]:
-    """The endpoint and provider a `name@custom` request goes to, and the caller's key for it. The URL is
-    vetted here (before any hold) and again when the adapter connects."""
+    """The endpoint and provider a `name@custom` request goes to, and the caller's key for it. The URL's
+    form is checked here; its addresses, which need DNS, before the attempt's hold (chat._attempt)."""
     item = store.get(account_id, name)
     if item is None:
         raise NotFound(f"No custom endpoint named {name!r}.", param="model")
-    ssrf.pin(item["url"])
+    ssrf.check(item["url"])
     key = key_store.value(account_id, item["key_name"])
     if key is None:
         raise BadRequest(f"The custom API key {item['key_name']!r} of {name}@custom no longer exists.", param="model")

@@ -445,9 +445,17 @@ async def _attempt(prepared: Prepared, caller: Caller, timeout: float, runner: R
     # worker thread would buy no concurrency and cost two thread switches per call (about 0.4 ms here).
     if prepared.deployment is not None and prepared.deployment.limited:
         admit_deployment(prepared)
+    pinned = None
+    if prepared.provider.family == "custom":
+        from unigate.infra import ssrf
+
+        # A custom endpoint's addresses are vetted before the hold (a refused one holds nothing), and the call
+        # connects to the address vetted here.
+        pinned = await ssrf.pin(prepared.provider.base_url or "")
     try:
         hold = billing.hold(caller.account_id, prepared.worst_case_micros, {"endpoint": prepared.endpoint.name})
-        call = UpstreamCall(prepared.endpoint, prepared.provider, prepared.body, credentials, timeout, prepared.extra)
+        call = UpstreamCall(prepared.endpoint, prepared.provider, prepared.body, credentials, timeout, prepared.extra,
+                            pinned)
         return await runner(Attempt(prepared, hold), call)
     except UpstreamFailure as failure:
         raise scrub(failure, credentials) from None

@@ -42,6 +42,17 @@ class Settings:
     secret_cache_seconds: int = 300
     # The most an upstream call may take; the Lambda's remaining time shortens it further.
     upstream_timeout_seconds: float = 60.0
+    # The most an upstream answer may carry (after gzip/deflate decoding, counted as it is read): a whole
+    # JSON answer, a whole event stream, and one event of a stream. Past them the call fails (502, or the
+    # stream's error event) and only what was produced is charged.
+    upstream_max_body_bytes: int = 32 * 1024 * 1024
+    upstream_max_stream_bytes: int = 256 * 1024 * 1024
+    upstream_max_sse_line_bytes: int = 1024 * 1024
+    # An HTTP proxy every upstream call goes through (http://host:port), for functions in a VPC whose way
+    # out is a proxy. Never read from HTTPS_PROXY and the like. Custom endpoints are vetted before the
+    # call as without it, but then connect through the proxy by host name (the proxy resolves it): the
+    # proxy should refuse private destinations itself.
+    egress_proxy: str | None = None
 
     # Routing: retries of one endpoint on 408/429/5xx (after the first attempt), capped exponential
     # backoff with jitter, and the longest Retry-After that is honoured.
@@ -69,6 +80,10 @@ class Settings:
     # A hold open longer than this was left by an invocation that died; the sweeper releases it.
     stale_hold_minutes: int = 20
 
+    def __post_init__(self) -> None:
+        proxy = self.egress_proxy
+        if proxy is not None and not (proxy.startswith(("http://", "https://")) and len(proxy) > len("https://")):
+            raise ValueError(f"UNIGATE_EGRESS_PROXY={proxy!r} is not an http:// or https:// URL")
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Settings:

@@ -5,19 +5,21 @@ loopback, private, link-local, carrier-grade NAT, multicast, reserved or unspeci
 metadata address; IPv4 addresses hidden in IPv6 (mapped, 6to4, Teredo, NAT64) are unwrapped first, and
 numeric hosts in anything but canonical dotted form (`2130706433`, `0x7f.1`, `0177.0.0.1`) are refused
 outright. The check runs at registration and again at every call, on the addresses the name resolves to
-then, and the connection is pinned to the address that was checked (the TLS name stays the host's), so a
-DNS answer that changes in between cannot redirect a request. Redirects are never followed.
+then (before the request holds any credits), and the connection is pinned to the address that was checked
+(the TLS name stays the host's), so a DNS answer that changes in between cannot redirect a request.
+Redirects are never followed.
 
 Operators who run their own models on private networks can set UNIGATE_CUSTOM_ENDPOINT_POLICY=any.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import re
 import socket
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from unigate.domain.errors import BadRequest
 from unigate.infra.config import get_settings
@@ -65,15 +67,18 @@ def blocked(address: str) -> bool:
     return not ip.is_global or ip.is_multicast or ip in METADATA or ip in PROTOCOL_ASSIGNMENTS
 
 
-def _resolve(host: str, port: int) -> list[str]:
+async def _resolve(host: str, port: int) -> list[str]:
+    # On the loop's resolver thread: a slow DNS answer holds up this request only, not the event loop.
     try:
-        return sorted({str(info[4][0]) for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)})
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
         raise UnsafeUrl(f"The custom endpoint's host {host!r} does not resolve.", param="url") from None
+    return sorted({str(info[4][0]) for info in infos})
 
 
-def pin(url: str) -> Pinned:
-    """Checks a custom endpoint URL and its addresses now; raises UnsafeUrl (400) when it is refused."""
+def check(url: str) -> tuple[SplitResult, str, int]:
+    """The checks of a custom endpoint URL that need no DNS: its scheme, credentials and host; returns the
+    URL's parts, host and port. Raises UnsafeUrl (400) when it is refused."""
     policy = get_settings().custom_endpoint_policy
     try:
         parts = urlsplit(url)
@@ -90,9 +95,15 @@ def pin(url: str) -> Pinned:
     if _NUMERIC_HOST.match(host) and not _DOTTED_QUAD.match(host):
         raise UnsafeUrl(f"{host!r} is not a canonical address; write the host name or a dotted IPv4 address.",
                         param="url")
-    port = port or (443 if parts.scheme == "https" else 80)
-    addresses = _resolve(host, port)
-    if policy != "any":
+    return parts, host, port or (443 if parts.scheme == "https" else 80)
+
+
+async def pin(url: str) -> Pinned:
+    """Checks a custom endpoint URL and the addresses its host has now; raises UnsafeUrl (400) when it is
+    refused. The call connects to the address returned, so a DNS answer that changes later cannot matter."""
+    parts, host, port = check(url)
+    addresses = await _resolve(host, port)
+    if get_settings().custom_endpoint_policy != "any":
         for address in addresses:
             if blocked(address):
                 raise UnsafeUrl(f"The custom endpoint's host resolves to {address}, a private, local or metadata "
