@@ -19,7 +19,8 @@ import pytest
 
 from unigate.infra import transport
 from unigate.infra.config import get_settings
-from unigate.providers.base import UpstreamFailure, open_stream, post_json, sse_data
+from unigate.providers.base import UpstreamFailure
+from unigate.providers.upstream import open_stream, post_json, sse_data
 
 Script = Callable[[bytes, asyncio.StreamWriter], Awaitable[None]]
 

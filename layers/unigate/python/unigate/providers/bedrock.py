@@ -14,17 +14,9 @@ from collections.abc import AsyncIterator
 from functools import lru_cache
 from typing import Any
 
-from unigate.providers.base import (
-    Embedded,
-    UpstreamCall,
-    UpstreamFailure,
-    chunk,
-    completion_id,
-    merge_turn,
-    stop_sequences,
-    usage,
-    vector,
-)
+from unigate.providers.base import Embedded, UpstreamCall, UpstreamFailure
+from unigate.providers.messages import merge_turn, stop_sequences
+from unigate.providers.openai_format import chunk, completion_id, usage, vector
 
 FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
           "guardrail_intervened": "content_filter", "content_filtered": "content_filter",

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from unigate.domain import tokens
-from unigate.providers.base import Embedded, UpstreamCall, UpstreamFailure, chunk, completion_id, usage
+from unigate.providers.base import Embedded, UpstreamCall, UpstreamFailure
+from unigate.providers.openai_format import chunk, completion_id, usage
 
 _PIECES = re.compile(r"\S+\s*|\s+")
 _WORDS = re.compile(r"\w+")
