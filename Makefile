@@ -43,8 +43,10 @@ dev: $(VENV)/.local
 test: $(VENV)/.test lint typecheck validate build
 	$(BIN)/pytest -n auto --dist loadfile -q
 
+# ruff, and the import contract in pyproject.toml (dependencies point one way, from web down to domain).
 lint: $(VENV)/.test
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 typecheck: $(VENV)/.test
 	$(BIN)/mypy
@@ -59,17 +61,17 @@ build: $(VENV)/.test
 
 ## Measure added latency, streaming, AWS calls and cold starts (prints a table, writes bench-results.json).
 bench: $(VENV)/.test
-	$(BIN)/python -m unigate.dev.bench
+	$(BIN)/python -m unigate_tools.bench
 
 ## Regenerate docs/openapi.json from the apps (a test fails when it drifts).
 openapi: $(VENV)/.test
-	$(BIN)/python -m unigate.dev.openapi > docs/openapi.json
+	$(BIN)/python -m unigate_tools.openapi > docs/openapi.json
 
 ## Re-resolve every dependency to its newest allowed version and pin it: uv.lock, and the dependency layer's
 ## requirements exported from it (a test fails when the two drift).
 lock: | $(UV)
 	$(UV) lock --python $(PYTHON)
-	$(UV) export --frozen --no-dev --no-emit-project --no-header -o layers/deps/requirements.txt
+	$(UV) export --quiet --frozen --no-dev --no-emit-project --no-header -o layers/deps/requirements.txt
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .ruff_cache .mypy_cache .unigate

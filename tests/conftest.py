@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from unigate.dev.emulator import FAKE_CREDENTIALS, make_writes_atomic, serve_dynamodb_in_process
-from unigate.dev.template import Template
+from unigate_tools.emulator import FAKE_CREDENTIALS, make_writes_atomic, serve_dynamodb_in_process
+from unigate_tools.template import Template
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
@@ -36,9 +36,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """moto's DynamoDB and Secrets Manager with every table of template.yaml, and the functions' environment."""
     from moto import mock_aws
 
-    from unigate import aws as aws_clients
-    from unigate import dynamodb
-    from unigate.config import get_settings
+    from unigate.infra import aws as aws_clients
+    from unigate.infra import dynamodb
+    from unigate.infra.config import get_settings
 
     for name, value in FAKE_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
@@ -63,7 +63,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def _forget_process_state() -> None:
     """What a warm Lambda keeps between invocations must not leak from one test into the next."""
-    from unigate import deployments, metrics, routing
+    from unigate.catalog import deployments, metrics
+    from unigate.gateway import routing
     from unigate.stores import secrets
 
     deployments.forget()
@@ -75,7 +76,7 @@ def _forget_process_state() -> None:
 @pytest.fixture
 def account(aws: None) -> str:
     """An account holding 10 credits."""
-    from unigate import accounts, billing
+    from unigate.accounts import accounts, billing
 
     accounts.create_account(name="test", account_id="acct_test")
     billing.grant("acct_test", 10_000_000, idempotency_key="initial")
@@ -85,7 +86,7 @@ def account(aws: None) -> str:
 @pytest.fixture
 def event_keys(aws: None) -> dict[str, str]:
     """Seeds the account and keys the events/ files refer to: valid, revoked, expired (unknown stays unknown)."""
-    from unigate import accounts, auth, billing
+    from unigate.accounts import accounts, auth, billing
 
     accounts.create_account(name="events", account_id=EVENT_ACCOUNT)
     billing.grant(EVENT_ACCOUNT, 10_000_000, idempotency_key="initial")
@@ -116,9 +117,9 @@ def providers(aws: None, fake_upstream: Any, tmp_path: Path, monkeypatch: pytest
     import json
 
     from tests.fakes.upstream import CANARY_KEYS, catalog_override
-    from unigate import aws as aws_clients
-    from unigate.catalog import get_catalog
-    from unigate.config import get_settings
+    from unigate.catalog.entries import get_catalog
+    from unigate.infra import aws as aws_clients
+    from unigate.infra.config import get_settings
 
     catalog = tmp_path / "catalog.json"
     catalog.write_text(json.dumps(catalog_override(fake_upstream.url)))

@@ -5,9 +5,9 @@ from typing import Annotated, Any
 
 from fastapi import Body
 
-from unigate import admin
-from unigate.admin import fields
-from unigate.web import AdminDep, create_app, lambda_handler_for
+from unigate.accounts import admin
+from unigate.accounts.admin import fields
+from unigate.web.app import AdminDep, create_app, lambda_handler_for
 
 app = create_app("admin")
 Admin = AdminDep

@@ -4,7 +4,7 @@ sits on every request's path and its cold start is every first request's latency
 import gc
 from typing import Any
 
-from unigate.authorizer import authorize
+from unigate.accounts.authorizer import authorize
 
 # What is imported lives as long as the process: frozen, the first request's collections skip it.
 gc.freeze()

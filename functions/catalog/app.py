@@ -1,11 +1,11 @@
-"""GET /v0/models, /v0/providers, /v0/endpoints, /v0/info, /v0/endpoint-metrics and /v1/models."""
+"""GET /v0/models, /v0/providers, /v0/endpoints, /v0/info, /v0/endpoint-metrics, /v1/models and /v1/models/{id}."""
 
 from typing import Any
 
 from fastapi import Request, Response
 
-from unigate import discovery
-from unigate.web import CallerDep, cacheable, create_app, lambda_handler_for
+from unigate.catalog import discovery
+from unigate.web.app import CallerDep, cacheable, create_app, lambda_handler_for
 
 app = create_app("catalog")
 
@@ -40,6 +40,11 @@ async def endpoint_metrics(caller: CallerDep, model: str | None = None,
 @app.get("/v1/models")
 async def openai_models(request: Request, caller: CallerDep) -> Response:
     return cacheable(request, discovery.openai_models(caller))
+
+
+@app.get("/v1/models/{model_id}")
+async def openai_model(request: Request, caller: CallerDep, model_id: str) -> Response:
+    return cacheable(request, discovery.openai_model(caller, model_id))
 
 
 lambda_handler = lambda_handler_for(app)

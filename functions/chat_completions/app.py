@@ -3,8 +3,8 @@
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from unigate import chat
-from unigate.web import (
+from unigate.gateway import chat
+from unigate.web.app import (
     CallerDep,
     ClientGone,
     EventStreamResponse,
@@ -18,9 +18,9 @@ from unigate.web import (
 app = create_app("chat completions")
 
 
-# The body is read here rather than declared: unigate.requests refuses what JSON parsers accept (NaN,
-# 10,000-deep nesting) and the service validates it with its request model (unigate.schemas); the
-# OpenAPI document describes it from that model.
+# The body is read here rather than declared: unigate.domain.request_rules refuses what JSON parsers
+# accept (NaN, 10,000-deep nesting) and the gateway validates it with its request model
+# (unigate.domain.request_models), which the OpenAPI document describes it from.
 @app.post("/v0/chat/completions", response_model=None)
 @app.post("/v1/chat/completions", response_model=None)
 async def chat_completions(request: Request, caller: CallerDep) -> Response:

@@ -2,8 +2,8 @@
 
 from typing import Any
 
-from unigate import topups
-from unigate.observability import get_logger, lambda_entry
+from unigate.accounts import topups
+from unigate.infra.observability import get_logger, lambda_entry
 
 
 @lambda_entry

@@ -1,8 +1,8 @@
 """GET /v0/credits (and the legacy /v0/get_credits): the caller's balance."""
 
-from unigate import billing
-from unigate.schemas import Credits
-from unigate.web import CallerDep, create_app, lambda_handler_for
+from unigate.accounts import billing
+from unigate.web.app import CallerDep, create_app, lambda_handler_for
+from unigate.web.schemas import Credits
 
 app = create_app("credits")
 

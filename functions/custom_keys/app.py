@@ -1,8 +1,8 @@
 """The caller's own provider keys (POST/GET/DELETE /v0/custom_api_key, POST .../rename, GET .../list) and
 custom endpoints (POST/DELETE /v0/custom_endpoint, POST .../rename, GET .../list)."""
 
-from unigate import customendpoints, customkeys
-from unigate.web import CallerDep, create_app, lambda_handler_for
+from unigate.catalog import customendpoints, customkeys
+from unigate.web.app import CallerDep, create_app, lambda_handler_for
 
 app = create_app("custom API keys")
 
@@ -35,7 +35,7 @@ async def listing(caller: CallerDep) -> list[dict[str, str]]:
 @app.post("/v0/custom_endpoint")
 async def create_endpoint(caller: CallerDep, name: str, url: str, key_name: str, model_arg: str | None = None
                     ) -> dict[str, str]:
-    return customendpoints.create(caller.account_id, name, url, key_name, model_arg)
+    return await customendpoints.create(caller.account_id, name, url, key_name, model_arg)
 
 
 @app.delete("/v0/custom_endpoint")

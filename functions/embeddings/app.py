@@ -3,8 +3,8 @@
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from unigate import embeddings
-from unigate.web import CallerDep, create_app, lambda_handler_for, read_json, remaining_ms
+from unigate.gateway import embeddings
+from unigate.web.app import CallerDep, create_app, lambda_handler_for, read_json, remaining_ms
 
 app = create_app("embeddings")
 

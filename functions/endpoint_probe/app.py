@@ -3,8 +3,8 @@
 import os
 from typing import Any
 
-from unigate import probe
-from unigate.observability import lambda_entry
+from unigate.gateway import probe
+from unigate.infra.observability import lambda_entry
 
 
 @lambda_entry

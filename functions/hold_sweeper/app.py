@@ -2,8 +2,8 @@
 
 from typing import Any
 
-from unigate import sweeper
-from unigate.observability import lambda_entry
+from unigate.accounts import sweeper
+from unigate.infra.observability import lambda_entry
 
 
 @lambda_entry

@@ -4,8 +4,8 @@ from typing import Annotated, Any
 
 from fastapi import Query
 
-from unigate import querylog
-from unigate.web import CallerDep, create_app, lambda_handler_for
+from unigate.accounts import querylog
+from unigate.web.app import CallerDep, create_app, lambda_handler_for
 
 app = create_app("queries")
 

@@ -17,8 +17,8 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.fakes.upstream import CANARY_KEYS, ENV_KEYS, catalog_override
-from unigate import keys
-from unigate.dev.emulator import free_port
+from unigate.domain import keys
+from unigate_tools.emulator import free_port
 
 
 @dataclass
@@ -36,7 +36,7 @@ class LocalServer:
     def cli(self, *argv: str) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "UNIGATE_STATE_DIR": str(self.state_dir)}
         return subprocess.run(
-            [sys.executable, "-m", "unigate.cli", "--local", *argv],
+            [sys.executable, "-m", "unigate_tools.cli", "--local", *argv],
             capture_output=True, text=True, env=env, cwd=ROOT, timeout=60, check=False,
         )
 
@@ -57,7 +57,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, fake_upstream: Any) -> Iter
         env.pop(name, None)
     log = (state_dir / "server.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "unigate.cli", "dev"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True
+        [sys.executable, "-m", "unigate_tools.cli", "dev"],
+        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -12,7 +12,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from tests.e2e.conftest import LocalServer
-from unigate.dev.emulator import FAKE_CREDENTIALS
+from unigate_tools.emulator import FAKE_CREDENTIALS
 
 CREDENTIALS = Credentials(FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"], FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
                           FAKE_CREDENTIALS["AWS_SESSION_TOKEN"])

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from unigate.dev import bench
+from unigate_tools import bench
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,7 @@ def test_the_proxy_relays_the_stream_bytes_as_the_upstream_sent_them(servers: be
 
 
 def test_the_gateways_own_work_is_measured_through_the_chat_route() -> None:
-    """unigate.dev.overhead drives the local API and the chat app in process; it stops with an error unless
+    """unigate_tools.overhead drives the local API and the chat app in process; it stops with an error unless
     every request is answered 200, so a number means the whole route ran."""
     milliseconds = bench.own_work()
     assert 0 < milliseconds < 50

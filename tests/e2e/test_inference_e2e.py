@@ -12,7 +12,7 @@ from decimal import Decimal
 import httpx
 import openai
 import pytest
-from azure.ai.inference import ChatCompletionsClient, EmbeddingsClient, ImageEmbeddingsClient
+from azure.ai.inference import ChatCompletionsClient, EmbeddingsClient, ImageEmbeddingsClient, load_client
 from azure.ai.inference.models import ImageEmbeddingInput, UserMessage
 from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import HttpResponseError
@@ -145,3 +145,14 @@ def test_content_filter_and_rate_limit_over_http(server: LocalServer) -> None:
     assert _credits(server, key) == before
     with pytest.raises(openai.RateLimitError):
         _client(server, key).chat.completions.create(model="echo@echo", messages=body["messages"])
+
+
+def test_azure_sdk_load_client_and_model_info_without_a_model(server: LocalServer) -> None:
+    """`load_client` asks /info what the endpoint serves, naming no model: unigate answers as a chat endpoint."""
+    credential = AzureKeyCredential(server.key)
+    client = load_client(endpoint=f"{server.url}/v0", credential=credential)
+    assert isinstance(client, ChatCompletionsClient)
+    info = client.get_model_info()
+    assert (info.model_name, info.model_type, info.model_provider_name) == ("unigate", "chat_completion", "unigate")
+    answer = client.complete(model="echo@echo", messages=[UserMessage(content="loaded")])
+    assert answer.choices[0].message.content == "loaded"

@@ -3,7 +3,7 @@
 import httpx
 
 from tests.e2e.conftest import LocalServer
-from unigate import keys
+from unigate.domain import keys
 
 
 def _get(server: LocalServer, path: str, headers: dict[str, str] | None = None) -> httpx.Response:

@@ -219,3 +219,13 @@ def test_a_client_gone_before_the_answer_cancels_the_upstream_call_and_releases_
     assert [e["kind"] for e in ledger["entries"]] == ["grant", "hold", "settle"]
     assert ledger["entries"][1]["details"] == {"endpoint": "gpt-4o@openai"}  # what the hold was for
     assert sum(Decimal(e["credits"]) for e in ledger["entries"]) == Decimal("1")
+
+
+def test_models_retrieve(server: LocalServer) -> None:
+    client = _client(server)
+    model = client.models.retrieve("echo@echo")
+    assert (model.id, model.object, model.owned_by) == ("echo@echo", "model", "echo")
+    assert model.id in {m.id for m in client.models.list()}
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.models.retrieve("no-such-model@echo")
+    assert missing.value.code == "model_not_found"

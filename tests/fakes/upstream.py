@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from unigate.dev.emulator import free_port
+from unigate_tools.emulator import free_port
 
 PROMPT_TOKENS = 11
 

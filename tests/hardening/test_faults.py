@@ -14,11 +14,11 @@ import pytest
 
 from tests.fakes.upstream import catalog_override
 from tests.integration.chat_helpers import assert_money_consistent, run_chat
-from unigate import aws, dynamodb
-from unigate.catalog import get_catalog
-from unigate.config import get_settings
-from unigate.dev.emulator import free_port, moto_transport, serve_dynamodb_in_process
-from unigate.errors import ServiceUnavailable, UpstreamError
+from unigate.catalog.entries import get_catalog
+from unigate.domain.errors import ServiceUnavailable, UpstreamError
+from unigate.infra import aws, dynamodb
+from unigate.infra.config import get_settings
+from unigate_tools.emulator import free_port, moto_transport, serve_dynamodb_in_process
 
 START = 10_000_000
 ASK = {"model": "gpt-4o@openai", "messages": [{"role": "user", "content": "hello"}]}
@@ -39,7 +39,7 @@ def test_connection_refused_is_502_and_free(providers: Any, account: str, tmp_pa
 
 def _dynamodb_refusing_transactions(reason: str, calls: list[str]) -> Any:
     """The embedded DynamoDB, except that every TransactWriteItems gets the error answer DynamoDB sends
-    for `reason` (the wire format, so unigate.dynamodb's parsing and retries are part of the test)."""
+    for `reason` (the wire format, so unigate.infra.dynamodb's parsing and retries are part of the test)."""
     if reason == "ThrottlingException":
         answer = {"__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException", "message": "slow down"}
     else:
@@ -63,7 +63,7 @@ def test_a_hold_that_cannot_be_written_is_503_and_nothing_is_sent(providers: Any
     calls: list[str] = []
     dynamodb.use_transport(_dynamodb_refusing_transactions(fault, calls))
     monkeypatch.setattr("unigate.stores.dynamo.time.sleep", lambda _: None)
-    monkeypatch.setattr("unigate.dynamodb.time.sleep", lambda _: None)
+    monkeypatch.setattr("unigate.infra.dynamodb.time.sleep", lambda _: None)
     with pytest.raises(ServiceUnavailable) as raised:
         run_chat(ASK)
     assert raised.value.status == 503

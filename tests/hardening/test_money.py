@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
 
-from unigate import accounts, billing
-from unigate.errors import Conflict, InsufficientCredits
-from unigate.models import Hold
+from unigate.accounts import accounts, billing
+from unigate.domain.errors import Conflict, InsufficientCredits
+from unigate.domain.records import Hold
 from unigate.stores import accounts as store
 
 _ids = itertools.count()

@@ -6,9 +6,10 @@ import asyncio
 import json
 from typing import Any
 
-from unigate import accounts, chat
-from unigate.httpclient import get_client
-from unigate.models import Caller
+from unigate.accounts import accounts
+from unigate.domain.records import Caller
+from unigate.gateway import chat
+from unigate.infra.transport import aclose_clients
 from unigate.stores import accounts as store
 
 
@@ -38,7 +39,7 @@ def run_chats(bodies: list[Any], account: str = "acct_test", allowed: tuple[str,
         try:
             return [await one(body) for body in bodies]
         finally:
-            await get_client().aclose()
+            await aclose_clients()
 
     return asyncio.run(go())
 

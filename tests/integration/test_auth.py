@@ -2,8 +2,9 @@ import time
 
 import pytest
 
-from unigate import auth, keys
-from unigate.errors import InvalidApiKey, NotAuthenticated, NotFound
+from unigate.accounts import auth
+from unigate.domain import keys
+from unigate.domain.errors import InvalidApiKey, NotAuthenticated, NotFound
 
 
 def test_a_created_key_authenticates_to_its_account(account: str) -> None:
@@ -15,7 +16,7 @@ def test_a_created_key_authenticates_to_its_account(account: str) -> None:
 
 
 def test_the_plaintext_is_never_stored(account: str) -> None:
-    from unigate import aws
+    from unigate.infra import aws
 
     _, secret = auth.create_key(account)
     for table in aws.client("dynamodb").list_tables()["TableNames"]:

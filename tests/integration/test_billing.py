@@ -6,11 +6,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from unigate import accounts, billing, dynamodb
-from unigate.config import get_settings
-from unigate.dev.emulator import moto_transport, serve_dynamodb_in_process
-from unigate.errors import BadRequest, Conflict, InsufficientCredits, NotFound
+from unigate.accounts import accounts, billing
+from unigate.domain.errors import BadRequest, Conflict, InsufficientCredits, NotFound
+from unigate.infra import dynamodb
+from unigate.infra.config import get_settings
 from unigate.stores import accounts as store
+from unigate_tools.emulator import moto_transport, serve_dynamodb_in_process
 
 
 def _balance(account: str) -> int:
@@ -136,7 +137,7 @@ def test_the_ledger_pages_in_order(account: str) -> None:
         billing.grant(account, 1, idempotency_key=f"p{i}")
     entries, cursor, seen = [], None, 0
     while True:
-        page, cursor = store.list_ledger(account, limit=3, cursor=cursor)
+        page, cursor = store.list_ledger(account, limit=3, start=cursor)
         entries.extend(page)
         seen += 1
         if cursor is None:
@@ -168,8 +169,8 @@ def test_a_ledger_near_dynamodbs_item_collection_cap_is_alarmed(account: str,
 
     counted: list[str] = []
     warned: list[tuple[str, dict[str, object]]] = []
-    monkeypatch.setattr("unigate.billing.count", lambda name, *_, **__: counted.append(name))
-    monkeypatch.setattr("unigate.billing.get_logger", lambda: SimpleNamespace(
+    monkeypatch.setattr("unigate.accounts.billing.count", lambda name, *_, **__: counted.append(name))
+    monkeypatch.setattr("unigate.accounts.billing.get_logger", lambda: SimpleNamespace(
         warning=lambda message, extra: warned.append((message, extra))))
     dynamodb.use_transport(with_sizes)
     try:

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from unigate import auth
-from unigate.cli import main
+from unigate.accounts import auth
 from unigate.stores import accounts as store
+from unigate_tools.cli import main
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> object:
@@ -48,7 +48,7 @@ def test_errors_are_reported_without_a_traceback(aws: None, capsys: pytest.Captu
 
 
 def test_generated_keys_are_well_formed(capsys: pytest.CaptureFixture[str]) -> None:
-    from unigate import keys
+    from unigate.domain import keys
 
     assert main(["keys", "generate"]) == 0
     assert keys.is_well_formed(capsys.readouterr().out.strip())

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, template
-from unigate.dev.invoke import module_path
+from unigate_tools.invoke import module_path
 
 PROBE = """
 import importlib.util, json, sys
@@ -65,7 +65,7 @@ def test_every_endpoint_and_dependency_of_a_route_function_is_async(name: str) -
 
     from fastapi.routing import APIRoute
 
-    from unigate.dev.invoke import load_module
+    from unigate_tools.invoke import load_module
 
     def calls(dependant: Any) -> Iterator[Any]:
         yield dependant.call

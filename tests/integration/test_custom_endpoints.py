@@ -3,15 +3,18 @@ call time (before the hold and when connecting), the caller's own key, no credit
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
 from tests.integration.chat_helpers import assert_money_consistent, run_chat, streamed_text
-from unigate import accounts, billing, customendpoints, customkeys, discovery, ssrf
-from unigate.config import get_settings
-from unigate.errors import BadRequest, NotFound, UpstreamError
-from unigate.models import Caller
+from unigate.accounts import accounts, billing
+from unigate.catalog import customendpoints, customkeys, discovery
+from unigate.domain.errors import BadRequest, NotFound, UpstreamError
+from unigate.domain.records import Caller
+from unigate.infra import ssrf
+from unigate.infra.config import get_settings
 
 ACCOUNT = "acct_test"
 OWN_KEY = "sk-own-custom-endpoint-key-1234"
@@ -40,40 +43,57 @@ def any_network(monkeypatch: pytest.MonkeyPatch) -> None:
 ])
 def test_unsafe_urls_are_refused_at_registration(account: Any, url: str) -> None:
     with pytest.raises(BadRequest):
-        customendpoints.create(ACCOUNT, "mine", url, "mykey")
+        create("mine", url)
     assert customendpoints.listing(ACCOUNT) == []
 
 
 def test_registration_needs_one_of_the_callers_keys(account: Any) -> None:
     with pytest.raises(NotFound, match=r"Custom API Key not found\."):
-        customendpoints.create(ACCOUNT, "mine", "https://93.184.216.34/v1", "nokey")
+        create("mine", "https://93.184.216.34/v1", "nokey")
+
+
+def resolving(*answers: list[str]) -> Any:
+    """A resolver that gives each answer once, in turn: a lookup past the last one fails the test."""
+    queue = list(answers)
+
+    async def resolve(host: str, port: int) -> list[str]:
+        assert queue, f"{host} was looked up once more than expected"
+        return queue.pop(0)
+
+    return resolve
+
+
+def create(name: str, url: str, key_name: str = "mykey", model_arg: str | None = None) -> None:
+    asyncio.run(customendpoints.create(ACCOUNT, name, url, key_name, model_arg))
 
 
 def test_a_name_that_turns_private_after_registration_is_refused_before_the_hold(
         account: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    answers = iter([["93.184.216.34"], ["127.0.0.1"]])
-    monkeypatch.setattr(ssrf, "_resolve", lambda host, port: next(answers))
-    customendpoints.create(ACCOUNT, "rebind", "https://rebind.example.com/v1", "mykey")
+    monkeypatch.setattr(ssrf, "_resolve", resolving(["93.184.216.34"], ["127.0.0.1"]))
+    create("rebind", "https://rebind.example.com/v1")
     with pytest.raises(BadRequest, match=r"resolves to 127\.0\.0\.1"):
         run_chat({"model": "rebind@custom", "messages": [{"role": "user", "content": "hi"}]})
     assert account.received == []
     assert assert_money_consistent() == 1_000_000
 
 
-def test_the_connection_is_checked_again_when_it_is_made(account: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """DNS rebinding between the check before the hold and the connection: refused when connecting, the
-    hold goes back, nothing is sent."""
-    answers = iter([["93.184.216.34"], ["93.184.216.34"], ["169.254.169.254"]])
-    monkeypatch.setattr(ssrf, "_resolve", lambda host, port: next(answers))
-    customendpoints.create(ACCOUNT, "rebind", "https://rebind.example.com/v1", "mykey")
-    with pytest.raises(BadRequest, match=r"resolves to 169\.254\.169\.254"):
-        run_chat({"model": "rebind@custom", "messages": [{"role": "user", "content": "hi"}]})
-    assert account.received == []
+def test_the_call_connects_to_the_address_vetted_before_the_hold(account: Any, any_network: None,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """One lookup per call, before the hold, and the connection goes to the address it gave: no second
+    lookup that a DNS answer changed in between (rebinding) could redirect. The name does not resolve at
+    all outside the stubbed resolver, so the answer can only have come from the vetted address."""
+    address = account.url.removeprefix("http://")
+    ip, port = address.split(":")
+    monkeypatch.setattr(ssrf, "_resolve", resolving([ip], [ip]))
+    create("pinned", f"http://models.invalid:{port}/vllm/v1")
+    _, body = run_chat({"model": "pinned@custom", "messages": [{"role": "user", "content": "hi"}]})
+    assert body["choices"][0]["message"]["content"] == "fake reply to: hi"
+    assert account.last("/vllm/").headers["host"] == f"models.invalid:{port}"
     assert assert_money_consistent() == 1_000_000
 
 
 def test_a_custom_endpoint_gets_the_callers_key_and_costs_nothing(account: Any, any_network: None) -> None:
-    customendpoints.create(ACCOUNT, "my-llama", f"{account.url}/vllm/v1", "mykey", model_arg="llama-3.1-8b-ft")
+    create("my-llama", f"{account.url}/vllm/v1", model_arg="llama-3.1-8b-ft")
     headers, body = run_chat({"model": "my-llama@custom", "messages": [{"role": "user", "content": "hi"}]})
     sent = account.last("/vllm/")
     assert sent.headers["authorization"] == f"Bearer {OWN_KEY}"
@@ -99,7 +119,7 @@ def test_a_custom_endpoint_gets_the_callers_key_and_costs_nothing(account: Any, 
 
 
 def test_redirects_are_not_followed(account: Any, any_network: None) -> None:
-    customendpoints.create(ACCOUNT, "hop", f"{account.url}/redirect/v1", "mykey")
+    create("hop", f"{account.url}/redirect/v1")
     with pytest.raises(UpstreamError, match="redirect, not followed"):
         run_chat({"model": "hop@custom", "messages": [{"role": "user", "content": "hi"}]})
     assert account.count("/alpha/") == 0
@@ -107,7 +127,7 @@ def test_redirects_are_not_followed(account: Any, any_network: None) -> None:
 
 
 def test_another_account_cannot_use_my_endpoint(account: Any, any_network: None) -> None:
-    customendpoints.create(ACCOUNT, "private", f"{account.url}/vllm/v1", "mykey")
+    create("private", f"{account.url}/vllm/v1")
     accounts.create_account(account_id="acct_other")
     billing.grant("acct_other", 1_000_000, idempotency_key="start")
     with pytest.raises(NotFound, match="No custom endpoint named 'private'"):

@@ -9,10 +9,11 @@ import pytest
 
 from tests.fakes.upstream import CANARY_KEYS
 from tests.integration.chat_helpers import assert_money_consistent, run_chat
-from unigate import aws, customkeys
-from unigate.catalog import get_catalog
-from unigate.config import get_settings
-from unigate.errors import BadRequest, NotFound
+from unigate.catalog import customkeys
+from unigate.catalog.entries import get_catalog
+from unigate.domain.errors import BadRequest, NotFound
+from unigate.infra import aws
+from unigate.infra.config import get_settings
 
 MINE = "sk-my-own-openai-key-42"
 ASK = {"model": "gpt-4o@openai", "messages": [{"role": "user", "content": "hello"}], "use_custom_keys": True}

@@ -13,10 +13,12 @@ import pytest
 
 from tests.conftest import EVENTS, template
 from tests.integration.chat_helpers import assert_money_consistent, run_chat, streamed_text
-from unigate import accounts, billing, deployments, inference
-from unigate.errors import ArgumentsMismatch, BadRequest, Conflict, Forbidden, NotFound, RateLimited
-from unigate.httpclient import get_client
-from unigate.models import Caller
+from unigate.accounts import accounts, billing
+from unigate.catalog import deployments
+from unigate.domain.errors import ArgumentsMismatch, BadRequest, Conflict, Forbidden, NotFound, RateLimited
+from unigate.domain.records import Caller
+from unigate.gateway import inference
+from unigate.infra.transport import aclose_clients
 
 ACCOUNT = "acct_deploy"
 START = 5_000_000
@@ -156,7 +158,7 @@ def test_provisioned_capacity_caps_tokens_and_a_limited_deployment_falls_back(fu
 def test_concurrent_handlers_admit_exactly_the_limit(funded: Any) -> None:
     """Twelve Lambda invocations at once against one key limited to 5 requests a minute, sharing one table:
     five answered, seven refused with 429, and only the five paid for."""
-    from unigate.dev.invoke import call, context_for, load_handler
+    from unigate_tools.invoke import call, context_for, load_handler
 
     _wait_for_a_fresh_minute(15)
     spec = template().functions()["ChatCompletionsFunction"]
@@ -213,7 +215,7 @@ def _infer(body: Any) -> dict[str, Any]:
             result = await inference.run(inference.prepare(body, caller), caller)
             return result.body
         finally:
-            await get_client().aclose()
+            await aclose_clients()
 
     return asyncio.run(go())
 

@@ -16,11 +16,12 @@ from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 
 from tests.integration.chat_helpers import assert_money_consistent
-from unigate import accounts, billing, embeddings
-from unigate.catalog import get_catalog
-from unigate.errors import ArgumentsMismatch, BadRequest, UnigateError, UpstreamError
-from unigate.httpclient import get_client
-from unigate.models import Caller
+from unigate.accounts import accounts, billing
+from unigate.catalog.entries import get_catalog
+from unigate.domain.errors import ArgumentsMismatch, BadRequest, UnigateError, UpstreamError
+from unigate.domain.records import Caller
+from unigate.gateway import embeddings
+from unigate.infra.transport import aclose_clients
 from unigate.providers.bedrock import runtime_client
 
 ACCOUNT = "acct_embed"
@@ -43,7 +44,7 @@ def run(body: dict[str, Any], *, images: bool = False, extra: str | None = None)
             result = await embeddings.embed(plan, caller)
             return result.headers, result.body
         finally:
-            await get_client().aclose()
+            await aclose_clients()
 
     return asyncio.run(go())
 

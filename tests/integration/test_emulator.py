@@ -2,7 +2,7 @@
 whole request layer, no patches) and on the emulator as the local server runs it (the direct route into moto's
 handler, serialised writes, journalled transactions, memoised parsers and the faster update validation), give
 the same items and the same errors, each in a fresh process. And the stores move
-money the same way through unigate.dynamodb's HTTP transport to a moto server as through the in-process one."""
+money the same way through unigate.infra.dynamodb's HTTP transport to a moto server as through the in-process one."""
 
 from __future__ import annotations
 
@@ -15,15 +15,15 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, template
-from unigate.dev import emulator
-from unigate.dev.emulator import FAKE_CREDENTIALS, free_port, make_writes_atomic
+from unigate_tools import emulator
+from unigate_tools.emulator import FAKE_CREDENTIALS, free_port, make_writes_atomic
 
 SCRIPT = r'''
 import base64, json, sys
-from unigate.dev import emulator
+from unigate_tools import emulator
 emulator.use_fake_credentials()
 from moto import mock_aws
-from unigate import dynamodb
+from unigate.infra import dynamodb
 
 mock_aws().start()
 handled = []
@@ -183,12 +183,12 @@ def test_the_emulated_store_answers_exactly_as_plain_moto() -> None:
 
 @pytest.fixture
 def over_http(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The stores talking to a moto server through unigate.dynamodb's HTTP transport (SigV4, keep-alive)."""
+    """The stores talking to a moto server through unigate.infra.dynamodb's HTTP transport (SigV4, keep-alive)."""
     from moto import mock_aws
     from moto.server import ThreadedMotoServer
 
-    from unigate import aws, dynamodb
-    from unigate.config import get_settings
+    from unigate.infra import aws, dynamodb
+    from unigate.infra.config import get_settings
 
     make_writes_atomic()
     # The server shares this process's backends; mock_aws empties them before and after, so no other test
@@ -213,8 +213,9 @@ def over_http(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def test_money_moves_the_same_over_http(over_http: None) -> None:
-    from unigate import accounts, billing, dynamodb
-    from unigate.errors import InsufficientCredits
+    from unigate.accounts import accounts, billing
+    from unigate.domain.errors import InsufficientCredits
+    from unigate.infra import dynamodb
     from unigate.stores import ratelimits
     from unigate.stores.accounts import ledger_sum
 
@@ -284,7 +285,7 @@ def test_the_items_a_request_makes_are_not_kept_after_it(account: str) -> None:
     would have kept for as long as it runs."""
     from moto.dynamodb.models.dynamo_type import Item
 
-    from unigate import billing
+    from unigate.accounts import billing
 
     before = len(Item.instances_tracked)  # type: ignore[attr-defined]
     for _ in range(3):

@@ -11,7 +11,7 @@ from unittest.mock import ANY
 import pytest
 
 from tests.conftest import EVENT_ACCOUNT, EVENTS, template
-from unigate.dev.invoke import call, context_for, load_handler
+from unigate_tools.invoke import call, context_for, load_handler
 
 # function folder -> the function's logical id in template.yaml
 FUNCTIONS = {
@@ -39,6 +39,7 @@ EXPECTED: dict[tuple[str, str], Any] = {
                                              "output_cost": 2.0, "error_rate": 0.0, "samples": 0,
                                              "measured_at": None}]),
     ("catalog", "openai_models"): (200, None),
+    ("catalog", "openai_model"): (200, {"id": "echo@echo", "object": "model", "created": 0, "owned_by": "echo"}),
     ("catalog", "unknown_provider"): (404, {"error": "Unknown provider: nope"}),
     ("catalog", "info"): (200, {"model_name": "echo-embed", "model_type": "embeddings", "model_provider_name": "echo"}),
     ("embeddings", "echo"): (200, 2),
@@ -131,7 +132,7 @@ def test_credits_events(path: Path, event_keys: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("path", [p for p in CASES if p.parent.name == "chat_completions"], ids=lambda p: p.stem)
 def test_chat_completions_events(path: Path, event_keys: dict[str, str]) -> None:
-    from unigate import accounts
+    from unigate.accounts import accounts
     from unigate.stores import accounts as store
 
     accounts.create_account(account_id="acct_events_empty")
@@ -189,7 +190,7 @@ def test_catalog_events(path: Path, event_keys: dict[str, str]) -> None:
 
 @pytest.mark.parametrize("path", [p for p in CASES if p.parent.name == "endpoint_probe"], ids=lambda p: p.stem)
 def test_endpoint_probe_events(path: Path, aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    from unigate import metrics
+    from unigate.catalog import metrics
 
     monkeypatch.setenv("UNIGATE_PROBE_ENDPOINTS", "echo@echo")
     result = _invoke(path)
@@ -201,7 +202,7 @@ def test_endpoint_probe_events(path: Path, aws: None, monkeypatch: pytest.Monkey
 
 
 def test_credit_topup_events(event_keys: dict[str, str]) -> None:
-    from unigate import accounts, topups
+    from unigate.accounts import accounts, topups
 
     plan = topups.create_plan(EVENT_ACCOUNT, kind="periodic", period="month", amount="1")
     for _ in range(2):  # a redelivered scheduled event applies nothing more
@@ -218,7 +219,7 @@ def test_credit_topup_events(event_keys: dict[str, str]) -> None:
                          ids=lambda p: f"{p.parent.name}-{p.stem}")
 def test_paid_events(path: Path, event_keys: dict[str, str]) -> None:
     """Embeddings and inference events: what they return and that the balance moved by exactly the cost."""
-    from unigate import accounts
+    from unigate.accounts import accounts
     from unigate.stores import accounts as store
 
     status, expected = EXPECTED[(path.parent.name, path.stem)]
@@ -241,7 +242,7 @@ def test_paid_events(path: Path, event_keys: dict[str, str]) -> None:
 
 
 def test_hold_sweeper_event(event_keys: dict[str, str]) -> None:
-    from unigate import billing
+    from unigate.accounts import billing
 
     held = billing.hold(EVENT_ACCOUNT, 1_000)  # fresh: not stale, so not released
     assert _invoke(EVENTS / "hold_sweeper/scheduled.json") == EXPECTED[("hold_sweeper", "scheduled")]

@@ -17,15 +17,15 @@ import pytest
 
 from tests.conftest import ROOT, template
 from tests.fakes.upstream import catalog_override
-from unigate.dev.emulator import FAKE_CREDENTIALS, free_port, make_writes_atomic
+from unigate_tools.emulator import FAKE_CREDENTIALS, free_port, make_writes_atomic
 
 
 @pytest.fixture
 def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     from moto.server import ThreadedMotoServer
 
-    from unigate import aws
-    from unigate.config import get_settings
+    from unigate.infra import aws
+    from unigate.infra.config import get_settings
 
     make_writes_atomic()
     port = free_port()
@@ -62,7 +62,8 @@ def _lambda_environment(moto_url: str, catalog: Path, port: int) -> dict[str, st
 
 def test_run_sh_serves_and_streams_like_the_adapter(moto_server: str, fake_upstream, tmp_path: Path) -> None:
     from tests.fakes.upstream import CANARY_KEYS
-    from unigate import accounts, aws, billing
+    from unigate.accounts import accounts, billing
+    from unigate.infra import aws
 
     aws.client("secretsmanager").create_secret(Name="unigate/providers/openai", SecretString=CANARY_KEYS["openai"])
     accounts.create_account(account_id="acct_lwa")

@@ -12,8 +12,8 @@ from tests.integration.chat_helpers import (
     run_chats,
     streamed_text,
 )
-from unigate.catalog import get_catalog
-from unigate.errors import BadRequest, RateLimited, UpstreamError, UpstreamTimeout
+from unigate.catalog.entries import get_catalog
+from unigate.domain.errors import BadRequest, RateLimited, UpstreamError, UpstreamTimeout
 
 # model string -> (path fragment the fake sees, header carrying the key, expected key value)
 FAMILIES = {
@@ -167,7 +167,7 @@ def test_no_usage_is_billed_by_estimate_never_zero(model: str, stream: bool, pro
 
 
 def test_upstream_timeout_is_504_and_free(providers, account: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from unigate.config import get_settings
+    from unigate.infra.config import get_settings
 
     monkeypatch.setenv("UNIGATE_UPSTREAM_TIMEOUT_SECONDS", "1")
     get_settings.cache_clear()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.integration.chat_helpers import run_chat
-from unigate import accounts, billing, querylog
-from unigate.errors import BadRequest, UpstreamError
+from unigate.accounts import accounts, billing, querylog
+from unigate.domain.errors import BadRequest, UpstreamError
 
 
 def _ask(text: str = "hello", **extra: object) -> dict:
@@ -80,7 +80,13 @@ def test_one_account_never_sees_anothers_records(providers, account: str) -> Non
     run_chat(_ask(tags=["yours"]))
     assert [q["tags"] for q in querylog.list_queries("acct_other")["queries"]] == [["mine"]]
     assert [q["tags"] for q in querylog.list_queries(account)["queries"]] == [["yours"]]
-    stolen = querylog.list_queries("acct_other")["queries"][0]["query_id"]
-    cursor = '{"account_id":{"S":"acct_other"},"query_id":{"S":"' + stolen + '"}}'
+    run_chat(_ask(tags=["mine"]), account="acct_other")
+    theirs = querylog.list_queries("acct_other", limit=1)["next_cursor"]
+    assert theirs is not None
+    assert "acct_other" not in theirs
     with pytest.raises(BadRequest):
-        querylog.list_queries(account, cursor=cursor)
+        querylog.list_queries(account, cursor=theirs)
+    stolen = querylog.list_queries("acct_other")["queries"][0]["query_id"]
+    raw = '{"account_id":{"S":"acct_other"},"query_id":{"S":"' + stolen + '"}}'  # the old, readable form
+    with pytest.raises(BadRequest):
+        querylog.list_queries(account, cursor=raw)

@@ -10,10 +10,10 @@ import time
 import pytest
 
 from tests.integration.chat_helpers import assert_money_consistent, final_usage, run_chat, streamed_text
-from unigate import metrics
-from unigate.catalog import get_catalog
-from unigate.config import get_settings
-from unigate.errors import BadRequest, NotFound, RateLimited, ServiceUnavailable
+from unigate.catalog import metrics
+from unigate.catalog.entries import get_catalog
+from unigate.domain.errors import BadRequest, NotFound, RateLimited, ServiceUnavailable
+from unigate.infra.config import get_settings
 from unigate.stores.metrics import WINDOW_SECONDS, window_start
 
 START = 10_000_000

@@ -2,13 +2,13 @@
 
 import pytest
 
-from unigate.config import get_settings
-from unigate.errors import ServiceUnavailable
+from unigate.domain.errors import ServiceUnavailable
+from unigate.infra.config import get_settings
 from unigate.stores import secrets
 
 
 def test_values_are_cached(aws: None) -> None:
-    from unigate import aws as clients
+    from unigate.infra import aws as clients
 
     clients.client("secretsmanager").create_secret(Name="unigate/providers/openai", SecretString="sk-first")
     assert secrets.provider_credentials("openai") == {"api_key": "sk-first"}
@@ -17,7 +17,7 @@ def test_values_are_cached(aws: None) -> None:
 
 
 def test_json_secrets_carry_extra_fields(aws: None) -> None:
-    from unigate import aws as clients
+    from unigate.infra import aws as clients
 
     clients.client("secretsmanager").create_secret(
         Name="unigate/providers/azure-openai",
@@ -30,7 +30,7 @@ def test_json_secrets_carry_extra_fields(aws: None) -> None:
 def test_an_outage_is_served_from_a_warm_cache_and_is_a_clear_503_when_cold(
     aws: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from unigate import aws as clients
+    from unigate.infra import aws as clients
 
     clients.client("secretsmanager").create_secret(Name="unigate/providers/groq", SecretString="gsk-warm")
     assert secrets.provider_credentials("groq") == {"api_key": "gsk-warm"}

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.integration.chat_helpers import assert_money_consistent
-from unigate import accounts, billing, sweeper
-from unigate.config import get_settings
+from unigate.accounts import accounts, billing, sweeper
+from unigate.infra.config import get_settings
 from unigate.stores import accounts as store
 from unigate.stores.dynamo import ddb, values
 

@@ -6,9 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from unigate import accounts, auth, billing, topups
-from unigate.errors import BadRequest, InsufficientCredits, InvalidApiKey
-from unigate.models import AccountStatus
+from unigate.accounts import accounts, auth, billing, topups
+from unigate.domain.errors import BadRequest, InsufficientCredits, InvalidApiKey
+from unigate.domain.records import AccountStatus
 from unigate.stores import accounts as store
 
 NOVEMBER = "2026-11-22T07:00:00Z"

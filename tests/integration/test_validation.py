@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import EVENTS, template
-from unigate.dev.invoke import call, context_for, load_handler
+from unigate_tools.invoke import call, context_for, load_handler
 
 ACCOUNT = "acct_validation"
 START = 10_000_000
@@ -40,7 +40,7 @@ def _invoke(function: str, method: str, path: str, body: Any, *, raw: str | None
 
 @pytest.fixture
 def funded(providers: Any) -> Any:
-    from unigate import accounts, billing
+    from unigate.accounts import accounts, billing
 
     accounts.create_account(name="validation", account_id=ACCOUNT)
     billing.grant(ACCOUNT, START, idempotency_key="start")
@@ -48,7 +48,7 @@ def funded(providers: Any) -> Any:
 
 
 def _assert_untouched(fake: Any) -> None:
-    from unigate import accounts
+    from unigate.accounts import accounts
     from unigate.stores import accounts as store
 
     assert fake.received == []
@@ -185,7 +185,8 @@ ADMIN_BODIES: list[tuple[str, str, str, Any, str]] = [
 @pytest.mark.parametrize(("case", "method", "path", "body", "param"), ADMIN_BODIES, ids=[b[0] for b in ADMIN_BODIES])
 def test_an_invalid_admin_body_is_a_400_naming_its_field_and_changes_nothing(
         funded: Any, case: str, method: str, path: str, body: Any, param: str) -> None:
-    from unigate import auth, deployments
+    from unigate.accounts import auth
+    from unigate.catalog import deployments
     from unigate.stores import plans
 
     status, answer = _invoke("admin", method, path, body, raw=body if isinstance(body, str) else None)

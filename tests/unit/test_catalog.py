@@ -4,12 +4,12 @@ from importlib import resources
 
 import pytest
 
-from unigate.catalog import build
-from unigate.errors import NotFound
+from unigate.catalog.entries import build
+from unigate.domain.errors import NotFound
 
 
 def _builtin() -> dict:
-    doc = json.loads(resources.files("unigate").joinpath("data/catalog.json").read_text())
+    doc = json.loads(resources.files("unigate.catalog").joinpath("data/catalog.json").read_text())
     return {"providers": doc["providers"], "endpoints": doc["endpoints"]}
 
 

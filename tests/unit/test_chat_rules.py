@@ -2,8 +2,9 @@
 
 import pytest
 
-from unigate import chat, tokens
-from unigate.errors import BadRequest, RateLimited, UpstreamError, UpstreamTimeout
+from unigate.domain import tokens
+from unigate.domain.errors import BadRequest, RateLimited, UpstreamError, UpstreamTimeout
+from unigate.gateway import chat
 from unigate.providers.base import UpstreamFailure
 from unigate.stores.metrics import OUTCOMES
 
@@ -42,7 +43,7 @@ def test_failures_map_to_the_contract(failure: UpstreamFailure, error: type, sta
     + [UpstreamFailure(None, "x", kind=kind) for kind in ("timeout", "connect", "protocol")],
 )
 def test_every_failure_is_measured_as_an_outcome_the_benchmarks_count(failure: UpstreamFailure) -> None:
-    # An endpoint's sample count is the sum of its outcome counters (unigate.metrics.summarize).
+    # An endpoint's sample count is the sum of its outcome counters (unigate.catalog.metrics.summarize).
     assert chat.outcome_of(failure) in OUTCOMES
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from unigate.config import Settings
+from unigate.infra.config import Settings
 
 
 def test_settings_are_typed_and_refuse_bad_values() -> None:

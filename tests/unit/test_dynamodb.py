@@ -1,4 +1,4 @@
-"""unigate.dynamodb, the botocore-free DynamoDB client: its SigV4 signature against botocore's own signer,
+"""unigate.infra.dynamodb, the botocore-free DynamoDB client: its SigV4 signature against botocore's own signer,
 its reading of DynamoDB's error answers, its retries, and its HTTP/1.1 against a scripted socket server."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from unigate import dynamodb
-from unigate.aws import is_busy
+from unigate.infra import dynamodb
+from unigate.infra.aws import is_busy
 
 NOW = 1_790_000_000.0  # 2026-09-21T14:13:20Z
 
@@ -88,7 +88,7 @@ THROTTLED = (400, {"__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroug
 
 
 def test_throttling_and_failures_are_retried_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("unigate.dynamodb.time.sleep", lambda _: None)
+    monkeypatch.setattr("unigate.infra.dynamodb.time.sleep", lambda _: None)
     client, seen = _scripted([THROTTLED, (500, {}), (200, {"Item": {"k": {"S": "v"}}})])
     assert client.get_item(TableName="t", Key={"k": {"S": "v"}}) == {"Item": {"k": {"S": "v"}}}
     assert [op for op, _ in seen] == ["GetItem"] * 3
@@ -210,7 +210,7 @@ def test_a_kept_connection_dropped_while_idle_is_replaced_without_a_retry(serve:
 
     server, client = serve(reply)
     sleeps: list[float] = []
-    monkeypatch.setattr("unigate.dynamodb.time.sleep", sleeps.append)
+    monkeypatch.setattr("unigate.infra.dynamodb.time.sleep", sleeps.append)
     client.get_item(TableName="t")
     client.get_item(TableName="t")
     assert server.connections == 2
@@ -226,7 +226,7 @@ def test_connection_close_is_honoured(serve: Any) -> None:
 
 
 def test_nothing_listening_is_a_busy_store_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("unigate.dynamodb.time.sleep", lambda _: None)
+    monkeypatch.setattr("unigate.infra.dynamodb.time.sleep", lambda _: None)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
     with socket.socket() as sock:
@@ -256,10 +256,10 @@ def test_a_timeout_on_a_kept_connection_is_a_backed_off_retry_not_a_silent_resen
             threading.Event().wait(0.5)  # not time.sleep, which the test replaces
         return _ok(b"{}")
 
-    monkeypatch.setattr("unigate.dynamodb.READ_TIMEOUT", 0.2)
+    monkeypatch.setattr("unigate.infra.dynamodb.READ_TIMEOUT", 0.2)
     server, client = serve(reply)
     sleeps: list[float] = []
-    monkeypatch.setattr("unigate.dynamodb.time.sleep", sleeps.append)
+    monkeypatch.setattr("unigate.infra.dynamodb.time.sleep", sleeps.append)
     client.get_item(TableName="t")
     assert client.get_item(TableName="t") == {}
     assert len(server.requests) == 3
@@ -268,7 +268,7 @@ def test_a_timeout_on_a_kept_connection_is_a_backed_off_retry_not_a_silent_resen
 
 def test_without_lambdas_variables_credentials_and_region_come_from_the_profile(
         tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from unigate import aws
+    from unigate.infra import aws
 
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION",
                  "AWS_DEFAULT_REGION", "AWS_PROFILE"):

@@ -1,7 +1,7 @@
 import pytest
 
-from unigate.endpoints import MetaProvider, Target, Threshold, parse
-from unigate.errors import BadRequest
+from unigate.domain.errors import BadRequest
+from unigate.domain.model_strings import MetaProvider, Target, Threshold, parse
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@ import hashlib
 
 import pytest
 
-from unigate import keys
+from unigate.domain import keys
 
 
 def test_generated_keys_are_well_formed_unique_and_prefixed() -> None:

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from unigate.money import AmountError, credits_to_micros, format_credits, micros_to_credits
+from unigate.domain.money import AmountError, credits_to_micros, format_credits, micros_to_credits
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from unigate import observability
-from unigate.dev.invoke import LambdaContext
+from unigate.infra import observability
+from unigate_tools.invoke import LambdaContext
 
 
 def _lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:

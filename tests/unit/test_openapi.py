@@ -1,7 +1,7 @@
 import json
 
 from tests.conftest import ROOT, template
-from unigate.dev.openapi import document
+from unigate_tools.openapi import document
 
 
 def test_docs_openapi_json_matches_the_code() -> None:
@@ -12,7 +12,7 @@ def test_docs_openapi_json_matches_the_code() -> None:
 def test_every_public_route_is_documented_and_secured() -> None:
     doc = document(template())
     documented = {(m.upper(), p) for p, methods in doc["paths"].items() for m in methods}
-    # The admin API (IAM only) is not part of the public document; the README describes it.
+    # The admin API (IAM only) is not part of the public document; docs/operations.md describes it.
     assert documented == {(r.method, r.path) for r in template().routes() if not r.iam}
     for methods in doc["paths"].values():
         for operation in methods.values():

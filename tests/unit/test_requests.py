@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from unigate.errors import BadRequest, PayloadTooLarge
-from unigate.requests import check_fields, check_headers, parse_json_body
+from unigate.domain.errors import BadRequest, PayloadTooLarge
+from unigate.domain.request_rules import check_fields, check_headers, parse_json_body
 
 
 def _parse(raw: bytes, limit: int = 10_000) -> object:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import threading
+from typing import Any
+
 import pytest
 
-from unigate import ssrf
+from unigate.infra import ssrf
 
 
 @pytest.mark.parametrize("address", [
@@ -41,15 +46,44 @@ def test_public_addresses(address: str) -> None:
 ])
 def test_refused_urls(url: str, reason: str) -> None:
     with pytest.raises(ssrf.UnsafeUrl) as refused:
-        ssrf.pin(url)
+        asyncio.run(ssrf.pin(url))
     assert reason in refused.value.message
     assert refused.value.status == 400
 
 
+def resolving(*addresses: str) -> Any:
+    async def resolve(host: str, port: int) -> list[str]:
+        return list(addresses)
+
+    return resolve
+
+
 def test_every_resolved_address_must_be_public_and_the_connection_is_pinned(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ssrf, "_resolve", lambda host, port: ["93.184.216.34", "10.0.0.5"])
+    monkeypatch.setattr(ssrf, "_resolve", resolving("93.184.216.34", "10.0.0.5"))
     with pytest.raises(ssrf.UnsafeUrl, match=r"10\.0\.0\.5"):
-        ssrf.pin("https://api.example.com/v1")
-    monkeypatch.setattr(ssrf, "_resolve", lambda host, port: ["2606:4700::1", "93.184.216.34"])
-    assert ssrf.pin("https://api.example.com:8443/v1/") == ssrf.Pinned(
+        asyncio.run(ssrf.pin("https://api.example.com/v1"))
+    monkeypatch.setattr(ssrf, "_resolve", resolving("2606:4700::1", "93.184.216.34"))
+    assert asyncio.run(ssrf.pin("https://api.example.com:8443/v1/")) == ssrf.Pinned(
         "https://[2606:4700::1]:8443/v1", "api.example.com:8443", "api.example.com")
+
+
+def test_names_are_resolved_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slow DNS answer must hold up its own request only: the lookup runs on a worker thread, not on the
+    thread that runs the event loop (and every other request of the process)."""
+    threads: list[threading.Thread] = []
+    real = socket.getaddrinfo
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread())
+        return real("127.0.0.1", *args[1:], **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", recording)
+
+    async def main() -> threading.Thread:
+        with pytest.raises(ssrf.UnsafeUrl, match=r"resolves to 127\.0\.0\.1"):  # what matters is where it was looked up
+            await ssrf.pin("https://api.example.com/v1")
+        return threading.current_thread()
+
+    loop_thread = asyncio.run(main())
+    assert threads
+    assert all(thread is not loop_thread for thread in threads)

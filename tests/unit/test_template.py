@@ -190,8 +190,8 @@ def test_the_built_unigate_layer_carries_no_local_tools_and_its_runtimes_bytecod
     built = ROOT / ".aws-sam/build/UnigateLayer/python/unigate"
     if not built.exists():
         pytest.skip("run `make build` first (make test does)")
-    assert (built / "chat.py").exists()
-    assert not (built / "dev").exists()
+    assert (built / "gateway/chat.py").exists()
+    assert not (built.parent / "unigate_tools").exists()
     # Lambda cannot write bytecode under /opt: each module ships compiled for python3.13, as a pyc that is
     # used without checking the source's time (flags 0b01: hash-based, unchecked), and nothing else.
     sources = {p.relative_to(built).with_suffix("") for p in built.rglob("*.py")}

@@ -6,7 +6,7 @@ import json
 import pytest
 from fastapi import FastAPI
 
-from unigate import web
+from unigate.web import app as web
 
 
 def _scope(context: object) -> dict[str, object]:
@@ -37,7 +37,7 @@ def _app() -> FastAPI:
     from fastapi.responses import JSONResponse, Response
     from pydantic import BaseModel, ConfigDict
 
-    from unigate.errors import BadRequest
+    from unigate.domain.errors import BadRequest
 
     class Limits(BaseModel):
         model_config = ConfigDict(strict=True)

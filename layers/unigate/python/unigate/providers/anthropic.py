@@ -13,20 +13,10 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from unigate.providers.base import (
-    UpstreamCall,
-    UpstreamFailure,
-    chunk,
-    completion_id,
-    merge_turn,
-    open_stream,
-    parse_json,
-    post_json,
-    sse_data,
-    stop_sequences,
-    tool_arguments,
-    usage,
-)
+from unigate.providers.base import UpstreamCall, UpstreamFailure
+from unigate.providers.messages import merge_turn, stop_sequences, tool_arguments
+from unigate.providers.openai_format import chunk, completion_id, usage
+from unigate.providers.upstream import open_stream, parse_json, post_json, sse_data
 
 API_VERSION = "2023-06-01"
 FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",

@@ -14,17 +14,9 @@ from collections.abc import AsyncIterator
 from functools import lru_cache
 from typing import Any
 
-from unigate.providers.base import (
-    Embedded,
-    UpstreamCall,
-    UpstreamFailure,
-    chunk,
-    completion_id,
-    merge_turn,
-    stop_sequences,
-    usage,
-    vector,
-)
+from unigate.providers.base import Embedded, UpstreamCall, UpstreamFailure
+from unigate.providers.messages import merge_turn, stop_sequences
+from unigate.providers.openai_format import chunk, completion_id, usage, vector
 
 FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
           "guardrail_intervened": "content_filter", "content_filtered": "content_filter",
@@ -41,7 +33,7 @@ def runtime_client() -> Any:
     import boto3
     from botocore.config import Config
 
-    from unigate.config import get_settings
+    from unigate.infra.config import get_settings
 
     config = Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=5,
                     read_timeout=get_settings().upstream_timeout_seconds)

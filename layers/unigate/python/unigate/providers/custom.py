@@ -1,30 +1,38 @@
-"""Custom endpoints (`name@custom`): OpenAI-compatible servers registered by callers. Every call vets the
-URL again and connects to the address it checked (unigate.ssrf), keeping the host name for TLS."""
+"""Custom endpoints (`name@custom`): OpenAI-compatible servers registered by callers. The call connects to the
+address vetted before its hold (unigate.infra.ssrf, chat._attempt), keeping the host name for TLS."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
-from unigate import ssrf
+from unigate.infra import ssrf
+from unigate.infra.config import get_settings
 from unigate.providers.base import UpstreamCall
 from unigate.providers.openai_compat import OpenAICompatible
 
 
 class CustomEndpoint(OpenAICompatible):
     async def _pinned(self, call: UpstreamCall) -> UpstreamCall:
-        target = await asyncio.to_thread(ssrf.pin, call.provider.base_url or "")
-        return replace(call, credentials={**call.credentials, "base_url": target.base_url,
-                                          "host": target.host_header, "server_name": target.server_name})
+        target = call.pinned if isinstance(call.pinned, ssrf.Pinned) else await ssrf.pin(call.provider.base_url or "")
+        if get_settings().egress_proxy:
+            # httpcore verifies TLS through a proxy's tunnel against the URL's host, so the URL keeps the host
+            # name, and the proxy resolves it (see config.Settings.egress_proxy).
+            return replace(call, pinned=target)
+        return replace(call, pinned=target, credentials={**call.credentials, "base_url": target.base_url})
 
     def headers(self, call: UpstreamCall) -> dict[str, str]:
-        return {**super().headers(call), "Host": str(call.credentials["host"])}
+        headers = super().headers(call)
+        if isinstance(call.pinned, ssrf.Pinned) and not get_settings().egress_proxy:
+            headers["Host"] = call.pinned.host_header
+        return headers
 
     def request_options(self, call: UpstreamCall) -> dict[str, Any]:
-        if str(call.credentials["base_url"]).startswith("https://"):
-            return {"server_name": call.credentials["server_name"]}
+        if isinstance(call.pinned, ssrf.Pinned) and not get_settings().egress_proxy:
+            # The URL names the address: TLS verifies the host name (and it is what the server is told, SNI).
+            # Plain http to a pinned address (policy "any" only) gets its own pool too, by host name.
+            return {"server_name": call.pinned.server_name}
         return {}
 
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:

@@ -9,22 +9,10 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from unigate.providers.base import (
-    Embedded,
-    UpstreamCall,
-    UpstreamFailure,
-    chunk,
-    completion_id,
-    merge_turn,
-    open_stream,
-    parse_json,
-    post_json,
-    sse_data,
-    stop_sequences,
-    tool_arguments,
-    usage,
-    vector,
-)
+from unigate.providers.base import Embedded, UpstreamCall, UpstreamFailure
+from unigate.providers.messages import merge_turn, stop_sequences, tool_arguments
+from unigate.providers.openai_format import chunk, completion_id, usage, vector
+from unigate.providers.upstream import open_stream, parse_json, post_json, sse_data
 
 TASK_TYPES = {"query": "RETRIEVAL_QUERY", "document": "RETRIEVAL_DOCUMENT"}
 FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter", "RECITATION": "content_filter",

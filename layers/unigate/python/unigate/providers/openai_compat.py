@@ -8,16 +8,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from unigate.providers.base import (
-    Embedded,
-    UpstreamCall,
-    UpstreamFailure,
-    open_stream,
-    openai_embeddings,
-    parse_json,
-    post_json,
-    sse_data,
-)
+from unigate.providers.base import Embedded, UpstreamCall, UpstreamFailure
+from unigate.providers.openai_format import openai_embeddings
+from unigate.providers.upstream import open_stream, parse_json, post_json, sse_data
 
 
 class OpenAICompatible:

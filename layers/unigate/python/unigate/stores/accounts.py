@@ -17,14 +17,13 @@ worst case, negative) and its settle gives back what was not used; the pair nets
 
 from __future__ import annotations
 
-import json
 import zlib
 from datetime import UTC, datetime
 from typing import Any
 
-from unigate.config import get_settings
-from unigate.errors import Conflict, InsufficientCredits, NotFound
-from unigate.models import Account, AccountStatus, EntryKind, Hold, LedgerEntry
+from unigate.domain.errors import Conflict, InsufficientCredits, NotFound
+from unigate.domain.records import Account, AccountStatus, EntryKind, Hold, LedgerEntry
+from unigate.infra.config import get_settings
 from unigate.stores.dynamo import TransactionCancelled, ddb, marshal, query_all, transact, unmarshal, values
 
 ACCOUNT_SK = "ACCOUNT"
@@ -313,9 +312,9 @@ def stale_holds(day: str, before: str) -> list[Hold]:
 
 
 def list_ledger(
-    account_id: str, *, limit: int = 100, cursor: str | None = None
-) -> tuple[list[LedgerEntry], str | None]:
-    """Entries oldest first, `limit` at a time; pass the returned cursor to continue."""
+    account_id: str, *, limit: int = 100, start: dict[str, Any] | None = None
+) -> tuple[list[LedgerEntry], dict[str, Any] | None]:
+    """Entries oldest first, `limit` at a time; pass the returned key as `start` to continue."""
     kwargs: dict[str, Any] = {
         "TableName": _ledger(),
         "IndexName": "created_at-index",
@@ -323,20 +322,16 @@ def list_ledger(
         "ExpressionAttributeValues": values(account_id=account_id),
         "Limit": limit,
     }
-    if cursor:
-        kwargs["ExclusiveStartKey"] = json.loads(cursor)
+    if start:
+        kwargs["ExclusiveStartKey"] = start
     out = ddb().query(**kwargs)
-    entries = [_to_entry(unmarshal(i)) for i in out.get("Items", [])]
-    last = out.get("LastEvaluatedKey")
-    if last:
-        return entries, json.dumps(last, separators=(",", ":"))
-    return entries, None
+    return [_to_entry(unmarshal(i)) for i in out.get("Items", [])], out.get("LastEvaluatedKey") or None
 
 
 def ledger_sum(account_id: str) -> int:
-    total, cursor = 0, None
+    total, start = 0, None
     while True:
-        entries, cursor = list_ledger(account_id, limit=500, cursor=cursor)
+        entries, start = list_ledger(account_id, limit=500, start=start)
         total += sum(e.amount_micros for e in entries)
-        if cursor is None:
+        if start is None:
             return total

@@ -7,8 +7,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from unigate import aws
-from unigate.config import get_settings
+from unigate.infra import aws
+from unigate.infra.config import get_settings
 from unigate.stores.dynamo import ddb, marshal, query_all, values
 
 

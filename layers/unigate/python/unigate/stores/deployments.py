@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from unigate.config import get_settings
-from unigate.models import Deployment, FilterCategory
+from unigate.domain.records import Deployment, FilterCategory
+from unigate.infra.config import get_settings
 from unigate.stores.dynamo import ddb, marshal, query_all, values
 
 PARTITION = "#deployments"

@@ -1,6 +1,6 @@
 """Thin helpers over the low-level DynamoDB client: attribute-value conversion and transactions.
 
-The client is unigate.dynamodb's (DynamoDB's JSON API without botocore: see there why); it takes and
+The client is unigate.infra.dynamodb's (DynamoDB's JSON API without botocore: see there why); it takes and
 returns the wire format, as boto3's low-level client does, and every item here has a handful of plain
 attributes.
 """
@@ -12,8 +12,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from unigate import aws, dynamodb
-from unigate.errors import ServiceUnavailable
+from unigate.domain.errors import ServiceUnavailable
+from unigate.infra import aws, dynamodb
 
 Item = dict[str, Any]
 

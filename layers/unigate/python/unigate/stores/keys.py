@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from unigate.config import get_settings
-from unigate.models import ApiKey, KeyStatus
+from unigate.domain.records import ApiKey, KeyStatus
+from unigate.infra.config import get_settings
 from unigate.stores.dynamo import ddb, marshal, query_all, unmarshal, values
 
 

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from unigate.config import get_settings
+from unigate.infra.config import get_settings
 from unigate.stores.dynamo import ddb, query_all, unmarshal, values
 
 WINDOW_SECONDS = 300
@@ -77,7 +77,7 @@ def window_update(measurement: Measurement) -> dict[str, Any]:
     the number of samples), the latency buckets and the throughput. Each counter is an action of the
     update, and under moto, the local server's store, each action costs about half a million
     instructions: a sample counter and a total latency nothing read were 9% of a chat request's there.
-    The latency goes to CloudWatch (unigate.metrics.emit)."""
+    The latency goes to CloudWatch (unigate.catalog.metrics.emit)."""
     adds = {measurement.outcome: 1}
     if measurement.ttft_ms is not None:
         adds[f"t{bucket(measurement.ttft_ms)}"] = 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from unigate.config import get_settings
+from unigate.infra.config import get_settings
 from unigate.stores.dynamo import ddb, marshal, query_all, values
 
 GROUP = "plans"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from unigate.config import get_settings
+from unigate.infra.config import get_settings
 from unigate.stores.dynamo import ddb, values
 
 

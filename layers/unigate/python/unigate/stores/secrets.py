@@ -11,8 +11,8 @@ import json
 import time
 from typing import Any
 
-from unigate.config import get_settings
-from unigate.errors import ServiceUnavailable
+from unigate.domain.errors import ServiceUnavailable
+from unigate.infra.config import get_settings
 
 _last_good: dict[str, tuple[float, dict[str, Any]]] = {}
 

@@ -1,0 +1,1 @@
+"""Providers, endpoints and their prices; deployments, custom endpoints and keys; measured performance."""

@@ -1,0 +1,143 @@
+"""What a caller can query: models, providers, endpoints and their measured benchmarks (service layer).
+
+Lists are filtered to what the caller's key may use, and include the deployments it may use (a
+deployment's name is usable as `model`, so it is listed as a model and as an endpoint, under the provider
+of the endpoint it binds). Benchmarks come from this gateway's own traffic (unigate.catalog.metrics); costs from
+the catalog (credits per 1M tokens).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from unigate.catalog import metrics
+from unigate.catalog.entries import EndpointSpec, get_catalog
+from unigate.domain.errors import NotFound
+from unigate.domain.records import Caller, Deployment
+
+# The model types of Azure's model inference API (`GET /info`).
+MODEL_TYPES = {"chat": "chat_completion", "embedding": "embeddings"}
+GATEWAY_NAME = "unigate"
+
+
+def _visible(caller: Caller, model: str | None = None, provider: str | None = None) -> list[EndpointSpec]:
+    catalog = get_catalog()
+    if provider is not None and provider not in catalog.providers:
+        raise NotFound(f"Unknown provider: {provider}", param="provider")
+    found = [
+        e for e in catalog.endpoints.values()
+        if (model is None or e.model == model) and (provider is None or e.provider == provider)
+        and caller.may_use(e.name, e.model)
+    ]
+    if model is not None and not found:
+        raise NotFound(f"Unknown model: {model}", param="model")
+    return sorted(found, key=lambda e: e.name)
+
+
+def _deployments(caller: Caller, model: str | None = None, provider: str | None = None) -> list[Deployment]:
+    from unigate.catalog import deployments
+
+    return [
+        d for d in deployments.listed()
+        if (model is None or d.name.lower() == model.lower())
+        and (provider is None or d.endpoint.endswith(f"@{provider}"))
+        and caller.may_use(d.endpoint, d.endpoint.partition("@")[0], d.name)
+    ]
+
+
+def _custom(caller: Caller, model: str | None = None) -> list[str]:
+    """The caller's own custom endpoints' names (used as `name@custom`)."""
+    from unigate.catalog.customendpoints import listing
+
+    return sorted(i["name"] for i in listing(caller.account_id)
+                  if (model is None or i["name"] == model) and caller.may_use(f"{i['name']}@custom", i["name"]))
+
+
+def models(caller: Caller, provider: str | None = None) -> list[str]:
+    if provider == "custom":
+        return _custom(caller)
+    return sorted({e.model for e in _visible(caller, provider=provider)} |
+                  {d.name for d in _deployments(caller, provider=provider)})
+
+
+def providers(caller: Caller, model: str | None = None) -> list[str]:
+    if model is not None and (deployed := _deployments(caller, model=model)):
+        return [deployed[0].endpoint.partition("@")[2]]
+    if model is not None and _custom(caller, model) and not get_catalog().endpoints_of(model):
+        return ["custom"]
+    listed = sorted({e.provider for e in _visible(caller, model=model)})
+    return sorted([*listed, "custom"]) if model is None and _custom(caller) else listed
+
+
+def endpoints(caller: Caller, model: str | None = None, provider: str | None = None) -> list[str]:
+    if provider == "custom":
+        return [f"{name}@custom" for name in _custom(caller, model)]
+    if model is not None and (deployed := _deployments(caller, model, provider)):
+        return [deployed[0].name]
+    listed = [e.name for e in _visible(caller, model, provider)]
+    listed += [d.name for d in _deployments(caller, model, provider)]
+    return listed + [f"{name}@custom" for name in _custom(caller)] if model is None and provider is None else listed
+
+
+def openai_models(caller: Caller) -> dict[str, Any]:
+    """GET /v1/models in OpenAI's list shape: one entry per endpoint string and deployment usable as `model`."""
+    return {"object": "list", "data": [
+        {"id": e.name, "object": "model", "created": 0, "owned_by": e.provider} for e in _visible(caller)
+    ] + [
+        {"id": d.name, "object": "model", "created": 0, "owned_by": d.endpoint.partition("@")[2]}
+        for d in _deployments(caller)
+    ]}
+
+
+def openai_model(caller: Caller, model_id: str) -> dict[str, Any]:
+    """GET /v1/models/{id}: one entry of the list, 404 when the caller cannot use it (or it does not exist)."""
+    for entry in openai_models(caller)["data"]:
+        if entry["id"] == model_id:
+            return entry
+    raise NotFound(f"The model '{model_id}' does not exist or this key may not use it.", param="model",
+                   code="model_not_found")
+
+
+def info(caller: Caller, model: str | None) -> dict[str, str]:
+    """GET /v0/info: {model_name, model_type, model_provider_name} for a deployment, an endpoint string or a
+    model (whose providers are then listed, comma-separated)."""
+    if not model:
+        # Azure's SDK asks a single-model endpoint what it serves (`load_client`, `get_model_info`) without
+        # naming a model. unigate is a multi-model endpoint whose requests name the model; it is a chat
+        # endpoint first, so that is the client the SDK should make.
+        return {"model_name": GATEWAY_NAME, "model_type": MODEL_TYPES["chat"], "model_provider_name": GATEWAY_NAME}
+    deployed = _deployments(caller, model=model)
+    if deployed:
+        deployment = deployed[0]
+        name, _, provider = deployment.endpoint.partition("@")
+        endpoint = get_catalog().endpoint(name, provider)
+        return {"model_name": deployment.name, "model_type": MODEL_TYPES[endpoint.type],
+                "model_provider_name": provider}
+    name, _, provider = model.partition("@")
+    found = _visible(caller, name, provider or None)
+    return {"model_name": name, "model_type": MODEL_TYPES[found[0].type],
+            "model_provider_name": ", ".join(sorted({e.provider for e in found}))}
+
+
+def endpoint_metrics(caller: Caller, model: str | None = None, provider: str | None = None) -> list[dict[str, Any]]:
+    rows = []
+    for endpoint in _visible(caller, model, provider):
+        if endpoint.type != "chat":
+            continue
+        measured = metrics.stats(endpoint.name)
+        rows.append({
+            "endpoint": endpoint.name,
+            "ttft": measured.ttft_p50,
+            "ttft_p90": measured.ttft_p90,
+            "itl": measured.itl_p50,
+            "itl_p90": measured.itl_p90,
+            "tks_per_sec": measured.tokens_per_second,
+            "input_cost": float(endpoint.input),
+            "output_cost": float(endpoint.output),
+            "error_rate": measured.error_rate,
+            "samples": measured.samples,
+            "measured_at": datetime.fromtimestamp(measured.measured_at, UTC).isoformat().replace("+00:00", "Z")
+            if measured.measured_at else None,
+        })
+    return rows

@@ -1,0 +1,1 @@
+"""Records, errors, money, the model-string grammar and other rules: no I/O."""

@@ -1,0 +1,1 @@
+"""The paid-request pipeline: plan, admit, hold, call, settle, fail over, stream."""

@@ -1,0 +1,593 @@
+"""Chat completions: check, plan the endpoints, and for each attempt hold, call, settle once.
+
+The order is the contract: every check that can refuse a request runs before the first hold, and each
+attempt's hold runs before its upstream call. After each call, exactly one settle charges what was
+produced and gives back the rest, whether the upstream succeeded, failed, timed out, or the client went
+away mid-stream. Retries and fallbacks advance only on 408, 429, 5xx and connection errors, and never
+after the first streamed byte; each attempt is billed only for what it produced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import anyio
+
+from unigate.accounts import billing, querylog
+from unigate.catalog import metrics
+from unigate.catalog.entries import EndpointSpec, ProviderSpec
+from unigate.domain import contentfilter, model_strings, request_models, tokens
+from unigate.domain.errors import (
+    ArgumentsMismatch,
+    BadRequest,
+    RateLimited,
+    UnigateError,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from unigate.domain.money import format_credits, micros_to_credits
+from unigate.domain.openai_params import ALWAYS_FORWARDED, OPENAI_PARAMS, UNIFY_EXTRAS
+from unigate.domain.records import Caller, Deployment, FilterCategory, Hold
+from unigate.gateway import ratelimits, routing
+from unigate.infra.config import get_settings
+from unigate.infra.observability import get_logger
+from unigate.providers import adapter_for
+from unigate.providers.base import UpstreamCall, UpstreamFailure, scrub
+from unigate.stores.metrics import Measurement, window_update
+
+MAX_ALTERNATIVES = 8
+# The `extra-parameters` header of Azure's model inference API: what to do with parameters outside
+# OpenAI's API. Without the header they are dropped and listed, as drop_params does.
+EXTRA_PARAMETER_MODES = ("error", "drop", "pass-through")
+RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504, 529})
+
+
+@dataclass
+class Prepared:
+    """A checked request bound to one endpoint: everything needed to hold, call and settle."""
+
+    endpoint: EndpointSpec
+    provider: ProviderSpec
+    body: dict[str, Any]
+    stream: bool
+    worst_case_micros: int
+    dropped: list[str] = field(default_factory=list)
+    # The query log: the request's tags, and the bodies only when the request asked for them.
+    tags: list[str] = field(default_factory=list)
+    logged_request: Any = None
+    log_response: bool = False
+    # The caller's own provider key (use_custom_keys): sent instead of the gateway's, and only the
+    # configured fee is charged.
+    own_key: str | None = None
+    # The deployment the request named, if any: its content filter and rate limits apply.
+    deployment: Deployment | None = None
+    # Parameters passed through to the provider as they are (extra-parameters: pass-through).
+    extra: dict[str, Any] = field(default_factory=dict)
+    # A fair estimate of the input's tokens (billed when the provider reports none), what the request
+    # counts against tokens-per-minute limits, and the x-ratelimit-* headers it earned.
+    prompt_estimate: int = 0
+    limit_tokens: int = 0
+    rate_headers: dict[str, str] = field(default_factory=dict)
+
+    def list_price(self, prompt_tokens: int, completion_tokens: int) -> int:
+        return self.endpoint.cost_micros(prompt_tokens, completion_tokens)
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> int:
+        list_price = self.list_price(prompt_tokens, completion_tokens)
+        if self.own_key is None:
+            return list_price
+        return math.ceil(list_price * get_settings().byok_fee_percent / 100)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        headers = {"x-unigate-endpoint": self.endpoint.name, **self.rate_headers}
+        if self.deployment is not None:
+            headers["x-unigate-deployment"] = self.deployment.name
+        if self.dropped:
+            headers["x-unigate-dropped-params"] = ",".join(sorted(self.dropped))
+        return headers
+
+    @property
+    def output_filter(self) -> tuple[FilterCategory, ...]:
+        if self.deployment is None:
+            return ()
+        return tuple(c for c in self.deployment.content_filter if c.output)
+
+
+P = TypeVar("P", bound=Prepared)
+
+
+@dataclass
+class Completed:
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+@dataclass
+class Streamed:
+    chunks: AsyncIterator[bytes]
+    headers: dict[str, str]
+
+
+# ------------------------------------------------------------------------------------------- checks
+def unify_extras(request: request_models.UnifyExtras, body: dict[str, Any]) -> dict[str, Any]:
+    """The query log's share of Unify's extras, as Prepared fields: the tags, and the body only when the
+    request asked for it."""
+    return {"tags": list(request.tags or []), "logged_request": body if request.log_query_body else None,
+            "log_response": request.log_response_body}
+
+
+def own_key(candidate: routing.Candidate, body: dict[str, Any], caller: Caller, fetched: dict[str, str]
+            ) -> str | None:
+    """The key a candidate is called with instead of the gateway's: its custom endpoint's, or, with
+    use_custom_keys, the caller's own key for the provider (read once per provider and request)."""
+    if candidate.credential is not None or not body.get("use_custom_keys"):
+        return candidate.credential
+    name = candidate.provider.name
+    if name not in fetched:
+        from unigate.catalog.customkeys import provider_key
+
+        fetched[name] = provider_key(caller.account_id, name)
+    return fetched[name]
+
+
+def parse_requests(body: Any, *, prefix: str = "") -> list[tuple[request_models.ChatCompletionRequest, dict[str, Any]]]:
+    """The body's requests (a JSON array body is a list of whole fallback requests), each validated and as
+    the client sent it: nothing the client left out is added."""
+    many = isinstance(body, list)
+    items = body if many else [body]
+    if not items or len(items) > MAX_ALTERNATIVES:
+        raise BadRequest(f"An array body holds 1 to {MAX_ALTERNATIVES} requests.")
+    parsed = []
+    for index, item in enumerate(items):
+        request = request_models.parse(request_models.ChatCompletionRequest, item,
+                                prefix=f"{prefix}[{index}]" if many else prefix)
+        parsed.append((request, request.model_dump(exclude_unset=True)))
+    return parsed
+
+
+def extra_parameters_mode(header: str | None) -> str | None:
+    if header is None:
+        return None
+    mode = header.strip().lower()
+    if mode not in EXTRA_PARAMETER_MODES:
+        raise BadRequest(f"The extra-parameters header is one of {', '.join(EXTRA_PARAMETER_MODES)}.",
+                         param="extra-parameters")
+    return mode
+
+
+def split_parameters(body: dict[str, Any], known: frozenset[str], supported: frozenset[str], provider: str, *,
+                     extra_mode: str | None) -> tuple[dict[str, Any], list[str], dict[str, Any]]:
+    """What is forwarded, what is dropped and what passes through as it is. Known parameters the provider
+    does not support follow drop_params; parameters outside the API follow the extra-parameters mode."""
+    drop_params = body.get("drop_params", True)
+    forwarded: dict[str, Any] = {}
+    dropped: list[str] = []
+    extra: dict[str, Any] = {}
+    for key, value in body.items():
+        if key in UNIFY_EXTRAS:
+            continue
+        if key in known and key in supported:
+            forwarded[key] = value
+        elif key not in known and extra_mode == "error":
+            raise ArgumentsMismatch(f"Extra parameter '{key}' is not allowed (extra-parameters: error).", param=key)
+        elif key not in known and extra_mode == "pass-through":
+            extra[key] = value
+        elif value is not None:
+            if not drop_params and key in known:
+                raise BadRequest(f"{provider} does not support '{key}' (set drop_params to drop it).", param=key)
+            dropped.append(key)
+    return forwarded, dropped, extra
+
+
+@dataclass(frozen=True)
+class _Prompt:
+    """What a request's prompt counts for, computed once per request whatever its number of candidates."""
+
+    fair: int
+    worst: int
+
+
+def _bind(request: request_models.ChatCompletionRequest, body: dict[str, Any], candidate: routing.Candidate,
+          prompt: _Prompt, extras: dict[str, Any], *, key: str | None, extra_mode: str | None) -> Prepared:
+    """The request as one endpoint will receive it, and the most it can cost there."""
+    endpoint, provider = candidate.endpoint, candidate.provider
+    max_out = None
+    for name in ("max_tokens", "max_completion_tokens"):
+        value = getattr(request, name)
+        if value is not None and value > endpoint.max_output:
+            raise BadRequest(f"'{name}' must be between 1 and {endpoint.max_output} for this model.", param=name)
+        max_out = value or max_out
+    n = request.n or 1
+    forwarded, dropped, extra = split_parameters(body, OPENAI_PARAMS, provider.params | ALWAYS_FORWARDED,
+                                                 provider.name, extra_mode=extra_mode)
+    forwarded["model"] = endpoint.upstream
+    prepared = Prepared(endpoint, provider, forwarded, request.stream, 0, dropped, **extras,
+                        own_key=key, deployment=candidate.deployment, extra=extra, prompt_estimate=prompt.fair,
+                        limit_tokens=prompt.fair + (max_out or 0) * n)
+    prepared.worst_case_micros = prepared.cost(prompt.worst, (max_out or endpoint.max_output) * n)
+    return prepared
+
+
+def prepare(body: Any, caller: Caller, *, extra_parameters: str | None = None, prefix: str = "") -> list[Prepared]:
+    """Every check that can refuse a request, before any hold: the endpoints to try, in order, each with
+    the request bound to it. A JSON array body is a list of whole fallback requests. `prefix` is where the
+    request sits in the body it came in (the arguments of /v0/inference), for the errors' `param`."""
+    extra_mode = extra_parameters_mode(extra_parameters)
+    attempts: list[Prepared] = []
+    for request, sent in parse_requests(body, prefix=prefix):
+        extras = unify_extras(request, sent)
+        chain = model_strings.parse(request.model)
+        max_tokens = request.max_completion_tokens or request.max_tokens
+        messages, tools = sent["messages"], sent.get("tools")
+        prompt = _Prompt(tokens.prompt_estimate(messages, tools), tokens.worst_case_prompt(messages, tools))
+        fetched: dict[str, str] = {}
+        for candidate in routing.plan(chain, caller, max_tokens=max_tokens):
+            if candidate.deployment is not None:
+                contentfilter.check_input(candidate.deployment.content_filter, contentfilter.message_text(messages))
+            key = own_key(candidate, sent, caller, fetched)
+            attempts.append(_bind(request, sent, candidate, prompt, extras, key=key, extra_mode=extra_mode))
+    if len({a.stream for a in attempts}) > 1:
+        raise BadRequest("Fallback requests must all stream or all not stream.", param="stream")
+    return admit_key(attempts, caller)
+
+
+def admit_key(attempts: list[P], caller: Caller) -> list[P]:
+    """The last check: the key's own requests and tokens per minute (counted once per request)."""
+    if caller.rpm is not None or caller.tpm is not None:
+        headers = ratelimits.admit([ratelimits.Limit(f"key:{caller.key_id}", "this API key", caller.rpm, caller.tpm)],
+                                   attempts[0].limit_tokens)
+        for prepared in attempts:
+            prepared.rate_headers = dict(headers)
+    return attempts
+
+
+def admit_deployment(prepared: Prepared) -> None:
+    """Before an attempt's hold: the deployment's own limits, counted only for the attempt that uses it."""
+    deployment = prepared.deployment
+    if deployment is not None and deployment.limited:
+        limit = ratelimits.Limit(f"deployment:{deployment.name.lower()}", f"deployment {deployment.name}",
+                                 deployment.rpm, deployment.token_limit)
+        prepared.rate_headers = {**prepared.rate_headers, **ratelimits.admit([limit], prepared.limit_tokens)}
+
+
+# ------------------------------------------------------------------------------------- upstream
+def provider_credentials(provider: ProviderSpec) -> dict[str, Any]:
+    if provider.secret is None:
+        return {}
+    from unigate.stores import secrets
+
+    return secrets.provider_credentials(provider.secret)
+
+
+def _timeout(remaining_ms: int | None) -> float:
+    limit = get_settings().upstream_timeout_seconds
+    if remaining_ms is not None:
+        # Keep two seconds to settle and answer before Lambda stops the function.
+        limit = min(limit, remaining_ms / 1000 - 2.0)
+    return max(limit, 1.0)
+
+
+def failure_to_error(failure: UpstreamFailure, provider: str) -> UnigateError:
+    """How an upstream failure reaches the caller (the contract's 429 / 502 / 504)."""
+    if failure.kind == "timeout" or failure.status in (408, 504):
+        return UpstreamTimeout(f"{provider} did not answer in time.")
+    if failure.status == 429:
+        retry = int(failure.retry_after) if failure.retry_after is not None else None
+        return RateLimited(f"{provider} is rate limiting requests; retry later.", retry_after=retry)
+    if failure.status in (400, 404, 413, 422):
+        return BadRequest(f"{provider} rejected the request: {failure.message}")
+    if failure.status in (401, 403):
+        return UpstreamError(f"{provider} refused the gateway's credentials; the operator must update them.")
+    return UpstreamError(f"{provider} failed: {failure.message}")
+
+
+def outcome_of(failure: UpstreamFailure) -> str:
+    if failure.kind == "timeout" or failure.status in (408, 504):
+        return "timeout"
+    if failure.status == 429:
+        return "rate_limited"
+    if failure.kind == "connect":
+        return "connect_error"
+    if failure.status is not None and 400 <= failure.status < 500:
+        return "client_error"
+    return "server_error"
+
+
+def retryable(failure: UpstreamFailure) -> bool:
+    """408, 429, 5xx, timeouts, connection and protocol errors; a client's own 4xx never is."""
+    if failure.status is not None:
+        return failure.status in RETRYABLE_STATUSES or failure.status >= 500
+    return failure.kind in ("timeout", "connect", "protocol")
+
+
+def _usage_tokens(usage: Any, fallback_prompt: int, fallback_completion: int) -> tuple[int, int]:
+    """Token counts from an upstream usage object, or the estimates when it has none usable."""
+    if isinstance(usage, dict):
+        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+        if isinstance(prompt, int) and isinstance(completion, int) and not isinstance(prompt, bool):
+            return max(prompt, 0), max(completion, 0)
+    return fallback_prompt, fallback_completion
+
+
+def _output_text(choices: Any) -> str:
+    parts = []
+    for choice in choices if isinstance(choices, list) else []:
+        source = choice.get("message") or choice.get("delta") or {}
+        if isinstance(source.get("content"), str):
+            parts.append(source["content"])
+        for call in source.get("tool_calls") or []:
+            parts.append(str((call.get("function") or {}).get("arguments", "")))
+    return "".join(parts)
+
+
+class Attempt:
+    """One try at one endpoint: its hold, its timing, and exactly one settle (shielded from
+    cancellation, since a client disconnect must still settle), which also records the measurement."""
+
+    def __init__(self, prepared: Prepared, hold: Hold) -> None:
+        self.prepared = prepared
+        self.hold = hold
+        self.started = time.monotonic()
+        self.first_token: float | None = None
+        self.charged: int | None = None
+
+    def measurement(self, outcome: str, output_tokens: int) -> Measurement:
+        now = time.monotonic()
+        ttft = (self.first_token - self.started) * 1000 if self.first_token is not None else None
+        itl = None
+        if ttft is not None and output_tokens > 1:
+            itl = (now - (self.first_token or now)) * 1000 / (output_tokens - 1)
+        return Measurement(self.prepared.endpoint.name, outcome, (now - self.started) * 1000, ttft, itl,
+                           output_tokens)
+
+    async def settle(self, cost_micros: int, measurement: Measurement | None, *, outcome: str = "",
+                     tokens: tuple[int, int] = (0, 0), response: Any = None) -> int:
+        """Settles once; the settle transaction also carries the endpoint measurement (when the endpoint
+        was measured) and the query log record (always: every paid request has one)."""
+        if self.charged is None:
+            self.charged = min(max(cost_micros, 0), self.hold.amount_micros)
+            prepared = self.prepared
+            record = querylog.record_put(
+                account_id=self.hold.account_id, endpoint=prepared.endpoint.name,
+                outcome=outcome or (measurement.outcome if measurement else "cancelled"),
+                prompt_tokens=tokens[0], completion_tokens=tokens[1], cost_micros=self.charged,
+                latency_ms=(time.monotonic() - self.started) * 1000,
+                ttft_ms=(self.first_token - self.started) * 1000 if self.first_token is not None else None,
+                tags=prepared.tags, request_body=prepared.logged_request,
+                response_body=response if prepared.log_response else None,
+            )
+            extra = (window_update(measurement), record) if measurement else (record,)
+            # On the event loop's thread, like every AWS call of a request (see _attempt): nothing can
+            # cancel it half way.
+            billing.settle(self.hold, self.charged, extra)
+            if measurement is not None:
+                _after_measurement(measurement, self.charged)
+        return self.charged
+
+
+def _after_measurement(measurement: Measurement, cost_micros: int) -> None:
+    metrics.emit(measurement, cost_micros)
+    if measurement.outcome == "ok":
+        routing.note_success(measurement.endpoint)
+    elif measurement.outcome != "client_error":
+        routing.note_failure(measurement.endpoint)
+
+
+@asynccontextmanager
+async def refund_on_failure(attempt: Attempt) -> AsyncIterator[None]:
+    """If the upstream call fails here, nothing was produced: the whole hold goes back and the failure is
+    measured; then the UpstreamFailure goes on to the retry loop."""
+    try:
+        yield
+    except UpstreamFailure as failure:
+        await attempt.settle(0, attempt.measurement(outcome_of(failure), 0))
+        raise
+    except BaseException:
+        await attempt.settle(0, None)
+        raise
+
+
+# What an attempt does once its hold is taken: call the provider with `call`, settle `attempt` once.
+Runner = Callable[[Any, UpstreamCall], Awaitable[Any]]
+
+
+async def _attempt(prepared: Prepared, caller: Caller, timeout: float, runner: Runner) -> Any:
+    # Before the hold: a missing key must not hold money.
+    credentials = {"api_key": prepared.own_key} if prepared.own_key else provider_credentials(prepared.provider)
+    # AWS calls run on the event loop's thread. A Lambda instance serves one request at a time, so a
+    # worker thread would buy no concurrency and cost two thread switches per call (about 0.4 ms here).
+    if prepared.deployment is not None and prepared.deployment.limited:
+        admit_deployment(prepared)
+    pinned = None
+    if prepared.provider.family == "custom":
+        from unigate.infra import ssrf
+
+        # A custom endpoint's addresses are vetted before the hold (a refused one holds nothing), and the call
+        # connects to the address vetted here.
+        pinned = await ssrf.pin(prepared.provider.base_url or "")
+    try:
+        hold = billing.hold(caller.account_id, prepared.worst_case_micros, {"endpoint": prepared.endpoint.name})
+        call = UpstreamCall(prepared.endpoint, prepared.provider, prepared.body, credentials, timeout, prepared.extra,
+                            pinned)
+        return await runner(Attempt(prepared, hold), call)
+    except UpstreamFailure as failure:
+        raise scrub(failure, credentials) from None
+
+
+async def _attempt_with(attempt: Attempt, call: UpstreamCall) -> Completed | Streamed:
+    prepared = attempt.prepared
+    adapter = adapter_for(prepared.provider.family)
+    if prepared.stream:
+        upstream = adapter.stream(call).__aiter__()
+        # The first chunk is awaited here, so a refused or failing upstream can still be retried, fall
+        # back, or get a proper HTTP status instead of a 200 with an error inside the stream.
+        async with refund_on_failure(attempt):
+            first = await anext(upstream, None)
+        attempt.first_token = time.monotonic()
+        return Streamed(_relay(attempt, upstream, first, call.credentials),
+                    {**prepared.headers, "cache-control": "no-cache"})
+    async with refund_on_failure(attempt):
+        response = await adapter.complete(call)
+    prompt, completion = _usage_tokens(
+        response.get("usage"), prepared.prompt_estimate, tokens.estimate(_output_text(response.get("choices")))
+    )
+    if prepared.output_filter:
+        contentfilter.filter_choices(prepared.output_filter, response.get("choices"))
+    # The response as the client gets it (and as the query log keeps it): the charge is never above the hold.
+    charged = min(prepared.cost(prompt, completion), attempt.hold.amount_micros)
+    upstream_usage = response.get("usage")
+    response["model"] = prepared.endpoint.name
+    response["usage"] = {
+        **(upstream_usage if isinstance(upstream_usage, dict) else {}),
+        "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+        "cost": micros_to_credits(charged),
+    }
+    await attempt.settle(charged, attempt.measurement("ok", completion), tokens=(prompt, completion),
+                         response=response)
+    return Completed(response, {**prepared.headers, "x-unigate-cost": format_credits(charged)})
+
+
+def _backoff(retry: int, retry_after: float | None, deadline: float) -> float | None:
+    """Seconds to wait before retrying, or None when the wait does not fit (then the failure stands)."""
+    settings = get_settings()
+    if retry_after is not None:
+        wait = retry_after
+        if wait > settings.retry_after_max_seconds:
+            return None
+    else:
+        wait = random.uniform(0, min(settings.retry_max_seconds, settings.retry_base_seconds * 2**retry))  # noqa: S311
+    return wait if time.monotonic() + wait < deadline else None
+
+
+async def complete(plan: list[Prepared], caller: Caller, *, remaining_ms: int | None = None,
+                   runner: Runner | None = None) -> Any:
+    """Tries the plan in order, retrying each endpoint on retryable failures, then falling back. A
+    deployment at its own rate limit is passed over like an upstream 429."""
+    settings = get_settings()
+    deadline = time.monotonic() + _timeout(remaining_ms)
+    failure: UpstreamFailure | None = None
+    refused: RateLimited | None = None
+    failed_on = plan[0]
+    for prepared in plan:
+        for retry in range(settings.upstream_retries + 1):
+            timeout = deadline - time.monotonic()
+            if timeout <= 0:
+                break
+            try:
+                return await _attempt(prepared, caller, timeout, runner or _attempt_with)
+            except RateLimited as exc:
+                refused = exc
+                break
+            except UpstreamFailure as exc:
+                failure, failed_on = exc, prepared
+                if not retryable(exc):
+                    raise failure_to_error(exc, prepared.provider.name) from None
+                get_logger().info("upstream attempt failed", extra={"endpoint": prepared.endpoint.name,
+                                                                    "status": exc.status, "kind": exc.kind})
+                wait = _backoff(retry, exc.retry_after, deadline) if retry < settings.upstream_retries else None
+                if wait is None:
+                    break
+                await asyncio.sleep(wait)
+    if failure is not None:
+        raise failure_to_error(failure, failed_on.provider.name)
+    if refused is not None:
+        raise refused
+    raise UpstreamTimeout("No time was left to call a provider.")
+
+
+# ------------------------------------------------------------------------------------- streaming
+def _sse(payload: Any) -> bytes:
+    return b"data: " + json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode() + b"\n\n"
+
+
+async def _close(upstream: AsyncIterator[Any]) -> None:
+    """Closes an upstream stream, which cancels its HTTP request (closing twice is harmless)."""
+    closer = getattr(upstream, "aclose", None)
+    if closer is not None:
+        await closer()
+
+
+async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], first: dict[str, Any] | None,
+                 credentials: dict[str, Any]) -> AsyncIterator[bytes]:
+    prepared = attempt.prepared
+    name = prepared.endpoint.name
+    produced: list[str] = []
+    usage: Any = None
+    chunk_id = "chatcmpl-unigate"
+    tail = ""
+
+    def counts() -> tuple[int, int]:
+        completion = tokens.estimate("".join(produced)) if any(produced) else 0
+        return _usage_tokens(usage, prepared.prompt_estimate, completion)
+
+    def cost_so_far() -> int:
+        return prepared.cost(*counts()) if any(produced) or usage else 0
+
+    async def chunks() -> AsyncIterator[dict[str, Any]]:
+        if first is not None:
+            yield first
+        async for item in upstream:
+            yield item
+
+    try:
+        async for item in chunks():
+            if not isinstance(item, dict):
+                continue
+            chunk_id = str(item.get("id") or chunk_id)
+            if isinstance(item.get("usage"), dict):
+                usage = item["usage"]
+            choices = item.get("choices") or []
+            if not choices:
+                continue
+            produced.append(_output_text(choices))
+            if prepared.output_filter:
+                tail = (tail + produced[-1])[-contentfilter.OUTPUT_WINDOW:]
+                category = contentfilter.blocked(prepared.output_filter, tail, output=True)
+                if category is not None:
+                    # The chunk that completed the match is withheld; generation stops here.
+                    await _close(upstream)
+                    yield _sse({"id": chunk_id, "object": "chat.completion.chunk", "created": int(time.time()),
+                                "model": name, "choices": [{
+                                    "index": 0, "delta": {}, "finish_reason": "content_filter",
+                                    "content_filter_results": {category: {"filtered": True}}}]})
+                    break
+            relayed = {key: value for key, value in item.items() if key != "usage"}
+            relayed["model"] = name
+            yield _sse(relayed)
+        # Without upstream usage, the prompt estimate alone keeps a completed stream's cost above zero.
+        prompt, completion = counts()
+        charged = await attempt.settle(prepared.cost(prompt, completion),
+                                       attempt.measurement("ok", completion), tokens=(prompt, completion),
+                                       response="".join(produced))
+        yield _sse({
+            "id": chunk_id, "object": "chat.completion.chunk", "created": int(time.time()), "model": name,
+            "choices": [],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
+                      "total_tokens": prompt + completion, "cost": micros_to_credits(charged)},
+        })
+        yield b"data: [DONE]\n\n"
+    except UpstreamFailure as failure:
+        # Never retried after the first byte: bill what was generated; the rest of the hold goes back.
+        await attempt.settle(cost_so_far(), attempt.measurement(outcome_of(failure), counts()[1]),
+                             tokens=counts() if any(produced) else (0, 0), response="".join(produced))
+        error = failure_to_error(scrub(failure, credentials), prepared.provider.name)
+        get_logger().warning("stream failed", extra={"endpoint": name, "kind": failure.kind})
+        yield _sse({"error": {"message": error.message, "type": error.openai_type, "code": error.code,
+                              "param": None}})
+    finally:
+        # Client disconnects and unexpected errors land here with the settlement still open (a client
+        # going away says nothing about the endpoint, so nothing is measured). Closing the upstream
+        # generator cancels the upstream request, so nothing more is generated unbilled.
+        with anyio.CancelScope(shield=True):
+            await _close(upstream)
+        await attempt.settle(cost_so_far(), None, outcome="client_disconnected",
+                             tokens=counts() if any(produced) else (0, 0), response="".join(produced))

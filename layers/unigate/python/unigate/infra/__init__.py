@@ -1,0 +1,1 @@
+"""AWS clients, the upstream HTTP client, SSRF checks, configuration and observability."""

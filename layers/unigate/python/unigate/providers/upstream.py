@@ -1,0 +1,322 @@
+"""The one transport every HTTP provider adapter shares: the upstream call (httpx, see unigate.infra.transport)
+with its answer read incrementally and capped, server-sent events, and errors mapped to UpstreamFailure."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import zlib
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, cast
+
+from unigate.infra.config import get_settings
+from unigate.providers.base import UpstreamFailure
+
+if TYPE_CHECKING:
+    import httpx
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def error_message(payload: bytes) -> str:
+    """The message of a provider's error body, whatever its envelope."""
+    try:
+        body = json.loads(payload)
+    except ValueError:
+        return payload.decode("utf-8", "replace")[:300] or "no body"
+    if isinstance(body, list) and body:
+        body = body[0]
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict):
+            return str(error.get("message") or error.get("type") or error)
+        return str(error)
+    return str(body)
+
+
+READ_SIZE = 64 * 1024  # the most one decoding step yields
+
+
+# What is read of a refusal's body: its message is in the first bytes.
+ERROR_BODY_BYTES = 64 * 1024
+
+
+# What `Answer.finish` waits for, and reads, of a body its reader has stopped needing.
+FINISH_SECONDS = 0.05
+
+
+FINISH_BYTES = 64 * 1024
+
+
+_LINE_BREAK = re.compile(rb"\r\n|\r|\n")  # exactly the line ends of HTTP and server-sent events
+
+
+_COMPRESSED = frozenset({"gzip", "x-gzip", "deflate"})
+
+
+def too_large(what: str, limit: int) -> UpstreamFailure:
+    return UpstreamFailure(None, f"The upstream's {what} is larger than the gateway's limit of {limit} bytes.",
+                           kind="protocol")
+
+
+class Answer:
+    """An upstream answer whose body is read as it arrives: decoded (gzip, deflate) in bounded steps and
+    counted, before and after decoding, so that neither a body that never ends nor a decompression bomb
+    takes more than `limit` bytes. Header names are case-insensitive."""
+
+    def __init__(self, response: httpx.Response, limit: int) -> None:
+        self.status_code = response.status_code
+        self.headers = response.headers
+        self._response = response
+        self._raw = cast("AsyncGenerator[bytes, None]", response.aiter_raw())
+        self._limit = limit
+        self._size = 0
+        self._ended = False
+        if "content-length" in response.headers and "transfer-encoding" in response.headers:
+            # Two framings (RFC 9112 6.3: "ought to be handled as an error"): a sign of response splitting.
+            raise UpstreamFailure(None, "The upstream's answer has both a Content-Length and a Transfer-Encoding.",
+                                  kind="protocol")
+        encoding = response.headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in _COMPRESSED | {"", "identity"}:
+            raise UpstreamFailure(None, f"The upstream answered in an encoding it was not offered ({encoding[:40]}).",
+                                  kind="protocol")
+        self._inflater = zlib.decompressobj(zlib.MAX_WBITS | 32) if encoding in _COMPRESSED else None
+        # Some servers send "deflate" without its zlib header: tried once, on the first bytes.
+        self._raw_deflate = encoding == "deflate"
+
+    def _count(self, size: int) -> None:
+        self._size += size
+        if self._size > self._limit or self._response.num_bytes_downloaded > self._limit:
+            raise too_large("answer", self._limit)
+
+    def _inflate(self, data: bytes) -> Iterator[bytes]:
+        while self._inflater is not None:
+            inflater = self._inflater
+            try:
+                out = inflater.decompress(data, READ_SIZE)  # never more at once: a bomb is stopped at the limit
+            except zlib.error:
+                if not self._raw_deflate:
+                    raise UpstreamFailure(None, "The upstream's compressed answer is corrupt.",
+                                          kind="protocol") from None
+                self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+                self._raw_deflate = False
+                continue
+            self._raw_deflate = False
+            if out:
+                self._count(len(out))
+                yield out
+            if inflater.eof:
+                data = inflater.unused_data
+                if not data:
+                    return
+                self._inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # another gzip member follows
+            else:
+                data = inflater.unconsumed_tail
+                if not data and len(out) < READ_SIZE:
+                    return
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body, decoded, as it arrives."""
+        async for raw in self._raw:
+            if self._inflater is None:
+                self._count(len(raw))
+                if raw:
+                    yield raw
+            else:
+                self._count(0)
+                for piece in self._inflate(raw):
+                    yield piece
+        self._ended = True
+        if self._inflater is not None and (tail := self._inflater.flush()):
+            self._count(len(tail))
+            yield tail
+
+    async def read(self) -> bytearray:
+        body = bytearray()
+        async for chunk in self.chunks():
+            body += chunk
+        return body
+
+    async def lines(self, limit: int) -> AsyncIterator[str]:
+        """Lines split at CR LF, LF or CR only (not at the other characters `str.splitlines` breaks at, which
+        JSON text may carry unescaped), each decoded as UTF-8 (whose multi-byte characters never hold CR or
+        LF), and none longer than `limit` bytes. A long line is kept as its pieces until it ends: joined
+        once, never copied as it grows."""
+        pieces: list[bytes] = []
+        size = 0
+        after_cr = False  # a CR ended the last chunk: an LF starting the next one belongs to it
+        async for chunk in self.chunks():
+            start = 1 if after_cr and chunk.startswith(b"\n") else 0
+            after_cr = False
+            for match in _LINE_BREAK.finditer(chunk, start):
+                size += match.start() - start
+                if size > limit:
+                    raise too_large("event stream line", limit)
+                pieces.append(chunk[start:match.start()])
+                yield b"".join(pieces).decode("utf-8", "replace")
+                pieces, size, start = [], 0, match.end()
+                after_cr = start == len(chunk) and match.group() == b"\r"
+            if start < len(chunk):
+                size += len(chunk) - start
+                if size > limit:
+                    raise too_large("event stream line", limit)
+                pieces.append(chunk[start:])
+        if pieces:
+            yield b"".join(pieces).decode("utf-8", "replace")
+
+    async def finish(self) -> None:
+        """Reads what is left of a body whose reader has what it needs, so that the connection carries the
+        next call. A server-sent event stream's reader stops at its last event ([DONE], message_stop) and
+        the body's end (a chunked body's empty last chunk) is right behind it: keeping the connection saves
+        the next call a TCP and TLS handshake. A body that does not end within FINISH_SECONDS and
+        FINISH_BYTES is dropped with its connection (by aclose)."""
+        import httpx
+
+        if self._ended:
+            return
+        left = FINISH_BYTES
+        with contextlib.suppress(TimeoutError, httpx.HTTPError):
+            async with asyncio.timeout(FINISH_SECONDS):
+                async for raw in self._raw:  # at the body's end httpx puts the connection back in the pool
+                    left -= len(raw)
+                    if left < 0:
+                        return
+                self._ended = True
+
+    async def aclose(self) -> None:
+        """Closes the answer; a connection whose answer was not read to its end is closed with it."""
+        await self._raw.aclose()
+        await self._response.aclose()
+
+
+async def raise_for_status(response: Answer) -> None:
+    if 300 <= response.status_code < 400:
+        # Never followed: a redirect could point a request anywhere, past every check of its URL.
+        raise UpstreamFailure(response.status_code, f"{response.status_code} from upstream: a redirect, not followed.")
+    if response.status_code < 400:
+        return
+    import httpx
+
+    payload = bytearray()
+    # The status is the failure: a refusal whose body cannot be read is still that refusal.
+    with contextlib.suppress(httpx.HTTPError, UpstreamFailure):
+        async for chunk in response.chunks():
+            payload += chunk
+            if len(payload) >= ERROR_BODY_BYTES:
+                break
+    raise UpstreamFailure(
+        response.status_code,
+        f"{response.status_code} from upstream: {error_message(bytes(payload[:ERROR_BODY_BYTES]))}",
+        retry_after=retry_after_seconds(response.headers.get("retry-after")),
+    )
+
+
+async def sse_data(response: Answer) -> AsyncIterator[tuple[str | None, str]]:
+    """(event, data) pairs of a server-sent event stream; a line, or an event, longer than
+    UNIGATE_UPSTREAM_MAX_SSE_LINE_BYTES fails the stream."""
+    limit = get_settings().upstream_max_sse_line_bytes
+    event: str | None = None
+    data: list[str] = []
+    size = 0
+    async for line in response.lines(limit):
+        if line == "":
+            if data:
+                yield event, "\n".join(data)
+            event, data, size = None, [], 0
+        elif line.startswith(":"):
+            continue
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].lstrip(" "))
+            size += len(data[-1]) + 1
+            if size > limit:
+                raise too_large("event stream event", limit)
+    if data:
+        yield event, "\n".join(data)
+
+
+def _reject_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON: an upstream that sends them sent a malformed answer."""
+    raise ValueError(name)
+
+
+def parse_json(data: str) -> Any:
+    try:
+        return json.loads(data, parse_constant=_reject_constant)
+    except ValueError:
+        raise UpstreamFailure(None, "The upstream sent a malformed stream chunk.", kind="protocol") from None
+
+
+def transport_failure(exc: Exception) -> UpstreamFailure:
+    """The HTTP client's failures, as UpstreamFailure."""
+    import httpx
+
+    if isinstance(exc, httpx.TimeoutException):
+        return UpstreamFailure(None, "The upstream did not answer in time.", kind="timeout")
+    if isinstance(exc, httpx.ProxyError):
+        return UpstreamFailure(None, "The egress proxy refused the connection to the upstream.", kind="connect")
+    if isinstance(exc, httpx.ProtocolError | httpx.ReadError | httpx.WriteError):
+        return UpstreamFailure(None, "The upstream closed the connection early or broke HTTP.", kind="protocol")
+    return UpstreamFailure(None, f"Could not reach the upstream ({type(exc).__name__}).", kind="connect")
+
+
+async def post_json(url: str, payload: dict[str, Any], headers: dict[str, str], timeout: float, *,
+                    server_name: str | None = None) -> Any:
+    """POSTs JSON and returns the JSON answer, with every failure as an UpstreamFailure."""
+    async with open_stream(url, payload, headers, timeout, server_name=server_name, stream=False) as response:
+        content = await response.read()
+    try:
+        return json.loads(content, parse_constant=_reject_constant)
+    except ValueError:
+        raise UpstreamFailure(None, "The upstream sent a malformed response.", kind="protocol") from None
+
+
+@asynccontextmanager
+async def open_stream(url: str, payload: dict[str, Any], headers: dict[str, str], timeout: float, *,
+                      server_name: str | None = None, stream: bool = True) -> AsyncIterator[Answer]:
+    """A POST's answer, its body still to be read, closed on exit (which cancels the upstream request
+    when the caller stops early). Answers other than 2xx raise; so do transport errors while reading,
+    as UpstreamFailure. `server_name`: the URL names the address a custom endpoint vetted, and TLS
+    verifies this host name (see unigate.infra.ssrf). `timeout` bounds connecting (at most
+    transport.CONNECT_TIMEOUT_SECONDS) and each wait for the upstream's next bytes."""
+    import httpx
+
+    from unigate.infra.transport import CONNECT_TIMEOUT_SECONDS, get_client
+
+    settings = get_settings()
+    limit = settings.upstream_max_stream_bytes if stream else settings.upstream_max_body_bytes
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    client = get_client(server_name)
+    try:
+        request = client.build_request(
+            "POST", url, content=body, headers={"Content-Type": "application/json", **headers},
+            timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_SECONDS)),
+            extensions={"sni_hostname": server_name} if server_name else None)
+        response = await client.send(request, stream=True)
+    except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:  # a header that is not ASCII text
+        raise transport_failure(exc) from None
+    answer: Answer | None = None
+    try:
+        answer = Answer(response, limit)
+        await raise_for_status(answer)
+        yield answer
+        await answer.finish()  # the reader is done: the body's end is read, and the connection kept, if it comes
+    except httpx.HTTPError as exc:
+        raise transport_failure(exc) from None
+    finally:
+        if answer is not None:
+            await answer.aclose()
+        else:
+            await response.aclose()
+

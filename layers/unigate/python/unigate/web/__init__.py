@@ -1,0 +1,1 @@
+"""FastAPI and Lambda glue: the app factory, the caller, errors as HTTP."""
