@@ -6,20 +6,17 @@ from typing import Annotated, Any
 from fastapi import Body
 
 from unigate.accounts import admin
+from unigate.accounts.admin import fields
 from unigate.web.app import AdminDep, create_app, lambda_handler_for
 
 app = create_app("admin")
 Admin = AdminDep
-Fields = Annotated[dict[str, Any], Body(default_factory=dict)]
-
-
-def _opt(fields: dict[str, Any], *names: str) -> dict[str, Any]:
-    return {name: fields[name] for name in names if name in fields}
 
 
 @app.post("/admin/accounts")
-async def create_account(_: Admin, fields: Fields) -> dict[str, Any]:
-    return admin.create_account(name=str(fields.get("name", "")), account_id=fields.get("account_id"))
+async def create_account(_: Admin, body: Annotated[admin.NewAccount, Body(default_factory=admin.NewAccount)]
+                         ) -> dict[str, Any]:
+    return admin.create_account(**fields(body))
 
 
 @app.get("/admin/accounts/{account_id}")
@@ -38,8 +35,9 @@ async def resume(_: Admin, account_id: str) -> dict[str, Any]:
 
 
 @app.post("/admin/accounts/{account_id}/keys")
-async def create_key(_: Admin, account_id: str, fields: Fields) -> dict[str, Any]:
-    return admin.create_key(account_id, **_opt(fields, "name", "expires_in_days", "allowed_models", "rpm", "tpm"))
+async def create_key(_: Admin, account_id: str, body: Annotated[admin.NewKey, Body(default_factory=admin.NewKey)]
+                     ) -> dict[str, Any]:
+    return admin.create_key(account_id, **fields(body))
 
 
 @app.get("/admin/accounts/{account_id}/keys")
@@ -53,18 +51,20 @@ async def revoke_key(_: Admin, key_id: str) -> dict[str, Any]:
 
 
 @app.post("/admin/keys/{key_id}/rotate")
-async def rotate_key(_: Admin, key_id: str, fields: Fields) -> dict[str, Any]:
-    return admin.rotate_key(key_id, **_opt(fields, "grace_seconds"))
+async def rotate_key(_: Admin, key_id: str, body: Annotated[admin.Rotation, Body(default_factory=admin.Rotation)]
+                     ) -> dict[str, Any]:
+    return admin.rotate_key(key_id, **fields(body))
 
 
 @app.put("/admin/keys/{key_id}/limits")
-async def key_limits(_: Admin, key_id: str, fields: Fields) -> dict[str, Any]:
-    return admin.set_key_limits(key_id, rpm=fields.get("rpm"), tpm=fields.get("tpm"))
+async def key_limits(_: Admin, key_id: str, body: Annotated[admin.KeyLimits, Body(default_factory=admin.KeyLimits)]
+                     ) -> dict[str, Any]:
+    return admin.set_key_limits(key_id, rpm=body.rpm, tpm=body.tpm)
 
 
 @app.post("/admin/accounts/{account_id}/credits")
-async def grant(_: Admin, account_id: str, fields: Fields) -> dict[str, Any]:
-    return admin.grant(account_id, fields.get("amount"), fields.get("idempotency_key", ""), str(fields.get("note", "")))
+async def grant(_: Admin, account_id: str, body: admin.Grant) -> dict[str, Any]:
+    return admin.grant(account_id, body.amount, body.idempotency_key, body.note)
 
 
 @app.get("/admin/accounts/{account_id}/ledger")
@@ -73,9 +73,9 @@ async def ledger(_: Admin, account_id: str, limit: int = 100, cursor: str | None
 
 
 @app.post("/admin/accounts/{account_id}/plans")
-async def create_plan(_: Admin, account_id: str, fields: Fields) -> dict[str, Any]:
-    return admin.create_plan(account_id, kind=fields.get("kind", "periodic"), period=fields.get("period", "month"),
-                             **_opt(fields, "amount", "threshold", "target", "max_per_period"))
+async def create_plan(_: Admin, account_id: str, body: Annotated[admin.NewPlan, Body(default_factory=admin.NewPlan)]
+                      ) -> dict[str, Any]:
+    return admin.create_plan(account_id, **{"kind": body.kind, "period": body.period, **fields(body)})
 
 
 @app.get("/admin/accounts/{account_id}/plans")
@@ -89,10 +89,8 @@ async def delete_plan(_: Admin, account_id: str, plan_id: str) -> dict[str, Any]
 
 
 @app.post("/admin/deployments")
-async def create_deployment(_: Admin, fields: Fields) -> dict[str, Any]:
-    return admin.create_deployment(
-        str(fields.get("name", "")), str(fields.get("endpoint", "")),
-        **_opt(fields, "model_version", "capacity_type", "capacity_tpm", "rpm", "tpm", "content_filter", "replace"))
+async def create_deployment(_: Admin, body: admin.NewDeployment) -> dict[str, Any]:
+    return admin.create_deployment(**fields(body))
 
 
 @app.get("/admin/deployments")

@@ -5,13 +5,12 @@ from fastapi.responses import JSONResponse, Response
 
 from unigate.gateway import chat
 from unigate.web.app import (
+    CallerDep,
     ClientGone,
     EventStreamResponse,
     cancel_on_disconnect,
     create_app,
-    current_caller,
     lambda_handler_for,
-    post_with_request,
     read_json,
     remaining_ms,
 )
@@ -19,11 +18,12 @@ from unigate.web.app import (
 app = create_app("chat completions")
 
 
-# The busiest route takes the Request and nothing else (the caller is called for, not declared with
-# Depends), so FastAPI's parameter solving around it is skipped (see RequestRoute).
-@post_with_request(app, "/v0/chat/completions", "/v1/chat/completions")
-async def chat_completions(request: Request) -> Response:
-    caller = await current_caller(request)
+# The body is read here rather than declared: unigate.domain.request_rules refuses what JSON parsers
+# accept (NaN, 10,000-deep nesting) and the gateway validates it with its request model
+# (unigate.domain.request_models), which the OpenAPI document describes it from.
+@app.post("/v0/chat/completions", response_model=None)
+@app.post("/v1/chat/completions", response_model=None)
+async def chat_completions(request: Request, caller: CallerDep) -> Response:
     plan = chat.prepare(await read_json(request), caller, extra_parameters=request.headers.get("extra-parameters"))
     try:
         # A client that leaves before the first byte cancels the upstream call; its hold goes back.

@@ -75,7 +75,7 @@ def test_inference_route(server: LocalServer) -> None:
     embedded = _post(server, "/v0/inference", {"model": "echo-embed", "provider": "echo", "arguments": {"input": "x"}})
     assert embedded.json()["response"]["object"] == "list"
     missing = _post(server, "/v0/inference", {"provider": "echo", "arguments": {}})
-    assert (missing.status_code, missing.json()) == (400, {"error": "'model' is required."})
+    assert (missing.status_code, missing.json()) == (400, {"error": "Invalid 'model': Field required."})
     mismatch = _post(server, "/v0/inference", {"model": "echo", "provider": "echo", "arguments": {"input": "x"}})
     assert (mismatch.status_code, mismatch.json()) == (
         422, {"error": "The provided arguments don't correspond to the specified model."})

@@ -19,6 +19,9 @@ from schemathesis.specs.openapi.checks import (
 from tests.conftest import ROOT
 
 schema = schemathesis.openapi.from_path(str(ROOT / "docs/openapi.json"))
+# The request models document the paid bodies exactly, so generated requests reach providers: a provider
+# without credentials here (503), or failing (502, 504), is the contract's answer; a 500 is still a bug.
+schema.config.checks.not_a_server_error.expected_statuses = ["2xx", "3xx", "4xx", "502", "503", "504"]
 
 
 @pytest.fixture

@@ -23,9 +23,6 @@ before = set(sys.modules)
 spec = importlib.util.spec_from_file_location("function_app", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
-if len(sys.argv) > 2:  # build every route, as their first requests would (routes are built on first use)
-    for route in module.app.routes:
-        getattr(route, "dependant", None)
 print(json.dumps(sorted(set(sys.modules) - before)))
 """
 
@@ -42,8 +39,8 @@ def _fresh_python(code: str, *args: str) -> str:
                           check=True).stdout
 
 
-def _imported_by_loading(name: str, *, building_routes: bool = False) -> set[str]:
-    return set(json.loads(_fresh_python(PROBE, str(module_path(FUNCTIONS[name])), *(["build"] * building_routes))))
+def _imported_by_loading(name: str) -> set[str]:
+    return set(json.loads(_fresh_python(PROBE, str(module_path(FUNCTIONS[name])))))
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
@@ -60,28 +57,10 @@ def test_a_plain_handler_imports_neither_fastapi_nor_pydantic(name: str) -> None
 
 
 @pytest.mark.parametrize("name", sorted(ROUTES))
-def test_a_route_function_does_not_import_pydantic_v1(name: str) -> None:
-    """FastAPI imports pydantic.v1 (20 to 35 ms) to check each field it builds from an annotation;
-    unigate.web answers that check without the import."""
-    imported = _imported_by_loading(name, building_routes=True)
-    assert "fastapi" in imported
-    assert "pydantic.v1" not in imported
-
-
-def test_the_bench_baseline_app_does_not_import_pydantic_v1_either() -> None:
-    """The bench compares route functions with a minimal FastAPI app; with pydantic.v1 it would flatter them."""
-    probe = "import sys; from unigate_tools.coldstart import _baseline_fastapi; _baseline_fastapi(); " \
-            "print('pydantic.v1' in sys.modules, 'fastapi' in sys.modules)"
-    assert _fresh_python(probe).split() == ["False", "True"]
-
-
-@pytest.mark.parametrize("name", sorted(ROUTES))
 def test_every_endpoint_and_dependency_of_a_route_function_is_async(name: str) -> None:
     """FastAPI runs a plain `def` endpoint or dependency on a worker thread: on a cold start that is anyio's
     thread machinery imported and a thread started (about 10 ms), and on every request two thread
-    switches, for no concurrency (a Lambda instance serves one request at a time). Building every route
-    here also surfaces a declaration error that lazily built routes would otherwise show only when first
-    requested."""
+    switches, for no concurrency (a Lambda instance serves one request at a time)."""
     import inspect
 
     from fastapi.routing import APIRoute

@@ -232,8 +232,8 @@ def test_inference_for_a_chat_model_an_embedding_model_and_a_meta_provider(funde
 
 
 @pytest.mark.parametrize(("body", "error", "message"), [
-    ({"provider": "alpha", "arguments": {}}, BadRequest, "'model' is required."),
-    ({"model": "routing-test", "arguments": {}}, BadRequest, "'provider' is required."),
+    ({"provider": "alpha", "arguments": {}}, BadRequest, "Invalid 'model': Field required."),
+    ({"model": "routing-test", "arguments": {}}, BadRequest, "Invalid 'provider': Field required."),
     ({"model": "routing-test", "provider": "alpha", "arguments": {"input": "x"}}, ArgumentsMismatch,
      "The provided arguments don't correspond to the specified model."),
     ({"model": "embed-test", "provider": "alpha", "arguments": message("hi")}, ArgumentsMismatch,

@@ -181,13 +181,13 @@ def test_bedrock_titan_cohere_and_titan_image(funded: Any, monkeypatch: pytest.M
     ({"model": "embed-test@alpha", "input": [{"image": "data:image/png;base64,AAAA"}]}, True, BadRequest,
      "embed-test@alpha does not embed images."),
     ({"model": "echo-embed@echo", "input": [{"image": "https://example.com/cat.png"}]}, True, BadRequest,
-     "input[0].image must be a base64 data URL (data:image/png;base64,...)."),
+     "Invalid 'input[0].image': the image must be a base64 data URL (data:image/png;base64,...)."),
     ({"model": "echo-embed@echo", "input": ["ok", ""]}, False, BadRequest,
-     "input[1] must be a non-empty string or a token array."),
+     "Invalid 'input[1]': String should have at least 1 character."),
     ({"model": "echo-embed@echo", "input": "x", "encoding_format": "int8"}, False, BadRequest,
-     "'encoding_format' is float or base64."),
+     "Invalid 'encoding_format': Input should be 'float' or 'base64'."),
     ({"model": "echo-embed@echo", "input": ["x"] * 2049}, False, BadRequest,
-     "At most 2048 inputs are accepted per request."),
+     "Invalid 'input': List should have at most 2048 items after validation, not 2049."),
 ])
 def test_refusals_hold_nothing_and_call_nothing(funded: Any, body: dict[str, Any], images: bool,
                                                 error: type[UnigateError], message: str) -> None:

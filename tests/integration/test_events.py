@@ -47,11 +47,11 @@ EXPECTED: dict[tuple[str, str], Any] = {
     ("embeddings", "image"): (200, 1),
     ("embeddings", "chat_model"): (422, {"error": "echo@echo is not an embedding model."}),
     ("embeddings", "empty_input"): (400, {"error": {
-        "message": "'input' must be a non-empty string, a list of strings, or token arrays.",
+        "message": "Invalid 'input': List should have at least 1 item after validation, not 0.",
         "type": "invalid_request_error", "param": "input", "code": None}}),
     ("inference", "chat"): (200, "chat.completion"),
     ("inference", "embedding"): (200, "list"),
-    ("inference", "missing_provider"): (400, {"error": "'provider' is required."}),
+    ("inference", "missing_provider"): (400, {"error": "Invalid 'provider': Field required."}),
     ("inference", "mismatched_arguments"): (422, {
         "error": "The provided arguments don't correspond to the specified model."}),
     ("custom_keys", "create"): (200, {"info": "API key created successfully!"}),

@@ -71,10 +71,12 @@ _thread_state = threading.local()
 
 def call(handler: Handler, event: dict[str, Any], context: LambdaContext) -> Any:
     """Runs a handler as Lambda does, from any thread: Mangum expects the thread to have an event loop
-    (Lambda's main thread has one), so each worker thread gets its own, once."""
-    if not getattr(_thread_state, "loop_ready", False):
-        asyncio.set_event_loop(asyncio.new_event_loop())
-        _thread_state.loop_ready = True
+    (Lambda's main thread has one), so each thread gets its own, made current again on every call (an
+    asyncio.run in between leaves the thread without one)."""
+    loop = getattr(_thread_state, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = _thread_state.loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     return handler(event, context)
 
 

@@ -12,35 +12,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from unigate import __version__
+from unigate.domain.request_models import (
+    ChatCompletionRequest,
+    EmbeddingRequest,
+    ImageEmbeddingRequest,
+    InferenceRequest,
+)
 from unigate_tools.invoke import load_module
 from unigate_tools.template import Template
-
-
-class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    role: str = Field(description="system, developer, user, assistant or tool")
-    content: str | list[dict[str, Any]] | None = None
-
-
-class ChatCompletionRequest(BaseModel):
-    """OpenAI's chat completion request; `model` is an endpoint string. Other OpenAI parameters pass
-    through where the provider supports them (see drop_params)."""
-
-    model_config = ConfigDict(extra="allow")
-    model: str = Field(examples=["gpt-4o@openai", "llama-3.1-70b-chat@lowest-ttft",
-                                 "claude-3.5-haiku@anthropic->gpt-4o-mini@openai"])
-    messages: list[ChatMessage] = Field(min_length=1, max_length=2048)
-    stream: bool = False
-    max_tokens: int | None = Field(default=None, ge=1)
-    max_completion_tokens: int | None = Field(default=None, ge=1)
-    n: int | None = Field(default=None, ge=1, le=8)
-    temperature: float | None = None
-    top_p: float | None = None
-    stop: str | list[str] | None = None
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: str | dict[str, Any] | None = None
-    tags: list[str] | None = Field(default=None, description="Unify extra: labels for the query log")
-    drop_params: bool = Field(default=True, description="drop parameters the provider does not support")
 
 
 class Usage(BaseModel):
@@ -91,20 +70,40 @@ def _describe_errors(path: str, operation: dict[str, Any]) -> None:
                                                    "content": {"application/json": {"schema": schema}}})
 
 
-def _describe_chat(operation: dict[str, Any], schemas: dict[str, Any]) -> None:
-    """The chat routes read their body as raw JSON (its checks are stricter than a schema); their
-    documented shapes come from the models above, which exist only for this document."""
-    for model in (ChatCompletionRequest, ChatCompletion):
-        found = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        schemas.update(found.pop("$defs", {}))
-        schemas[model.__name__] = found
-    operation["requestBody"] = {"required": True, "content": {"application/json": {
-        "schema": {"$ref": "#/components/schemas/ChatCompletionRequest"}}}}
-    operation["responses"]["200"] = {"description": "A chat.completion, or with stream: true server-sent events "
-                                                    "of chat.completion.chunk ending with a usage chunk and [DONE].",
-                                     "content": {"application/json": {"schema": {
-                                         "$ref": "#/components/schemas/ChatCompletion"}},
-                                                 "text/event-stream": {"schema": {"type": "string"}}}}
+# The paid routes read their bodies themselves (unigate.domain.request_rules refuses what a JSON parser accepts) and
+# validate them with these models, which document them here.
+REQUEST_MODELS: dict[str, type[BaseModel]] = {
+    "/v0/chat/completions": ChatCompletionRequest, "/v1/chat/completions": ChatCompletionRequest,
+    "/v0/embeddings": EmbeddingRequest, "/v1/embeddings": EmbeddingRequest,
+    "/v0/images/embeddings": ImageEmbeddingRequest, "/v0/inference": InferenceRequest,
+}
+
+
+def _schema(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, str]:
+    found = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(found.pop("$defs", {}))
+    schemas[model.__name__] = found
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _describe_body(path: str, operation: dict[str, Any], schemas: dict[str, Any]) -> None:
+    model = REQUEST_MODELS.get(path)
+    if model is None:
+        return
+    schema: dict[str, Any] = _schema(model, schemas)
+    if path.endswith("/chat/completions"):  # a JSON array body holds whole fallback requests
+        schema = {"oneOf": [schema, {"type": "array", "items": schema, "minItems": 1, "maxItems": 8}]}
+    operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+    if path.endswith("/chat/completions"):
+        operation["responses"]["200"] = {
+            "description": "A chat.completion, or with stream: true server-sent events of chat.completion.chunk "
+                           "ending with a usage chunk and [DONE].",
+            "content": {"application/json": {"schema": _schema(ChatCompletion, schemas)},
+                        # Before OpenAPI 3.2 an event stream's schema describes each event.
+                        "text/event-stream": {"schema": {"type": "object", "required": ["data"], "properties": {
+                            "event": {"type": "string"},
+                            "data": {"type": "string", "description": "a chat.completion.chunk as JSON, or [DONE]"},
+                        }}}}}
 
 
 def document(template: Template | None = None) -> dict[str, Any]:
@@ -120,15 +119,17 @@ def document(template: Template | None = None) -> dict[str, Any]:
         if not isinstance(app, FastAPI):
             continue  # the authorizer and scheduled functions have no routes
         part = get_openapi(title="unigate", version=__version__, routes=app.routes)
+        documented = False
         for path, methods in part.get("paths", {}).items():
             for method, operation in methods.items():
                 if (method.upper(), path) in routed:
                     operation["security"] = [{"unigateKey": []}]
-                    if path.endswith("/chat/completions"):
-                        _describe_chat(operation, schemas)
+                    _describe_body(path, operation, schemas)
                     _describe_errors(path, operation)
                     paths.setdefault(path, {})[method] = operation
-        schemas.update(part.get("components", {}).get("schemas", {}))
+                    documented = True
+        if documented:  # the admin API's bodies are not part of the public document
+            schemas.update(part.get("components", {}).get("schemas", {}))
     schemas.update(ERROR_SCHEMAS)
     return {
         "openapi": "3.1.0",

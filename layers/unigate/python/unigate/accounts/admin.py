@@ -4,7 +4,9 @@ returns, from one piece of code (service layer over accounts, keys, billing, top
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from unigate.accounts import accounts, auth, billing, topups
 from unigate.catalog import deployments
@@ -16,6 +18,74 @@ from unigate.stores import accounts as account_store
 from unigate.stores import plans
 
 
+# ----------------------------------------------------------------------- the admin API's bodies
+class AdminBody(BaseModel):
+    """Strict: `{"rpm": "10"}` or `{"allowed_models": "gpt-4o"}` is a mistake to refuse, not to coerce;
+    an unknown field is a typo to refuse, not to ignore. Ranges stay with the operations (the CLI calls
+    them too)."""
+
+    model_config = ConfigDict(strict=True, allow_inf_nan=False, extra="forbid")
+
+
+Amount = Annotated[str | int | float, Field(description="credits, as a decimal string or an integer")]
+Limit = Annotated[int, Field(description="at least 1; leave it out for no limit")]
+
+
+class NewAccount(AdminBody):
+    name: str = ""
+    account_id: str | None = None
+
+
+class NewKey(AdminBody):
+    name: str = ""
+    expires_in_days: float | None = None
+    allowed_models: Annotated[list[str], Field(max_length=1000)] = []
+    rpm: Limit | None = None
+    tpm: Limit | None = None
+
+
+class Rotation(AdminBody):
+    grace_seconds: int = 0
+
+
+class KeyLimits(AdminBody):
+    rpm: Limit | None = None
+    tpm: Limit | None = None
+
+
+class Grant(AdminBody):
+    amount: Amount
+    idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=256)]
+    note: str = ""
+
+
+class NewPlan(AdminBody):
+    kind: str = "periodic"
+    period: str = "month"
+    amount: Amount | None = None
+    threshold: Amount | None = None
+    target: Amount | None = None
+    max_per_period: int = 1
+
+
+class NewDeployment(AdminBody):
+    name: str
+    endpoint: str
+    model_version: str = ""
+    capacity_type: str = "on-demand"
+    capacity_tpm: int | None = None
+    rpm: Limit | None = None
+    tpm: Limit | None = None
+    content_filter: dict[str, Any] | None = None
+    replace: bool = False
+
+
+def fields(body: BaseModel) -> dict[str, Any]:
+    """What the operator sent, as keyword arguments: the operations' own defaults stand for the rest."""
+    return body.model_dump(exclude_unset=True)
+
+
+# ---------------------------------------------------------------------------------- operations
 def key_view(key: ApiKey) -> dict[str, Any]:
     view = asdict(key)
     view.pop("key_hash")

@@ -1,12 +1,15 @@
 """Reading and checking request bodies before anything is held or sent upstream.
 
 Every refusal here is a precise 4xx: too large (413), not UTF-8, not JSON, NaN/Infinity, nested too
-deeply, a forbidden routing or credential field anywhere in the body (400).
+deeply (parse_json_body); a forbidden routing or credential field or a number out of JSON's range
+(`1e400`) anywhere in the body (check_fields, which the models of unigate.domain.request_models call
+first).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -36,9 +39,7 @@ def parse_json_body(raw: bytes, *, max_bytes: int) -> Any:
         raise PayloadTooLarge(f"The request body is larger than {max_bytes} bytes.")
     if not raw.strip():
         raise BadRequest("The request body is empty; send a JSON object.")
-    body = _parse_or_refuse(raw)
-    check_fields(body)
-    return body
+    return _parse_or_refuse(raw)
 
 
 def _parse_or_refuse(raw: bytes) -> Any:
@@ -56,17 +57,19 @@ def _parse_or_refuse(raw: bytes) -> Any:
     return body
 
 
-def _is_schema(path: tuple[str, ...]) -> bool:
+def _is_schema(path: tuple[str | int, ...]) -> bool:
     for pattern in _SCHEMA_PATHS:
-        if len(path) >= len(pattern) and all(p in ("*", q) for p, q in zip(pattern, path, strict=False)):
+        if len(path) >= len(pattern) and all(
+                p == q or (p == "*" and isinstance(q, int)) for p, q in zip(pattern, path, strict=False)):
             return True
     return False
 
 
 def check_fields(body: Any) -> None:
-    """Refuses forbidden fields at any depth and structures nested deeper than MAX_DEPTH (iteratively,
-    so no input can exhaust the stack)."""
-    stack: list[tuple[Any, tuple[str, ...]]] = [(body, ())]
+    """Refuses forbidden fields and non-finite numbers at any depth, and structures nested deeper than
+    MAX_DEPTH (iteratively, so no input can exhaust the stack). Extra fields are forwarded as they are, so
+    this covers what the request models do not type."""
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(body, ())]
     while stack:
         value, path = stack.pop()
         if len(path) > MAX_DEPTH:
@@ -75,7 +78,7 @@ def check_fields(body: Any) -> None:
             schema = _is_schema(path)
             for key, child in value.items():
                 if not schema and key.lower() in FORBIDDEN_FIELDS:
-                    where = ".".join((*path, key))
+                    where = field_path((*path, key))
                     raise BadRequest(
                         f"The field '{where}' is not allowed: upstream URLs and credentials come only from "
                         "the gateway's configuration.",
@@ -83,7 +86,18 @@ def check_fields(body: Any) -> None:
                     )
                 stack.append((child, (*path, str(key))))
         elif isinstance(value, list):
-            stack.extend((child, (*path, "*")) for child in value)
+            stack.extend((child, (*path, index)) for index, child in enumerate(value))
+        elif isinstance(value, float) and not math.isfinite(value):
+            where = field_path(path)
+            raise BadRequest(f"'{where}' is not a finite number.", param=where or None)
+
+
+def field_path(path: tuple[str | int, ...]) -> str:
+    """A location in a body as OpenAI's errors name it: `messages[0].content`."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else part
+    return text
 
 
 FORBIDDEN_HEADER_WORDS = ("api-base", "base-url", "api_base", "base_url", "azure-endpoint", "endpoint-url",

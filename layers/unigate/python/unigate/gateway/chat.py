@@ -24,7 +24,7 @@ import anyio
 from unigate.accounts import billing, querylog
 from unigate.catalog import metrics
 from unigate.catalog.entries import EndpointSpec, ProviderSpec
-from unigate.domain import contentfilter, model_strings, tokens
+from unigate.domain import contentfilter, model_strings, request_models, tokens
 from unigate.domain.errors import (
     ArgumentsMismatch,
     BadRequest,
@@ -43,10 +43,7 @@ from unigate.providers import adapter_for
 from unigate.providers.base import UpstreamCall, UpstreamFailure, scrub
 from unigate.stores.metrics import Measurement, window_update
 
-MAX_MESSAGES = 2048
-MAX_N = 8
 MAX_ALTERNATIVES = 8
-ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 # The `extra-parameters` header of Azure's model inference API: what to do with parameters outside
 # OpenAI's API. Without the header they are dropped and listed, as drop_params does.
 EXTRA_PARAMETER_MODES = ("error", "drop", "pass-through")
@@ -121,49 +118,11 @@ class Streamed:
 
 
 # ------------------------------------------------------------------------------------------- checks
-def _int_param(body: dict[str, Any], name: str, *, low: int, high: int) -> int | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise BadRequest(f"'{name}' must be an integer.", param=name)
-    if not low <= value <= high:
-        raise BadRequest(f"'{name}' must be between {low} and {high} for this model.", param=name)
-    return value
-
-
-def _check_messages(messages: Any) -> list[dict[str, Any]]:
-    if not isinstance(messages, list) or not messages:
-        raise BadRequest("'messages' must be a non-empty list.", param="messages")
-    if len(messages) > MAX_MESSAGES:
-        raise BadRequest(f"At most {MAX_MESSAGES} messages are accepted.", param="messages")
-    for index, message in enumerate(messages):
-        if not isinstance(message, dict):
-            raise BadRequest(f"messages[{index}] must be an object.", param=f"messages.{index}")
-        role = message.get("role")
-        if not isinstance(role, str) or role not in ROLES:
-            raise BadRequest(f"messages[{index}].role must be one of {', '.join(sorted(ROLES))}.",
-                             param=f"messages.{index}.role")
-        content = message.get("content")
-        if content is not None and not isinstance(content, str | list):
-            raise BadRequest(f"messages[{index}].content must be a string or a list of parts.",
-                             param=f"messages.{index}.content")
-        if role in ("user", "system", "developer") and content is None:
-            raise BadRequest(f"messages[{index}] needs content.", param=f"messages.{index}.content")
-    return messages
-
-
-def unify_extras(body: dict[str, Any]) -> dict[str, Any]:
-    """Unify's extras, checked alike on every paid route; returns the query log's share of them as
-    Prepared fields (the tags, and the bodies only when the request asked for them)."""
-    for flag in ("use_custom_keys", "drop_params"):
-        if not isinstance(body.get(flag, False), bool):
-            raise BadRequest(f"'{flag}' must be true or false.", param=flag)
-    tags = body.get("tags")
-    if tags is not None and (not isinstance(tags, list) or not all(isinstance(t, str) for t in tags)):
-        raise BadRequest("'tags' must be a list of strings.", param="tags")
-    return {"tags": list(tags or []), "logged_request": body if body.get("log_query_body") else None,
-            "log_response": bool(body.get("log_response_body"))}
+def unify_extras(request: request_models.UnifyExtras, body: dict[str, Any]) -> dict[str, Any]:
+    """The query log's share of Unify's extras, as Prepared fields: the tags, and the body only when the
+    request asked for it."""
+    return {"tags": list(request.tags or []), "logged_request": body if request.log_query_body else None,
+            "log_response": request.log_response_body}
 
 
 def own_key(candidate: routing.Candidate, body: dict[str, Any], caller: Caller, fetched: dict[str, str]
@@ -180,17 +139,19 @@ def own_key(candidate: routing.Candidate, body: dict[str, Any], caller: Caller, 
     return fetched[name]
 
 
-def _check(body: Any) -> dict[str, Any]:
-    """The checks that do not depend on the endpoint; returns unify_extras' fields."""
-    if not isinstance(body, dict):
-        raise BadRequest("Each request must be a JSON object.")
-    _check_messages(body.get("messages"))
-    if not isinstance(body.get("stream", False), bool):
-        raise BadRequest("'stream' must be true or false.", param="stream")
-    extras = unify_extras(body)
-    for name in ("max_tokens", "max_completion_tokens"):
-        _int_param(body, name, low=1, high=10_000_000)
-    return extras
+def parse_requests(body: Any, *, prefix: str = "") -> list[tuple[request_models.ChatCompletionRequest, dict[str, Any]]]:
+    """The body's requests (a JSON array body is a list of whole fallback requests), each validated and as
+    the client sent it: nothing the client left out is added."""
+    many = isinstance(body, list)
+    items = body if many else [body]
+    if not items or len(items) > MAX_ALTERNATIVES:
+        raise BadRequest(f"An array body holds 1 to {MAX_ALTERNATIVES} requests.")
+    parsed = []
+    for index, item in enumerate(items):
+        request = request_models.parse(request_models.ChatCompletionRequest, item,
+                                prefix=f"{prefix}[{index}]" if many else prefix)
+        parsed.append((request, request.model_dump(exclude_unset=True)))
+    return parsed
 
 
 def extra_parameters_mode(header: str | None) -> str | None:
@@ -235,44 +196,45 @@ class _Prompt:
     worst: int
 
 
-def _bind(body: dict[str, Any], candidate: routing.Candidate, prompt: _Prompt, extras: dict[str, Any], *,
-          key: str | None, extra_mode: str | None) -> Prepared:
+def _bind(request: request_models.ChatCompletionRequest, body: dict[str, Any], candidate: routing.Candidate,
+          prompt: _Prompt, extras: dict[str, Any], *, key: str | None, extra_mode: str | None) -> Prepared:
     """The request as one endpoint will receive it, and the most it can cost there."""
     endpoint, provider = candidate.endpoint, candidate.provider
     max_out = None
     for name in ("max_tokens", "max_completion_tokens"):
-        max_out = _int_param(body, name, low=1, high=endpoint.max_output) or max_out
-    n = _int_param(body, "n", low=1, high=MAX_N) or 1
+        value = getattr(request, name)
+        if value is not None and value > endpoint.max_output:
+            raise BadRequest(f"'{name}' must be between 1 and {endpoint.max_output} for this model.", param=name)
+        max_out = value or max_out
+    n = request.n or 1
     forwarded, dropped, extra = split_parameters(body, OPENAI_PARAMS, provider.params | ALWAYS_FORWARDED,
                                                  provider.name, extra_mode=extra_mode)
     forwarded["model"] = endpoint.upstream
-    prepared = Prepared(endpoint, provider, forwarded, bool(body.get("stream", False)), 0, dropped, **extras,
+    prepared = Prepared(endpoint, provider, forwarded, request.stream, 0, dropped, **extras,
                         own_key=key, deployment=candidate.deployment, extra=extra, prompt_estimate=prompt.fair,
                         limit_tokens=prompt.fair + (max_out or 0) * n)
     prepared.worst_case_micros = prepared.cost(prompt.worst, (max_out or endpoint.max_output) * n)
     return prepared
 
 
-def prepare(body: Any, caller: Caller, *, extra_parameters: str | None = None) -> list[Prepared]:
+def prepare(body: Any, caller: Caller, *, extra_parameters: str | None = None, prefix: str = "") -> list[Prepared]:
     """Every check that can refuse a request, before any hold: the endpoints to try, in order, each with
-    the request bound to it. A JSON array body is a list of whole fallback requests."""
+    the request bound to it. A JSON array body is a list of whole fallback requests. `prefix` is where the
+    request sits in the body it came in (the arguments of /v0/inference), for the errors' `param`."""
     extra_mode = extra_parameters_mode(extra_parameters)
-    requests = body if isinstance(body, list) else [body]
-    if not requests or len(requests) > MAX_ALTERNATIVES:
-        raise BadRequest(f"An array body holds 1 to {MAX_ALTERNATIVES} requests.")
     attempts: list[Prepared] = []
-    for request in requests:
-        extras = _check(request)
-        chain = model_strings.parse(request.get("model"))
-        max_tokens = request.get("max_completion_tokens") or request.get("max_tokens")
-        messages, tools = request["messages"], request.get("tools")
+    for request, sent in parse_requests(body, prefix=prefix):
+        extras = unify_extras(request, sent)
+        chain = model_strings.parse(request.model)
+        max_tokens = request.max_completion_tokens or request.max_tokens
+        messages, tools = sent["messages"], sent.get("tools")
         prompt = _Prompt(tokens.prompt_estimate(messages, tools), tokens.worst_case_prompt(messages, tools))
         fetched: dict[str, str] = {}
         for candidate in routing.plan(chain, caller, max_tokens=max_tokens):
             if candidate.deployment is not None:
                 contentfilter.check_input(candidate.deployment.content_filter, contentfilter.message_text(messages))
-            key = own_key(candidate, request, caller, fetched)
-            attempts.append(_bind(request, candidate, prompt, extras, key=key, extra_mode=extra_mode))
+            key = own_key(candidate, sent, caller, fetched)
+            attempts.append(_bind(request, sent, candidate, prompt, extras, key=key, extra_mode=extra_mode))
     if len({a.stream for a in attempts}) > 1:
         raise BadRequest("Fallback requests must all stream or all not stream.", param="stream")
     return admit_key(attempts, caller)

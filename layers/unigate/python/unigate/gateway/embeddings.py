@@ -10,13 +10,11 @@ for base64 by default.
 from __future__ import annotations
 
 import base64
-import binascii
-import re
 import struct
 from dataclasses import dataclass
 from typing import Any
 
-from unigate.domain import contentfilter, model_strings, tokens
+from unigate.domain import contentfilter, model_strings, request_models, tokens
 from unigate.domain.errors import BadRequest
 from unigate.domain.money import format_credits, micros_to_credits
 from unigate.domain.records import Caller
@@ -24,13 +22,9 @@ from unigate.gateway import chat, routing
 from unigate.providers import adapter_for
 from unigate.providers.base import UpstreamCall, UpstreamFailure
 
-MAX_INPUTS = 2048
-ENCODINGS = ("float", "base64")
-INPUT_TYPES = ("text", "query", "document")
 KNOWN = frozenset({"model", "input", "encoding_format", "dimensions", "user", "input_type"})
 # Token arrays are OpenAI's own input form; other APIs take text only.
 TOKEN_ARRAY_FAMILIES = frozenset({"openai", "azure-openai", "echo"})
-_DATA_URL = re.compile(r"data:image/(png|jpeg|jpg|gif|webp);base64,", re.IGNORECASE)
 
 
 @dataclass
@@ -42,46 +36,15 @@ class EmbeddingRequest(chat.Prepared):
         return self.endpoint.cost_micros(prompt_tokens, 0, self.images)
 
 
-def _is_tokens(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(
-        isinstance(t, int) and not isinstance(t, bool) and t >= 0 for t in value)
-
-
-def _texts(value: Any) -> list[Any]:
-    """`input` as a list of non-empty strings or of token arrays."""
-    if isinstance(value, str) or _is_tokens(value):
-        value = [value]
-    if not isinstance(value, list) or not value:
-        raise BadRequest("'input' must be a non-empty string, a list of strings, or token arrays.", param="input")
-    if len(value) > MAX_INPUTS:
-        raise BadRequest(f"At most {MAX_INPUTS} inputs are accepted per request.", param="input")
-    for index, item in enumerate(value):
-        if not (isinstance(item, str) and item) and not _is_tokens(item):
-            raise BadRequest(f"input[{index}] must be a non-empty string or a token array.", param=f"input.{index}")
-    return value
-
-
-def _images(value: Any) -> list[dict[str, str]]:
-    """`input` of an image embeddings request: [{"image": "data:image/png;base64,...", "text": "..."}]."""
-    if not isinstance(value, list) or not value:
-        raise BadRequest("'input' must be a non-empty list of {image, text} objects.", param="input")
-    if len(value) > MAX_INPUTS:
-        raise BadRequest(f"At most {MAX_INPUTS} inputs are accepted per request.", param="input")
-    out = []
-    for index, item in enumerate(value):
-        image = item.get("image") if isinstance(item, dict) else None
-        if not isinstance(image, str) or not _DATA_URL.match(image):
-            raise BadRequest(f"input[{index}].image must be a base64 data URL (data:image/png;base64,...).",
-                             param=f"input.{index}.image")
-        try:
-            base64.b64decode(image.partition(";base64,")[2], validate=True)
-        except (binascii.Error, ValueError):
-            raise BadRequest(f"input[{index}].image is not valid base64.", param=f"input.{index}.image") from None
-        text = item.get("text")
-        if text is not None and not isinstance(text, str):
-            raise BadRequest(f"input[{index}].text must be a string.", param=f"input.{index}.text")
-        out.append({"image": image, **({"text": text} if text else {})})
-    return out
+def _inputs(request: request_models.EmbeddingRequest, images: bool) -> list[Any]:
+    """`input` as a list: of strings or token arrays, or of {image, text} objects."""
+    if images:
+        assert isinstance(request, request_models.ImageEmbeddingRequest)
+        return [{"image": item.image, **({"text": item.text} if item.text else {})} for item in request.input]
+    value = request.input
+    if isinstance(value, str) or (value and isinstance(value[0], int)):
+        return [value]
+    return list(value)
 
 
 def _text_of(item: Any) -> str:
@@ -90,28 +53,17 @@ def _text_of(item: Any) -> str:
     return item if isinstance(item, str) else ""
 
 
-def _options(body: dict[str, Any]) -> tuple[str, int | None, str | None]:
-    encoding = body.get("encoding_format") or "float"
-    if encoding not in ENCODINGS:
-        raise BadRequest("'encoding_format' is float or base64.", param="encoding_format")
-    dimensions = body.get("dimensions")
-    if dimensions is not None and (isinstance(dimensions, bool) or not isinstance(dimensions, int) or dimensions < 1):
-        raise BadRequest("'dimensions' must be a positive integer.", param="dimensions")
-    input_type = body.get("input_type")
-    if input_type is not None and input_type not in INPUT_TYPES:
-        raise BadRequest(f"'input_type' is one of {', '.join(INPUT_TYPES)}.", param="input_type")
-    return encoding, dimensions, input_type
-
-
-def prepare(body: Any, caller: Caller, *, images: bool = False, extra_parameters: str | None = None
-            ) -> list[EmbeddingRequest]:
-    """Every check that can refuse an embeddings request, before any hold: the endpoints to try, in order."""
+def prepare(body: Any, caller: Caller, *, images: bool = False, extra_parameters: str | None = None,
+            prefix: str = "") -> list[EmbeddingRequest]:
+    """Every check that can refuse an embeddings request, before any hold: the endpoints to try, in order.
+    `prefix` is where the request sits in the body it came in, for the errors' `param`."""
     extra_mode = chat.extra_parameters_mode(extra_parameters)
-    if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object.")
-    inputs = _images(body.get("input")) if images else _texts(body.get("input"))
-    encoding, dimensions, input_type = _options(body)
-    extras = chat.unify_extras(body)
+    model = request_models.ImageEmbeddingRequest if images else request_models.EmbeddingRequest
+    request = request_models.parse(model, body, prefix=prefix)
+    body = request.model_dump(exclude_unset=True)
+    inputs = _inputs(request, images)
+    encoding, dimensions, input_type = request.encoding_format or "float", request.dimensions, request.input_type
+    extras = chat.unify_extras(request, body)
     text = "\n".join(_text_of(item) for item in inputs)
     # Every token covers at least one byte, so bytes bound the tokens a provider can count.
     worst = sum(len(item) if isinstance(item, list) else len(_text_of(item).encode()) + 1 for item in inputs)
@@ -119,7 +71,7 @@ def prepare(body: Any, caller: Caller, *, images: bool = False, extra_parameters
     token_arrays = any(isinstance(item, list) for item in inputs)
     attempts = []
     fetched: dict[str, str] = {}
-    for candidate in routing.plan(model_strings.parse(body.get("model")), caller, kind="embedding"):
+    for candidate in routing.plan(model_strings.parse(request.model), caller, kind="embedding"):
         endpoint, provider = candidate.endpoint, candidate.provider
         if images and not endpoint.image_input:
             raise BadRequest(f"{endpoint.name} does not embed images.", param="model")
@@ -133,7 +85,7 @@ def prepare(body: Any, caller: Caller, *, images: bool = False, extra_parameters
         if candidate.deployment is not None:
             contentfilter.check_input(candidate.deployment.content_filter, text)
         forwarded = {"input": inputs, "images": images, "dimensions": dimensions, "input_type": input_type,
-                     "user": body.get("user")}
+                     "user": request.user}
         prepared = EmbeddingRequest(
             endpoint, provider, forwarded, False, 0, dropped, **extras,
             own_key=chat.own_key(candidate, body, caller, fetched), deployment=candidate.deployment, extra=extra,

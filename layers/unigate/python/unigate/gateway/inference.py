@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from unigate.catalog.entries import get_catalog
+from unigate.domain import request_models
 from unigate.domain.errors import ArgumentsMismatch, BadRequest, NotFound
 from unigate.domain.model_strings import MetaProvider, parse
 from unigate.domain.records import Caller
@@ -41,16 +42,10 @@ def _kind(model: str, provider: str) -> str:
 
 
 def prepare(body: Any, caller: Caller, *, extra_parameters: str | None = None) -> Planned:
-    if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object with model, provider and arguments.")
-    for name in ("model", "provider"):
-        value = body.get(name)
-        if not isinstance(value, str) or not value.strip():
-            raise BadRequest(f"'{name}' is required.", param=name)
-    model, provider = body["model"].strip(), body["provider"].strip()
+    request = request_models.parse(request_models.InferenceRequest, body)
+    model, provider, arguments = request.model, request.provider, request.arguments
     if "@" in model or "->" in model or "->" in provider:
         raise BadRequest("'model' and 'provider' name one model and one provider.", param="model")
-    arguments = body.get("arguments")
     kind = _kind(model, provider)
     if not isinstance(arguments, dict) or MARKERS[kind] not in arguments or any(
             marker in arguments for other, marker in MARKERS.items() if other != kind):
@@ -58,13 +53,15 @@ def prepare(body: Any, caller: Caller, *, extra_parameters: str | None = None) -
     if "model" in arguments:
         raise BadRequest("The model is named by 'model' and 'provider', not inside 'arguments'.",
                          param="arguments.model")
-    request = {**arguments, "model": f"{model}@{provider}"}
+    if kind == "chat" and arguments.get("stream"):
+        raise BadRequest("/v0/inference answers whole; stream with /v0/chat/completions.",
+                         param="arguments.stream")
+    request_body = {**arguments, "model": f"{model}@{provider}"}
     if kind == "chat":
-        if arguments.get("stream"):
-            raise BadRequest("/v0/inference answers whole; stream with /v0/chat/completions.",
-                             param="arguments.stream")
-        return Planned(kind, chat.prepare(request, caller, extra_parameters=extra_parameters))
-    return Planned(kind, embeddings.prepare(request, caller, extra_parameters=extra_parameters))
+        return Planned(kind, chat.prepare(request_body, caller, extra_parameters=extra_parameters,
+                                          prefix="arguments"))
+    return Planned(kind, embeddings.prepare(request_body, caller, extra_parameters=extra_parameters,
+                                            prefix="arguments"))
 
 
 async def run(planned: Planned, caller: Caller, *, remaining_ms: int | None = None) -> chat.Completed:

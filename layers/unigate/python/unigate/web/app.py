@@ -4,22 +4,15 @@ the caller established by the authorizer, request ids, and the Lambda entry poin
 
 from __future__ import annotations
 
-import inspect
 import json
-import os
-import sys
-import threading
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi import routing as fastapi_routing
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import compile_path, get_name
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from unigate.domain.errors import (
@@ -156,8 +149,9 @@ AdminDep = Annotated[str, Depends(admin_principal)]
 
 
 async def read_json(request: Request) -> object:
-    """The request body as JSON, refused with a precise 4xx when it is too large, malformed or carries a
-    forbidden field (see unigate.domain.request_rules); nothing has been held or sent when this raises."""
+    """The request body as JSON, refused with a precise 4xx when it is too large or malformed, or a header
+    tries to steer the upstream (see unigate.domain.request_rules); nothing has been held or sent when this
+    raises. The gateway validates what it returns with its request models (unigate.domain.request_models)."""
     from unigate.domain.request_rules import check_headers, parse_json_body
     from unigate.infra.config import get_settings
 
@@ -188,39 +182,7 @@ def remaining_ms(request: Request) -> int | None:
     return int(getter()) if getter else None
 
 
-def _check_for_pydantic_v1_without_importing_it() -> None:
-    """FastAPI checks every field it builds (a parameter, a body, a response model) and every object it
-    encodes against pydantic.v1's BaseModel, importing pydantic.v1 to do so: 20 to 35 ms of a cold start,
-    for a module no function uses. Nothing can be a v1 model unless pydantic.v1 is already imported, so
-    sys.modules gives the same answer without the import. FastAPI versions without these checks are left
-    as they are."""
-    try:
-        from fastapi import encoders
-        from fastapi._compat import shared
-    except ImportError:  # pragma: no cover - a FastAPI without the module
-        return
-    if not hasattr(shared, "is_pydantic_v1_model_class") or getattr(shared, "_unigate_v1_checks", False):
-        return
-    lenient_issubclass = shared.lenient_issubclass
-
-    def is_v1_class(cls: Any) -> bool:
-        v1 = sys.modules.get("pydantic.v1")
-        return v1 is not None and bool(lenient_issubclass(cls, v1.BaseModel))
-
-    def is_v1_instance(obj: Any) -> bool:
-        v1 = sys.modules.get("pydantic.v1")
-        return v1 is not None and isinstance(obj, v1.BaseModel)
-
-    # annotation_is_pydantic_v1 looks the class check up in its module; encoders imported the instance check.
-    shared.is_pydantic_v1_model_class = is_v1_class
-    shared.is_pydantic_v1_model_instance = is_v1_instance
-    if hasattr(encoders, "is_pydantic_v1_model_instance"):
-        encoders.is_pydantic_v1_model_instance = is_v1_instance
-    shared._unigate_v1_checks = True  # type: ignore[attr-defined]
-
-
 def create_app(title: str) -> FastAPI:
-    _check_for_pydantic_v1_without_importing_it()
     # The interactive docs routes are off: API Gateway routes only the declared paths anyway, and
     # docs/openapi.json is generated from the apps.
     # FastAPI's native OpenTelemetry is off: tracing, metrics and logs are Powertools' (X-Ray, CloudWatch),
@@ -228,7 +190,6 @@ def create_app(title: str) -> FastAPI:
     # instructions (callgrind: 1.102M to 1.070M per request).
     app = FastAPI(title=f"unigate {title}", docs_url=None, redoc_url=None, openapi_url=None,
                   telemetry={"tracing": False, "metrics": False, "logs": False})
-    app.router.route_class = LazyRoute
     app.add_middleware(RequestIdMiddleware)
 
     @app.exception_handler(UnigateError)
@@ -243,13 +204,15 @@ def create_app(title: str) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        if _is_openai_surface(request.url.path):
-            first = exc.errors()[0] if exc.errors() else {}
-            param = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
-            body = error_body(request.url.path, str(first.get("msg", "Invalid request")),
-                              kind="invalid_request_error", param=param, code=None)
-            return JSONResponse(body, status_code=400)
-        return JSONResponse({"detail": json.loads(json.dumps(exc.errors(), default=str))}, status_code=422)
+        from unigate.domain.request_models import invalid
+
+        errors = exc.errors()
+        in_body = bool(errors) and tuple(errors[0].get("loc", ()))[:1] == ("body",)
+        if in_body or _is_openai_surface(request.url.path):
+            # A body (an admin route's) is a 400 naming its field, as the paid routes' bodies are.
+            located = [{**error, "loc": tuple(error.get("loc", ()))[1:]} for error in errors]
+            return error_response(request, invalid(located, exc.body if in_body else None))
+        return JSONResponse({"detail": json.loads(json.dumps(errors, default=str))}, status_code=422)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -264,90 +227,6 @@ def create_app(title: str) -> FastAPI:
         return JSONResponse(body, status_code=500)
 
     return app
-
-
-_ROUTE_BUILDING = threading.RLock()
-
-
-class LazyRoute(APIRoute):
-    """A route that builds FastAPI's models of its parameters and response when it is first used rather
-    than when it is declared. A Lambda instance of a function with many routes (admin has 17) mostly
-    answers one of them, and each route's models cost about 1 ms of its cold start (pydantic adapters for
-    every parameter and the response). Until then the route has what matching a request reads (Starlette's
-    Route.matches): its path, compiled, its endpoint, name and methods. Any other attribute builds it (the
-    handler, on the first request; the OpenAPI document reads them all)."""
-
-    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        self.path = path
-        self.endpoint = endpoint
-        name = kwargs.get("name")
-        self.name = get_name(endpoint) if name is None else name
-        self.methods = {method.upper() for method in kwargs.get("methods") or ("GET",)}
-        self.path_regex, self.path_format, self.param_convertors = compile_path(path)
-        self._deferred = kwargs
-
-    def __getattr__(self, name: str) -> Any:  # only called for attributes not set yet
-        if name.startswith("__"):
-            raise AttributeError(name)
-        # The local server runs requests on several threads: one builds, the others wait for it. Building
-        # reads attributes it has not set yet too, and finds them missing as an APIRoute would.
-        with _ROUTE_BUILDING:
-            deferred = self.__dict__.pop("_deferred", None)
-            if deferred is not None:
-                try:
-                    APIRoute.__init__(self, self.path, self.endpoint, **deferred)
-                except BaseException:
-                    self._deferred = deferred  # a declaration error stands for every use, as at import
-                    raise
-                _note_endpoint_context(self.endpoint)
-        return object.__getattribute__(self, name)
-
-
-def _note_endpoint_context(endpoint: Callable[..., Any]) -> None:
-    """FastAPI notes where each endpoint is defined, for its error messages, on the endpoint's first request
-    (fastapi.routing._extract_endpoint_context), with inspect.getsourcelines: that tokenizes the source, and
-    the first tokenizing in a process compiles tokenize's patterns, about 4 ms of a cold start. The same
-    file, line and name are in the endpoint's code object. If FastAPI stops keeping that cache, this does
-    nothing (tests/unit/test_web.py checks the entry is what FastAPI itself would note)."""
-    cache = getattr(fastapi_routing, "_endpoint_context_cache", None)
-    code = getattr(endpoint, "__code__", None)
-    # Left to FastAPI: a wrapped endpoint (inspect looks through the wrapper) and one whose source file
-    # inspect would not find (FastAPI then notes less).
-    if (isinstance(cache, dict) and code is not None and not hasattr(endpoint, "__wrapped__")
-            and code.co_filename.endswith(".py") and os.path.isfile(code.co_filename)):
-        cache.setdefault(id(endpoint), {"file": code.co_filename, "line": code.co_firstlineno,
-                                        "function": endpoint.__name__})
-
-
-class RequestRoute(APIRoute):
-    """A route whose endpoint takes the Request and returns its Response itself: the chat route, which reads
-    its body as raw JSON and declares no parameters. Around any other endpoint FastAPI runs a handler that
-    solves its parameters and serialises what it returns; for this one that handler has nothing to do, but
-    it was 15% of the gateway's own work per chat request (0.178 to 0.151 ms, `python -m
-    unigate_tools.overhead`). The endpoint runs as Starlette runs one, inside the same exception handlers, and
-    the route is described in the OpenAPI document as before."""
-
-    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        parameters = list(inspect.signature(endpoint).parameters.values())
-        if not inspect.iscoroutinefunction(endpoint) or len(parameters) != 1 or parameters[0].annotation not in (
-                Request, "Request"):
-            raise TypeError(f"{getattr(endpoint, '__name__', endpoint)!r} must be `async def (request: Request)`")
-        super().__init__(path, endpoint, **kwargs)
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        return self.endpoint
-
-
-def post_with_request(app: FastAPI, *paths: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Declares a POST endpoint of the `RequestRoute` kind at each path (FastAPI's decorators cannot choose
-    a route class per route)."""
-
-    def declare(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-        for path in paths:
-            app.router.add_api_route(path, endpoint, methods=["POST"], route_class_override=RequestRoute)
-        return endpoint
-
-    return declare
 
 
 class ClientGone(Exception):
