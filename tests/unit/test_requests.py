@@ -11,7 +11,7 @@ def _parse(raw: bytes, limit: int = 10_000) -> object:
 
 
 def _checked(raw: bytes) -> object:
-    """Read, then checked as the request models of unigate.schemas check every body first."""
+    """Read, then checked as the request models of unigate.domain.request_models check every body first."""
     body = _parse(raw)
     check_fields(body)
     return body
