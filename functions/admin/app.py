@@ -7,7 +7,8 @@ from fastapi import Body
 
 from unigate.accounts import admin
 from unigate.accounts.admin import fields
-from unigate.web.app import AdminDep, create_app, lambda_handler_for
+from unigate.web.app import create_app, lambda_handler_for
+from unigate.web.caller import AdminDep
 
 app = create_app("admin")
 Admin = AdminDep

@@ -5,7 +5,8 @@ from typing import Any
 from fastapi import Request, Response
 
 from unigate.catalog import discovery
-from unigate.web.app import CallerDep, cacheable, create_app, lambda_handler_for
+from unigate.web.app import cacheable, create_app, lambda_handler_for
+from unigate.web.caller import CallerDep
 
 app = create_app("catalog")
 

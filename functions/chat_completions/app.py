@@ -4,16 +4,9 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from unigate.gateway import chat
-from unigate.web.app import (
-    CallerDep,
-    ClientGone,
-    EventStreamResponse,
-    cancel_on_disconnect,
-    create_app,
-    lambda_handler_for,
-    read_json,
-    remaining_ms,
-)
+from unigate.web.app import create_app, lambda_handler_for, read_json
+from unigate.web.caller import CallerDep, remaining_ms
+from unigate.web.streaming import ClientGone, EventStreamResponse, cancel_on_disconnect
 
 app = create_app("chat completions")
 

@@ -1,7 +1,8 @@
 """GET /v0/credits (and the legacy /v0/get_credits): the caller's balance."""
 
 from unigate.accounts import billing
-from unigate.web.app import CallerDep, create_app, lambda_handler_for
+from unigate.web.app import create_app, lambda_handler_for
+from unigate.web.caller import CallerDep
 from unigate.web.schemas import Credits
 
 app = create_app("credits")

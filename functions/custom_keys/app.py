@@ -2,7 +2,8 @@
 custom endpoints (POST/DELETE /v0/custom_endpoint, POST .../rename, GET .../list)."""
 
 from unigate.catalog import customendpoints, customkeys
-from unigate.web.app import CallerDep, create_app, lambda_handler_for
+from unigate.web.app import create_app, lambda_handler_for
+from unigate.web.caller import CallerDep
 
 app = create_app("custom API keys")
 

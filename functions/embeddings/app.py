@@ -4,7 +4,8 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from unigate.gateway import embeddings
-from unigate.web.app import CallerDep, create_app, lambda_handler_for, read_json, remaining_ms
+from unigate.web.app import create_app, lambda_handler_for, read_json
+from unigate.web.caller import CallerDep, remaining_ms
 
 app = create_app("embeddings")
 

@@ -5,7 +5,8 @@ from typing import Annotated, Any
 from fastapi import Query
 
 from unigate.accounts import querylog
-from unigate.web.app import CallerDep, create_app, lambda_handler_for
+from unigate.web.app import create_app, lambda_handler_for
+from unigate.web.caller import CallerDep
 
 app = create_app("queries")
 

@@ -6,7 +6,8 @@ import json
 import pytest
 from fastapi import FastAPI
 
-from unigate.web import app as web
+from unigate.web import app as web_app
+from unigate.web import caller as web
 
 
 def _scope(context: object) -> dict[str, object]:
@@ -43,7 +44,7 @@ def _app() -> FastAPI:
         model_config = ConfigDict(strict=True)
         rpm: int | None = None
 
-    app = web.create_app("test")
+    app = web_app.create_app("test")
 
     @app.post("/v0/echo")
     @app.post("/v1/echo")

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl
 import anyio.to_thread
 from starlette.types import Message, Receive, Scope, Send
 
-from unigate.web.app import LWA_CONTEXT_HEADER
+from unigate.web.caller import LWA_CONTEXT_HEADER
 from unigate_tools.invoke import Handler, call, context_for, load_handler, load_module
 from unigate_tools.template import Route, Template
 

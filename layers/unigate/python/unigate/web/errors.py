@@ -1,0 +1,79 @@
+"""The one place domain errors become HTTP answers: each surface's envelope (Unify's on /v0, OpenAI's on
+/v1) and the exception handlers every route function installs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from unigate.domain.errors import (
+    RateLimited,
+    ServiceUnavailable,
+    UnigateError,
+)
+from unigate.infra.observability import get_logger
+
+
+def _is_openai_surface(path: str) -> bool:
+    return path.startswith("/v1/")
+
+
+def error_body(path: str, message: str, *, kind: str, param: str | None, code: str | None) -> dict[str, Any]:
+    """v0 errors are Unify's `{"error": msg}`; /v1 errors are OpenAI's envelope so its SDKs raise the right class."""
+    if _is_openai_surface(path):
+        return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+    return {"error": message}
+
+
+def error_response(request: Request, exc: UnigateError) -> JSONResponse:
+    headers = {}
+    if isinstance(exc, RateLimited):
+        headers.update(exc.headers)
+        if exc.retry_after is not None:
+            headers["retry-after"] = str(exc.retry_after)
+    body = error_body(request.url.path, exc.message, kind=exc.openai_type, param=exc.param, code=exc.code)
+    return JSONResponse(body, status_code=exc.status, headers=headers)
+
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error a route can raise, answered in its surface's envelope; nothing unexpected leaks its detail."""
+
+    @app.exception_handler(UnigateError)
+    async def _domain_error(request: Request, exc: UnigateError) -> JSONResponse:
+        return error_response(request, exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+        body = error_body(request.url.path, str(exc.detail), kind=kind, param=None, code=None)
+        return JSONResponse(body, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        from unigate.domain.request_models import invalid
+
+        errors = exc.errors()
+        in_body = bool(errors) and tuple(errors[0].get("loc", ()))[:1] == ("body",)
+        if in_body or _is_openai_surface(request.url.path):
+            # A body (an admin route's) is a 400 naming its field, as the paid routes' bodies are.
+            located = [{**error, "loc": tuple(error.get("loc", ()))[1:]} for error in errors]
+            return error_response(request, invalid(located, exc.body if in_body else None))
+        return JSONResponse({"detail": json.loads(json.dumps(errors, default=str))}, status_code=422)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        from unigate.infra.aws import is_busy
+
+        if is_busy(exc):  # an AWS call that outlasted botocore's retries: busy, not broken
+            get_logger().warning("AWS throttled a call", extra={"error": type(exc).__name__})
+            return error_response(request, ServiceUnavailable("The gateway's store is busy; please retry.",
+                                                              code="store_busy"))
+        get_logger().exception("unhandled error")
+        body = error_body(request.url.path, "Internal server error", kind="api_error", param=None, code=None)
+        return JSONResponse(body, status_code=500)
