@@ -26,7 +26,9 @@ spec.loader.exec_module(module)
 if len(sys.argv) > 2:  # build every route, as their first requests would (routes are built on first use)
     for route in module.app.routes:
         getattr(route, "dependant", None)
-print(json.dumps(sorted(set(sys.modules) - before)))
+aws = sys.modules.get("unigate.aws")
+print(json.dumps({"imported": sorted(set(sys.modules) - before),
+                  "clients": aws.client.cache_info().currsize if aws else 0}))
 """
 
 FUNCTIONS = template().functions()
@@ -42,15 +44,22 @@ def _fresh_python(code: str, *args: str) -> str:
                           check=True).stdout
 
 
+def _loaded(name: str, *, building_routes: bool = False) -> dict[str, Any]:
+    return dict(json.loads(_fresh_python(PROBE, str(module_path(FUNCTIONS[name])), *(["build"] * building_routes))))
+
+
 def _imported_by_loading(name: str, *, building_routes: bool = False) -> set[str]:
-    return set(json.loads(_fresh_python(PROBE, str(module_path(FUNCTIONS[name])), *(["build"] * building_routes))))
+    return set(_loaded(name, building_routes=building_routes)["imported"])
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
-def test_loading_a_handler_imports_no_aws_sdk_or_yaml(name: str) -> None:
-    """unigate speaks DynamoDB itself; boto3 is imported only by a call that needs it (Secrets Manager)."""
-    imported = _imported_by_loading(name)
+def test_loading_a_handler_creates_no_aws_client_and_imports_no_emulator_or_yaml(name: str) -> None:
+    """Every AWS call goes through boto3 clients of one session (unigate.aws), made by the first call that
+    needs each, and boto3 itself is imported then: loading a handler makes none and imports neither."""
+    loaded = _loaded(name)
+    imported = set(loaded["imported"])
     assert "unigate" in imported  # the probe did load the handler
+    assert loaded["clients"] == 0
     assert not imported & {"boto3", "botocore", "yaml", "moto", "aws_xray_sdk"}
 
 

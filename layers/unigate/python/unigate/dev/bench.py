@@ -283,17 +283,25 @@ def cold_starts() -> dict[str, Any]:
     # here (pip compiles them). Compile the package the same way, so that on a machine that never writes
     # bytecode (PYTHONDONTWRITEBYTECODE) the functions are not timed compiling unigate on every start.
     compileall.compile_dir(PROJECT_ROOT / "layers/unigate/python/unigate", quiet=1)
+    from unigate.dev.coldstart import serve_seeded
+
     targets = ["baseline-boto3", "baseline-fastapi", *Template().functions()]
     samples: dict[str, list[dict[str, float]]] = {t: [] for t in targets}
     order = random.Random(7)  # noqa: S311 - a reproducible shuffle, not crypto
-    for _ in range(COLD_RUNS):
-        # Interleaved, so a busy moment hits every target alike, and in a new order each round, so no
-        # target always follows the same one (a baseline always run after the light boto3 one ran faster).
-        order.shuffle(targets)
-        for target in targets:
-            out = subprocess.run([sys.executable, "-m", "unigate.dev.coldstart", target, str(PROJECT_ROOT)],
-                                 capture_output=True, text=True, cwd=PROJECT_ROOT, check=True)
-            samples[target].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    # One moto server for every cold start, in this process: the measured ones import no moto.
+    server, endpoint = serve_seeded(PROJECT_ROOT)
+    env = {**os.environ, "AWS_ENDPOINT_URL": endpoint}
+    try:
+        for _ in range(COLD_RUNS):
+            # Interleaved, so a busy moment hits every target alike, and in a new order each round, so no
+            # target always follows the same one (a baseline always run after the light boto3 one ran faster).
+            order.shuffle(targets)
+            for target in targets:
+                out = subprocess.run([sys.executable, "-m", "unigate.dev.coldstart", target, str(PROJECT_ROOT)],
+                                     capture_output=True, text=True, cwd=PROJECT_ROOT, check=True, env=env)
+                samples[target].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    finally:
+        server.stop()
     result: dict[str, Any] = {}
     for target, runs in samples.items():
         result[target] = {"median_ms": round(statistics.median(r["seconds"] for r in runs) * 1000, 1),

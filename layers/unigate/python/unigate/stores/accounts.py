@@ -157,7 +157,7 @@ def credit(entry: LedgerEntry) -> LedgerEntry:
         }
     }
     try:
-        transact([update, _ledger_put(entry)], attempts=get_settings().transaction_attempts)
+        transact([update, _ledger_put(entry)])
     except TransactionCancelled as cancelled:
         if cancelled.failed(1):
             existing = get_entry(entry.account_id, entry.entry_id)
@@ -210,8 +210,7 @@ def open_hold(hold: Hold, details: dict[str, str]) -> float:
         hold.account_id, f"hold#{hold.hold_id}", EntryKind.HOLD, -hold.amount_micros, created, details
     )
     try:
-        answer = transact([debit, record, _ledger_put(entry)], attempts=get_settings().transaction_attempts,
-                          collection_sizes=True)
+        answer = transact([debit, record, _ledger_put(entry)], collection_sizes=True)
     except TransactionCancelled as cancelled:
         if cancelled.failed(0):
             account = get_account(hold.account_id)
@@ -274,7 +273,7 @@ def settle_hold(hold: Hold, cost_micros: int, extra: tuple[dict[str, Any], ...] 
         {"cost": str(cost), "held": str(hold.amount_micros)},
     )
     try:
-        transact([give_back, close, _ledger_put(entry), *extra], attempts=get_settings().transaction_attempts)
+        transact([give_back, close, _ledger_put(entry), *extra])
     except TransactionCancelled as cancelled:
         if cancelled.failed(1) or cancelled.failed(2):
             return False
