@@ -44,9 +44,11 @@ def _dynamodb_refusing_transactions(reason: str, calls: list[str]) -> Any:
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
         calls.append("TransactWriteItems")
-        if reason == "ThrottlingException":
+        # "Mixed": throttled, then (botocore's retry) cancelled for a conflict, and again.
+        if reason == "ThrottlingException" or (reason == "Mixed" and len(calls) % 2):
             raise DynamodbException("com.amazonaws.dynamodb.v20120810#ThrottlingException", "slow down")
-        raise TransactionCanceledException([(reason, "busy", None)] + [(None, None, None)] * 2)
+        code = "TransactionConflict" if reason == "Mixed" else reason
+        raise TransactionCanceledException([(code, "busy", None)] + [(None, None, None)] * 2)
 
     return transact_write_items
 
@@ -54,10 +56,10 @@ def _dynamodb_refusing_transactions(reason: str, calls: list[str]) -> Any:
 # What one balance change may send while DynamoDB keeps refusing it, within its budget of six requests
 # (UNIGATE_TRANSACTION_ATTEMPTS): a cancelled transaction is retried by the store, one request a call, while
 # a whole call's attempts still fit; a throttled one by botocore alone, with its attempts.
-SENT = {"TransactionConflict": 4, "ThrottlingError": 4, "ThrottlingException": aws.MAX_ATTEMPTS}
+SENT = {"TransactionConflict": 4, "ThrottlingError": 4, "ThrottlingException": aws.MAX_ATTEMPTS, "Mixed": 4}
 
 
-@pytest.mark.parametrize("fault", ["TransactionConflict", "ThrottlingError", "ThrottlingException"])
+@pytest.mark.parametrize("fault", sorted(SENT))
 def test_a_hold_that_cannot_be_written_is_503_and_nothing_is_sent(providers: Any, account: str, fault: str,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from moto.dynamodb.models import DynamoDBBackend

