@@ -17,6 +17,10 @@ pyproject.toml, since both touch moto's own classes):
   time in proportion to the whole table; the ledger gains two items per paid request, and the local
   server slowed down with every request it served. With requests serialised, it is enough to copy the
   few items a transaction touches and put them back if it is cancelled.
+
+And one call of moto's own: its lists of every model object made, for its server's dashboard, are emptied
+every thousand requests (`reset_model_data`, what moto's reset does), so that the local server's memory
+grows with its data only.
 """
 
 from __future__ import annotations
@@ -39,9 +43,7 @@ FAKE_CREDENTIALS = {
 }
 
 _lock = threading.RLock()
-# moto keeps every model object it makes in a list on its class, for its server's dashboard: every item
-# and every copy of one, deleted or not, about 7 KB a chat request. Emptied with moto's own reset of them
-# every so many requests, so that a long-running local server does not grow by more than its data.
+# Every item and every copy of one, deleted or not, is on those lists: about 7 KB a chat request.
 _UNTRACK_EVERY = 1000
 _requests = [0]
 
