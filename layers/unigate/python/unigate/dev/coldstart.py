@@ -5,8 +5,9 @@ starts and passes it as AWS_ENDPOINT_URL), so that the measured process imports 
 start does; without AWS_ENDPOINT_URL, this process starts one, and moto's own import of boto3 then comes
 before the clock. The handler module is imported and one sample event from events/ is invoked. Prints
 {"seconds", "max_rss_mb", "rss_growth_mb"} as JSON. Baselines: `baseline-boto3` (a bare handler that
-imports boto3, makes a DynamoDB client and one GetItem) and `baseline-fastapi` (a minimal FastAPI app
-wrapped by Mangum, answering one GET).
+imports boto3, makes a DynamoDB client and one GetItem), `baseline-fastapi` (a minimal FastAPI app
+wrapped by Mangum, answering one GET) and `baseline-fastapi-boto3` (the same app, its GET reading one item
+through boto3, as every route function's first request reads or writes DynamoDB).
 """
 
 from __future__ import annotations
@@ -35,10 +36,19 @@ SAMPLE_EVENTS = {
     "HoldSweeperFunction": "hold_sweeper/scheduled.json",
     "baseline-boto3": "authorizer/valid_key.json",
     "baseline-fastapi": "credits/credits.json",
+    "baseline-fastapi-boto3": "credits/credits.json",
 }
 
 
 def _rss_mb() -> float:
+    """This process's peak resident memory. On Linux from /proc (VmHWM): getrusage's peak survives exec, and
+    would report the bench process that started this one."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -77,11 +87,14 @@ def serve_seeded(root: Path) -> tuple[Any, str]:
     """A moto server in this process, seeded: (the server, its URL for AWS_ENDPOINT_URL)."""
     import boto3
 
-    from unigate.dev.emulator import make_writes_atomic, start_server
+    from unigate.dev.emulator import FAKE_CREDENTIALS, make_writes_atomic, start_server
 
     make_writes_atomic()
     server, url = start_server()
-    _seed(root, boto3.session.Session().client("dynamodb", endpoint_url=url))
+    session = boto3.session.Session(aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                                    aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                                    region_name=FAKE_CREDENTIALS["AWS_REGION"])
+    _seed(root, session.client("dynamodb", endpoint_url=url))
     return server, url
 
 
@@ -105,6 +118,23 @@ def _baseline_fastapi() -> Any:
     # functions do not, so a baseline with one would flatter every ratio.
     @app.get("/v0/credits", response_model=None)
     def credits() -> dict[str, object]:
+        return {"id": "acct", "credits": 1.0}
+
+    return Mangum(app, lifespan="off")
+
+
+def _baseline_fastapi_boto3() -> Any:
+    """The minimal FastAPI app whose GET reads one DynamoDB item through boto3, as a route function does."""
+    from fastapi import FastAPI
+    from mangum import Mangum
+
+    app = FastAPI()
+
+    @app.get("/v0/credits", response_model=None)
+    async def credits() -> dict[str, object]:
+        import boto3
+
+        boto3.client("dynamodb").get_item(TableName=os.environ["UNIGATE_KEYS_TABLE"], Key={"key_hash": {"S": "x"}})
         return {"id": "acct", "credits": 1.0}
 
     return Mangum(app, lifespan="off")
@@ -153,6 +183,8 @@ def main() -> None:
         handler = _baseline_boto3()
     elif target == "baseline-fastapi":
         handler = _baseline_fastapi()
+    elif target == "baseline-fastapi-boto3":
+        handler = _baseline_fastapi_boto3()
     else:
         assert spec is not None
         handler = load_handler(spec)
