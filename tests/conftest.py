@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from unigate_tools.emulator import FAKE_CREDENTIALS, make_writes_atomic, serve_dynamodb_in_process
+from unigate_tools.emulator import FAKE_CREDENTIALS, make_writes_atomic
 from unigate_tools.template import Template
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +37,6 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     from moto import mock_aws
 
     from unigate.infra import aws as aws_clients
-    from unigate.infra import dynamodb
     from unigate.infra.config import get_settings
 
     for name, value in FAKE_CREDENTIALS.items():
@@ -53,10 +52,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     aws_clients.reset()
     make_writes_atomic()
     with mock_aws():
-        serve_dynamodb_in_process()
         template().create_tables(aws_clients.client("dynamodb"))
         yield
-    dynamodb.use_transport(None)
     aws_clients.reset()
     get_settings.cache_clear()
 

@@ -16,9 +16,9 @@ from tests.fakes.upstream import catalog_override
 from tests.integration.chat_helpers import assert_money_consistent, run_chat
 from unigate.catalog.entries import get_catalog
 from unigate.domain.errors import ServiceUnavailable, UpstreamError
-from unigate.infra import aws, dynamodb
+from unigate.infra import aws
 from unigate.infra.config import get_settings
-from unigate_tools.emulator import free_port, moto_transport, serve_dynamodb_in_process
+from unigate_tools.emulator import free_port
 
 START = 10_000_000
 ASK = {"model": "gpt-4o@openai", "messages": [{"role": "user", "content": "hello"}]}
@@ -38,40 +38,41 @@ def test_connection_refused_is_502_and_free(providers: Any, account: str, tmp_pa
 
 
 def _dynamodb_refusing_transactions(reason: str, calls: list[str]) -> Any:
-    """The embedded DynamoDB, except that every TransactWriteItems gets the error answer DynamoDB sends
-    for `reason` (the wire format, so unigate.infra.dynamodb's parsing and retries are part of the test)."""
-    if reason == "ThrottlingException":
-        answer = {"__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException", "message": "slow down"}
-    else:
-        answer = {"__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
-                  "Message": f"Transaction cancelled, please refer cancellation reasons for specific reasons "
-                             f"[{reason}, None, None]",
-                  "CancellationReasons": [{"Code": reason}, {"Code": "None"}, {"Code": "None"}]}
+    """moto's DynamoDB backend, except that every TransactWriteItems fails with the error DynamoDB gives for
+    `reason`: moto serialises it, so botocore's parsing and retries are part of the test."""
+    from moto.dynamodb.exceptions import DynamodbException, TransactionCanceledException
 
-    def transport(operation: str, body: bytes) -> tuple[int, bytes]:
-        if operation != "TransactWriteItems":
-            return moto_transport(operation, body)
-        calls.append(operation)
-        return 400, json.dumps(answer).encode()
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        calls.append("TransactWriteItems")
+        # "Mixed": throttled, then (botocore's retry) cancelled for a conflict, and again.
+        if reason == "ThrottlingException" or (reason == "Mixed" and len(calls) % 2):
+            raise DynamodbException("com.amazonaws.dynamodb.v20120810#ThrottlingException", "slow down")
+        code = "TransactionConflict" if reason == "Mixed" else reason
+        raise TransactionCanceledException([(code, "busy", None)] + [(None, None, None)] * 2)
 
-    return transport
+    return transact_write_items
 
 
-@pytest.mark.parametrize("fault", ["TransactionConflict", "ThrottlingError", "ThrottlingException"])
+# What one balance change may send while DynamoDB keeps refusing it, within its budget of six requests
+# (UNIGATE_TRANSACTION_ATTEMPTS): a cancelled transaction is retried by the store, one request a call, while
+# a whole call's attempts still fit; a throttled one by botocore alone, with its attempts.
+SENT = {"TransactionConflict": 4, "ThrottlingError": 4, "ThrottlingException": aws.MAX_ATTEMPTS, "Mixed": 4}
+
+
+@pytest.mark.parametrize("fault", sorted(SENT))
 def test_a_hold_that_cannot_be_written_is_503_and_nothing_is_sent(providers: Any, account: str, fault: str,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodb.models import DynamoDBBackend
+
     calls: list[str] = []
-    dynamodb.use_transport(_dynamodb_refusing_transactions(fault, calls))
+    monkeypatch.setattr(DynamoDBBackend, "transact_write_items", _dynamodb_refusing_transactions(fault, calls))
     monkeypatch.setattr("unigate.stores.dynamo.time.sleep", lambda _: None)
-    monkeypatch.setattr("unigate.infra.dynamodb.time.sleep", lambda _: None)
     with pytest.raises(ServiceUnavailable) as raised:
         run_chat(ASK)
     assert raised.value.status == 503
-    # Bounded retries: the client retries throttling itself; cancelled transactions only the store retries.
-    per_attempt = dynamodb.MAX_ATTEMPTS if fault == "ThrottlingException" else 1
-    assert len(calls) == get_settings().transaction_attempts * per_attempt
+    assert len(calls) == SENT[fault] <= get_settings().transaction_attempts
     assert providers.received == []  # never an unbilled upstream call
-    serve_dynamodb_in_process()
+    monkeypatch.undo()
     assert assert_money_consistent() == START
 
 

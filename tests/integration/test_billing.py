@@ -1,6 +1,5 @@
 """Money through the real stores on moto's DynamoDB: exact, exactly-once, never negative, always summing."""
 
-import json
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
@@ -8,10 +7,9 @@ import pytest
 
 from unigate.accounts import accounts, billing
 from unigate.domain.errors import BadRequest, Conflict, InsufficientCredits, NotFound
-from unigate.infra import dynamodb
+from unigate.infra import aws
 from unigate.infra.config import get_settings
 from unigate.stores import accounts as store
-from unigate_tools.emulator import moto_transport, serve_dynamodb_in_process
 
 
 def _balance(account: str) -> int:
@@ -155,24 +153,25 @@ def test_a_ledger_near_dynamodbs_item_collection_cap_is_alarmed(account: str,
     asked: list[str | None] = []
     estimate = [1.0, 2.0]
 
-    def with_sizes(operation: str, body: bytes) -> tuple[int, bytes]:
-        status, data = moto_transport(operation, body)
-        if operation != "TransactWriteItems" or status != 200:
-            return status, data
-        asked.append(json.loads(body).get("ReturnItemCollectionMetrics"))
-        answer = json.loads(data)
-        answer["ItemCollectionMetrics"] = {
+    def note_asked(params: dict[str, object], **_: object) -> None:
+        asked.append(params.get("ReturnItemCollectionMetrics"))  # type: ignore[arg-type]
+
+    def with_sizes(http_response: object, parsed: dict[str, object], **_: object) -> None:
+        if getattr(http_response, "status_code", 0) != 200:
+            return
+        parsed["ItemCollectionMetrics"] = {
             ledger: [{"ItemCollectionKey": {"account_id": {"S": account}}, "SizeEstimateRangeGB": list(estimate)}],
             "SomeOtherTable": [{"ItemCollectionKey": {"k": {"S": "x"}}, "SizeEstimateRangeGB": [9.0, 10.0]}],
         }
-        return status, json.dumps(answer).encode()
 
     counted: list[str] = []
     warned: list[tuple[str, dict[str, object]]] = []
     monkeypatch.setattr("unigate.accounts.billing.count", lambda name, *_, **__: counted.append(name))
     monkeypatch.setattr("unigate.accounts.billing.get_logger", lambda: SimpleNamespace(
         warning=lambda message, extra: warned.append((message, extra))))
-    dynamodb.use_transport(with_sizes)
+    events = aws.client("dynamodb").meta.events
+    events.register("before-parameter-build.dynamodb.TransactWriteItems", note_asked)
+    events.register("after-call.dynamodb.TransactWriteItems", with_sizes)
     try:
         first = billing.hold(account, 1_000)
         assert counted == []
@@ -185,5 +184,6 @@ def test_a_ledger_near_dynamodbs_item_collection_cap_is_alarmed(account: str,
         assert billing.settle(first, 400) is True
         assert asked == ["SIZE", "SIZE", None]  # only the hold asks: it is the write every request makes first
     finally:
-        serve_dynamodb_in_process()
+        events.unregister("before-parameter-build.dynamodb.TransactWriteItems", note_asked)
+        events.unregister("after-call.dynamodb.TransactWriteItems", with_sizes)
     _assert_consistent(account)

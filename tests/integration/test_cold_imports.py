@@ -23,7 +23,9 @@ before = set(sys.modules)
 spec = importlib.util.spec_from_file_location("function_app", sys.argv[1])
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
-print(json.dumps(sorted(set(sys.modules) - before)))
+aws = sys.modules.get("unigate.infra.aws")
+print(json.dumps({"imported": sorted(set(sys.modules) - before),
+                  "clients": aws.client.cache_info().currsize if aws else 0}))
 """
 
 FUNCTIONS = template().functions()
@@ -39,15 +41,22 @@ def _fresh_python(code: str, *args: str) -> str:
                           check=True).stdout
 
 
+def _loaded(name: str) -> dict[str, Any]:
+    return dict(json.loads(_fresh_python(PROBE, str(module_path(FUNCTIONS[name])))))
+
+
 def _imported_by_loading(name: str) -> set[str]:
-    return set(json.loads(_fresh_python(PROBE, str(module_path(FUNCTIONS[name])))))
+    return set(_loaded(name)["imported"])
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
-def test_loading_a_handler_imports_no_aws_sdk_or_yaml(name: str) -> None:
-    """unigate speaks DynamoDB itself; boto3 is imported only by a call that needs it (Secrets Manager)."""
-    imported = _imported_by_loading(name)
+def test_loading_a_handler_creates_no_aws_client_and_imports_no_emulator_or_yaml(name: str) -> None:
+    """Every AWS call goes through boto3 clients of one session (unigate.infra.aws), made by the first call that
+    needs each, and boto3 itself is imported then: loading a handler makes none and imports neither."""
+    loaded = _loaded(name)
+    imported = set(loaded["imported"])
     assert "unigate" in imported  # the probe did load the handler
+    assert loaded["clients"] == 0
     assert not imported & {"boto3", "botocore", "yaml", "moto", "aws_xray_sdk"}
 
 

@@ -1,8 +1,11 @@
 """Counting and timing every AWS API call of this process (for `make bench`).
 
-Wraps the single entry point of each client: botocore's (Secrets Manager and the rest) and
-unigate.infra.dynamodb's. Enabled in the local server by UNIGATE_DEV_TIMING=1,
-which also serves the totals at GET /_unigate/aws-calls (and resets them with DELETE).
+Through botocore's event hooks on the process's session (unigate.infra.aws), which every client made from it
+afterwards inherits: a call starts at `provide-client-params`, the first event of an API call (so its
+parameter validation, serialisation and signing count as the call's), and ends at `after-call` (an
+answer, error answers included) or `after-call-error` (no answer: a broken connection after botocore's
+retries). Enabled in the local server by UNIGATE_DEV_TIMING=1, which also serves the totals at
+GET /_unigate/aws-calls (and resets them with DELETE).
 
 The local server also charges each call to the request that made it (a context variable: the request's
 task, the tasks it starts and the threads it hands work to all see the same tally), and notes how much
@@ -47,36 +50,40 @@ def first_byte_sent(tally: list[float]) -> None:
         totals.before_first_byte.append(tally[0])
 
 
+_STARTED = "unigate_timing_started"
+
+
 def install() -> None:
-    from botocore.client import BaseClient
+    """Times every call of the clients made from now on (clients already made are dropped, to be remade)."""
+    from unigate.infra import aws
 
-    from unigate.infra.dynamodb import DynamoDB
+    events = aws.session().events
+    events.register("provide-client-params", _started, unique_id=_STARTED)
+    events.register("after-call", _ended, unique_id="unigate_timing_ended")
+    events.register("after-call-error", _ended, unique_id="unigate_timing_failed")
+    aws.client.cache_clear()
 
-    # botocore's stubs do not declare its private entry point.
-    _time(BaseClient, "_make_api_call", lambda client: client.meta.service_model.service_name)
-    _time(DynamoDB, "call", lambda client: "dynamodb")
+
+def _started(context: dict[str, Any], **_: Any) -> None:
+    context[_STARTED] = time.perf_counter()
 
 
-def _time(client_class: Any, entry_point: str, service_of: Any) -> None:
-    if getattr(client_class, "_unigate_timed", False):
+def _ended(context: dict[str, Any], event_name: str, model: Any = None, **_: Any) -> None:
+    started = context.pop(_STARTED, None)
+    if started is None:
         return
-    original = getattr(client_class, entry_point)
-
-    def timed(self: Any, operation_name: str, api_params: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return original(self, operation_name, api_params)
-        finally:
-            elapsed = time.perf_counter() - started
-            tally = _request_tally.get()
-            if tally is not None:
-                tally[0] += elapsed
-            with totals.lock:
-                totals.calls[f"{service_of(self)}:{operation_name}"] += 1
-                totals.seconds += elapsed
-
-    setattr(client_class, entry_point, timed)
-    client_class._unigate_timed = True
+    elapsed = time.perf_counter() - started
+    tally = _request_tally.get()
+    if tally is not None:
+        tally[0] += elapsed
+    if model is not None:
+        name = f"{model.service_model.service_name}:{model.name}"
+    else:  # after-call-error.<service id>.<operation>
+        service, operation = event_name.split(".", 2)[1:]
+        name = f"{service}:{operation}"
+    with totals.lock:
+        totals.calls[name] += 1
+        totals.seconds += elapsed
 
 
 def snapshot() -> dict[str, Any]:

@@ -1,9 +1,9 @@
-"""boto3 clients (Secrets Manager, Bedrock, the CLI's table set-up), created on first use and reused for the
-life of the process. DynamoDB on the request path goes through unigate.infra.dynamodb instead.
+"""boto3 clients (DynamoDB, Secrets Manager, Bedrock, the CLI's table set-up), created on first use from one
+session and reused for the life of the process, and the one list of AWS error codes that mean "busy".
 
-No client exists at import time: creating one costs tens of milliseconds and every cold start pays it.
-The endpoint follows botocore's own configuration (AWS_ENDPOINT_URL and friends), which is how the
-local server and the CLI point at the embedded emulator.
+No client exists at import time, and boto3 is imported by the first call that needs a client: a handler
+module loads without it. The endpoint follows botocore's own configuration (AWS_ENDPOINT_URL and
+friends), which is how the CLI points at the local server's embedded AWS.
 """
 
 from __future__ import annotations
@@ -12,17 +12,38 @@ import threading
 from functools import cache
 from typing import Any
 
-# AWS error codes that mean "busy, retry later", not "broken": after botocore's own retries they are
-# retried by the caller where that is safe, and otherwise answered 503.
+# Attempts per API call, the first included (botocore's total_max_attempts): in botocore's standard retry
+# mode, throttling, 5xx answers and broken connections are retried with backoff by botocore itself.
+MAX_ATTEMPTS = 3
+
+# AWS error codes that mean "busy, retry later", not "broken", and the codes of a transaction's
+# cancellation reasons that mean the same (botocore does not retry a cancelled transaction: the store's
+# transaction loop does, unigate.stores.dynamo.transact). An error still busy after those retries is 503.
 BUSY_CODES = frozenset({
     "ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
     "TooManyRequestsException", "InternalServerError", "ServiceUnavailable", "TransactionInProgressException",
+    # CancellationReasons[].Code of a TransactionCanceledException
+    "TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded",
 })
 
 
-def is_busy(exc: BaseException) -> bool:
+def error_code(exc: BaseException) -> str:
     response = getattr(exc, "response", None)
-    return isinstance(response, dict) and response.get("Error", {}).get("Code") in BUSY_CODES
+    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+
+
+def cancellation_reasons(exc: BaseException) -> list[str]:
+    """One code per item of a cancelled transaction ("None" where it passed); [] for any other error."""
+    response = getattr(exc, "response", None)
+    reasons = response.get("CancellationReasons", []) if isinstance(response, dict) else []
+    return [str(reason.get("Code", "None")) for reason in reasons]
+
+
+def is_busy(exc: BaseException) -> bool:
+    code = error_code(exc)
+    if code == "TransactionCanceledException":
+        return any(reason in BUSY_CODES for reason in cancellation_reasons(exc))
+    return code in BUSY_CODES
 
 
 # A botocore session is not safe to create clients from concurrently; the clients themselves are.
@@ -42,24 +63,17 @@ def session() -> Any:
 def client(service: str) -> Any:
     from botocore.config import Config
 
-    # Standard retry mode retries throttling with backoff; transaction conflicts are retried by the
-    # caller, which knows whether a retry is safe.
-    config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=2, read_timeout=5)
+    return new_client(service, Config(retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+                                      connect_timeout=2, read_timeout=5))
+
+
+def new_client(service: str, config: Any) -> Any:
+    """A client of the process's session with a configuration of its own (Bedrock's timeouts and retries)."""
     with _lock:
         return session().client(service, config=config)
 
 
 def reset() -> None:
-    """Forget every client and cached secret (tests switch endpoints and credentials between cases)."""
-    import sys
-
-    from unigate.infra import dynamodb
-
-    dynamodb.reset()
+    """Forget every client and the session (tests switch endpoints and credentials between cases)."""
     client.cache_clear()
     session.cache_clear()
-    if "aws_lambda_powertools.utilities.parameters" in sys.modules:
-        from aws_lambda_powertools.utilities import parameters
-
-        parameters.clear_caches()
-        parameters.base.DEFAULT_PROVIDERS.clear()

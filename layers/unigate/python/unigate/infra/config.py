@@ -75,7 +75,8 @@ class Settings:
 
     # Requests larger than this are refused with 413 before anything else happens.
     max_body_bytes: int = 1_000_000
-    # Bounded retries of a balance transaction that lost a race with another one on the same account.
+    # The DynamoDB requests one balance change may make, botocore's retries of throttling included, while
+    # its transaction loses races with others on the same account (unigate.stores.dynamo.transact).
     transaction_attempts: int = 6
     # A hold open longer than this was left by an invocation that died; the sweeper releases it.
     stale_hold_minutes: int = 20

@@ -30,15 +30,14 @@ IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/gif": "gif", "
 
 @lru_cache(maxsize=1)
 def runtime_client() -> Any:
-    import boto3
     from botocore.config import Config
 
+    from unigate.infra import aws
     from unigate.infra.config import get_settings
 
-    config = Config(retries={"mode": "standard", "max_attempts": 1}, connect_timeout=5,
+    config = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5,
                     read_timeout=get_settings().upstream_timeout_seconds)
-    session: Any = boto3.session.Session()
-    return session.client("bedrock-runtime", config=config)
+    return aws.new_client("bedrock-runtime", config)
 
 
 def _content(content: Any) -> list[dict[str, Any]]:

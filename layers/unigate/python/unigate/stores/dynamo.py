@@ -1,8 +1,8 @@
-"""Thin helpers over the low-level DynamoDB client: attribute-value conversion and transactions.
+"""Thin helpers over boto3's low-level DynamoDB client: attribute-value conversion and transactions.
 
-The client is unigate.infra.dynamodb's (DynamoDB's JSON API without botocore: see there why); it takes and
-returns the wire format, as boto3's low-level client does, and every item here has a handful of plain
-attributes.
+The client (unigate.infra.aws) takes and returns the wire format, and every item here has a handful of plain
+attributes, so the stores build attribute-value dicts themselves rather than going through boto3's
+resource layer and its Decimal numbers.
 """
 
 from __future__ import annotations
@@ -13,17 +13,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from unigate.domain.errors import ServiceUnavailable
-from unigate.infra import aws, dynamodb
+from unigate.infra import aws
+from unigate.infra.config import get_settings
 
 Item = dict[str, Any]
 
-# Reasons DynamoDB gives for cancelling a transaction that say "try again", not "your condition failed".
-_RETRYABLE_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
 
-
-
-def ddb() -> dynamodb.DynamoDB:
-    return dynamodb.client()
+def ddb() -> Any:
+    return aws.client("dynamodb")
 
 
 def to_av(value: Any) -> dict[str, Any]:
@@ -95,27 +92,39 @@ class TransactionCancelled(Exception):
         return index < len(self.reasons) and self.reasons[index] == "ConditionalCheckFailed"
 
 
-def transact(items: list[Item], *, attempts: int, collection_sizes: bool = False) -> dict[str, Any]:
-    """TransactWriteItems, retried with jittered backoff while DynamoDB reports a conflict or throttling;
-    returns DynamoDB's answer (with `collection_sizes`, the size estimates of the item collections of
-    tables with a local secondary index that it wrote to).
+def transact(items: list[Item], *, collection_sizes: bool = False) -> dict[str, Any]:
+    """TransactWriteItems, retried with jittered backoff while DynamoDB cancels it as busy (a conflict with
+    another transaction on the same item, or an item throttled); returns DynamoDB's answer (with
+    `collection_sizes`, the size estimates of the item collections of tables with a local secondary index
+    that it wrote to).
 
-    A transaction either applies whole or not at all, so retrying one that was cancelled for a conflict
-    can never apply it twice. Condition failures are raised at once for the caller to interpret.
+    botocore retries throttling and 5xx answers of each call itself, but not a cancelled transaction: this is
+    the one loop that does. A transaction either applies whole or not at all, so retrying one that was
+    cancelled can never apply it twice. Condition failures are raised at once for the caller to interpret.
+
+    The loop and botocore's attempts share one budget, `transaction_attempts` requests in all (botocore
+    reports the attempts of each call): a call is only started while its every attempt fits.
     """
+    from botocore.exceptions import ClientError
+
     client = ddb()
     params: dict[str, Any] = {"TransactItems": items}
     if collection_sizes:
         params["ReturnItemCollectionMetrics"] = "SIZE"
-    for attempt in range(attempts):
+    budget, spent = get_settings().transaction_attempts, 0
+    for attempt in range(budget):
         try:
-            return client.transact_write_items(**params)
-        except client.exceptions.TransactionCanceledException as exc:
-            reasons = [r.get("Code", "None") for r in exc.response.get("CancellationReasons", [])]
-            if not any(r in _RETRYABLE_REASONS for r in reasons):
-                raise TransactionCancelled(reasons) from None
-        except dynamodb.ClientError as exc:
+            return dict(client.transact_write_items(**params))
+        except ClientError as exc:
             if not aws.is_busy(exc):
+                reasons = aws.cancellation_reasons(exc)
+                if reasons:
+                    raise TransactionCancelled(reasons) from None
                 raise
+            if aws.error_code(exc) != "TransactionCanceledException":
+                break  # still throttled after botocore's own retries
+            spent += 1 + int(exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0))
+        if spent + aws.MAX_ATTEMPTS > budget:
+            break
         time.sleep(min(0.4, 0.01 * 2**attempt) * random.random())  # noqa: S311 - jitter, not crypto
     raise ServiceUnavailable("The balance store is busy; please retry.", code="store_busy")

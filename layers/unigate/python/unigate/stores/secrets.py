@@ -1,4 +1,5 @@
-"""Provider keys from Secrets Manager, through Powertools parameters with a per-process cache.
+"""Provider keys from Secrets Manager, through Powertools parameters with a per-process cache (its provider
+over the process's one Secrets Manager client, unigate.infra.aws).
 
 A secret is either the bare key or JSON with an "api_key" field (and, for Azure, optional fields such
 as "base_url" that the operator keeps out of the catalog). Values are never logged or returned to
@@ -12,19 +13,30 @@ import time
 from typing import Any
 
 from unigate.domain.errors import ServiceUnavailable
+from unigate.infra import aws
 from unigate.infra.config import get_settings
 
 _last_good: dict[str, tuple[float, dict[str, Any]]] = {}
+# The Powertools provider (its cache) of the client it was made over; a new client (aws.reset) gets a new one.
+_provider: list[Any] = []
+
+
+def _secrets_provider() -> Any:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    client = aws.client("secretsmanager")
+    if not _provider or _provider[0].client is not client:
+        _provider[:] = [SecretsProvider(boto3_client=client)]
+    return _provider[0]
 
 
 def provider_credentials(secret_name: str) -> dict[str, Any]:
-    from aws_lambda_powertools.utilities import parameters
     from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
     settings = get_settings()
     full_name = settings.provider_secret_prefix + secret_name
     try:
-        raw = parameters.get_secret(full_name, max_age=settings.secret_cache_seconds)
+        raw = _secrets_provider().get(full_name, max_age=settings.secret_cache_seconds)
     except GetParameterError:
         cached = _last_good.get(full_name)
         if cached is not None:
