@@ -146,17 +146,8 @@ def credit(entry: LedgerEntry) -> LedgerEntry:
     """
     if entry.amount_micros <= 0:
         raise ValueError("a credit must be positive")
-    update = {
-        "Update": {
-            "TableName": _accounts(),
-            "Key": _account_key(entry.account_id),
-            "UpdateExpression": "ADD balance :amount",
-            "ConditionExpression": "attribute_exists(account_id)",
-            "ExpressionAttributeValues": values(amount=entry.amount_micros),
-        }
-    }
     try:
-        transact([update, _ledger_put(entry)])
+        transact([_balance_change(entry.account_id, entry.amount_micros), _ledger_put(entry)])
     except TransactionCancelled as cancelled:
         if cancelled.failed(1):
             existing = get_entry(entry.account_id, entry.entry_id)
@@ -165,6 +156,23 @@ def credit(entry: LedgerEntry) -> LedgerEntry:
             raise Conflict("This idempotency key was already used with a different amount.") from None
         raise NotFound(f"Account {entry.account_id} not found.") from None
     return entry
+
+
+def _balance_change(account_id: str, delta: int, *, covered: int | None = None) -> dict[str, Any]:
+    """A transaction item that adds `delta` (negative to take) to an existing account's balance. With
+    `covered`, only while the account is active and its balance covers that amount, so it never goes below
+    zero. ADD is DynamoDB's atomic increment: once the condition has found the balance, nothing else reads it."""
+    condition, names = "attribute_exists(account_id)", {}
+    amounts = values(delta=delta)
+    if covered is not None:
+        condition += " AND #st = :active AND balance >= :covered"
+        names = {"#st": "status"}
+        amounts.update(values(covered=covered, active=str(AccountStatus.ACTIVE)))
+    return {"Update": {
+        "TableName": _accounts(), "Key": _account_key(account_id), "UpdateExpression": "ADD balance :delta",
+        "ConditionExpression": condition, "ExpressionAttributeValues": amounts,
+        **({"ExpressionAttributeNames": names} if names else {}),
+    }}
 
 
 def open_hold(hold: Hold, details: dict[str, str]) -> float:
@@ -176,19 +184,7 @@ def open_hold(hold: Hold, details: dict[str, str]) -> float:
     if hold.amount_micros < 0:
         raise ValueError("a hold cannot be negative")
     created = now_iso()
-    # ADD, DynamoDB's atomic increment, as every balance change here (grants, settles): the condition has
-    # already found that the balance covers the amount taken.
-    debit = {
-        "Update": {
-            "TableName": _accounts(),
-            "Key": _account_key(hold.account_id),
-            "UpdateExpression": "ADD balance :taken",
-            "ConditionExpression": "attribute_exists(account_id) AND #st = :active AND balance >= :amount",
-            "ExpressionAttributeNames": {"#st": "status"},
-            "ExpressionAttributeValues": values(amount=hold.amount_micros, taken=-hold.amount_micros,
-                                                active=str(AccountStatus.ACTIVE)),
-        }
-    }
+    debit = _balance_change(hold.account_id, -hold.amount_micros, covered=hold.amount_micros)
     record = {
         "Put": {
             "TableName": _accounts(),
@@ -243,15 +239,7 @@ def settle_hold(hold: Hold, cost_micros: int, extra: tuple[dict[str, Any], ...] 
     cost = min(max(int(cost_micros), 0), hold.amount_micros)
     refund = hold.amount_micros - cost
     settled = now_iso()
-    give_back = {
-        "Update": {
-            "TableName": _accounts(),
-            "Key": _account_key(hold.account_id),
-            "UpdateExpression": "ADD balance :refund",
-            "ConditionExpression": "attribute_exists(account_id)",
-            "ExpressionAttributeValues": values(refund=refund),
-        }
-    }
+    give_back = _balance_change(hold.account_id, refund)
     # The hold is deleted, not marked settled: the ledger's settle entry is its record, a second settle or a
     # release racing this one still finds no open hold and changes nothing, and a delete is a cheaper write.
     close = {
