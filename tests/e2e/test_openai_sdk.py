@@ -49,7 +49,8 @@ def test_create_returns_the_echo_and_charges_exactly_its_cost(server: LocalServe
 def test_streaming_through_the_sdk(server: LocalServer) -> None:
     before = _credits(server)
     stream = _client(server).chat.completions.create(
-        model="echo@echo", messages=[{"role": "user", "content": "one two three four"}], stream=True
+        model="echo@echo", messages=[{"role": "user", "content": "one two three four"}], stream=True,
+        stream_options={"include_usage": True},
     )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -68,7 +69,8 @@ def test_a_self_hosted_upstream_added_by_catalog_path(server: LocalServer) -> No
     )
     assert completion.choices[0].message.content == "fake reply to: hi there"
     streamed = client.chat.completions.create(
-        model="llama-3.1-8b-chat@local-vllm", messages=[{"role": "user", "content": "hi there"}], stream=True
+        model="llama-3.1-8b-chat@local-vllm", messages=[{"role": "user", "content": "hi there"}], stream=True,
+        stream_options={"include_usage": True},
     )
     chunks = list(streamed)
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "fake reply to: hi there"
@@ -132,7 +134,7 @@ def test_fifty_concurrent_requests_against_a_balance_that_covers_some(server: Lo
     def attempt(_: int) -> Decimal | int:
         try:
             stream = client.chat.completions.create(
-                model="gpt-4o@openai", max_tokens=1000, stream=True,
+                model="gpt-4o@openai", max_tokens=1000, stream=True, stream_options={"include_usage": True},
                 messages=[{"role": "user", "content": "scenario:paced"}],
             )
             return _cost(list(stream)[-1].usage)
@@ -219,6 +221,23 @@ def test_a_client_gone_before_the_answer_cancels_the_upstream_call_and_releases_
     assert [e["kind"] for e in ledger["entries"]] == ["grant", "hold", "settle"]
     assert ledger["entries"][1]["details"] == {"endpoint": "gpt-4o@openai"}  # what the hold was for
     assert sum(Decimal(e["credits"]) for e in ledger["entries"]) == Decimal("1")
+
+
+def test_a_stream_without_include_usage_has_no_usage_chunk_and_is_still_billed(server: LocalServer) -> None:
+    """The everyday loop `c.choices[0].delta.content` works: as OpenAI does, the usage chunk (choices: [])
+    comes only when stream_options.include_usage asks for it, while billing never depends on it."""
+    before = _credits(server)
+    chunks = list(_client(server).chat.completions.create(
+        model="echo@echo", messages=[{"role": "user", "content": "one two three"}], stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "one two three"
+    assert all(c.usage is None for c in chunks)
+    charged = before - _credits(server)
+    assert charged > 0
+    with_usage = list(_client(server).chat.completions.create(
+        model="echo@echo", messages=[{"role": "user", "content": "one two three"}], stream=True,
+        stream_options={"include_usage": True}))
+    assert with_usage[-1].choices == []
+    assert _cost(with_usage[-1].usage) == charged  # the same request costs the same either way
 
 
 def test_models_retrieve(server: LocalServer) -> None:

@@ -90,7 +90,8 @@ def test_run_sh_serves_and_streams_like_the_adapter(moto_server: str, fake_upstr
 
         context = {"requestId": "lwa-request-1", "stage": "api",
                    "authorizer": {"account_id": "acct_lwa", "key_id": "key_lwa", "allowed_models": "[]"}}
-        body = {"model": "gpt-4o@openai", "stream": True, "messages": [{"role": "user", "content": "scenario:paced"}]}
+        body = {"model": "gpt-4o@openai", "stream": True, "stream_options": {"include_usage": True},
+                "messages": [{"role": "user", "content": "scenario:paced"}]}
         arrivals, lines = [], []
         with httpx.stream("POST", f"{base}/v1/chat/completions", json=body, timeout=30,
                           headers={"x-amzn-request-context": json.dumps(context)}) as response:

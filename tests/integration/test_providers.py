@@ -64,7 +64,7 @@ def test_plain_completion(model: str, providers, account: str) -> None:
 
 @pytest.mark.parametrize("model", FAMILIES)
 def test_streamed_completion(model: str, providers, account: str) -> None:
-    _, events = run_chat(_body(model, stream=True))
+    _, events = run_chat(_body(model, stream=True, stream_options={"include_usage": True}))
     assert events[-1] == "[DONE]"
     assert streamed_text(events) == REPLY
     assert all(c["model"] == model for c in events[:-1])
@@ -158,7 +158,8 @@ def test_broken_streams_end_with_an_error_and_bill_what_was_produced(model: str,
 @pytest.mark.parametrize("model", FAMILIES)
 @pytest.mark.parametrize("stream", [False, True])
 def test_no_usage_is_billed_by_estimate_never_zero(model: str, stream: bool, providers, account: str) -> None:
-    _, result = run_chat(_body(model, "scenario:nousage", stream=stream))
+    options = {"stream_options": {"include_usage": True}} if stream else {}
+    _, result = run_chat(_body(model, "scenario:nousage", stream=stream, **options))
     usage = final_usage(result) if stream else result["usage"]
     assert usage["prompt_tokens"] > 0
     assert usage["completion_tokens"] > 0

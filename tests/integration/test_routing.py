@@ -202,7 +202,7 @@ def test_streamed_usage_of_a_fallback_is_the_served_endpoints(providers, account
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     _settings(monkeypatch, upstream_retries=0)
     providers.failures["alpha"] = [(503, None)]
-    headers, events = run_chat(_ask("routing-test@alpha->beta", stream=True))
+    headers, events = run_chat(_ask("routing-test@alpha->beta", stream=True, stream_options={"include_usage": True}))
     assert headers["x-unigate-endpoint"] == "routing-test@beta"
     usage = final_usage(events)
     assert START - assert_money_consistent() == _cost("routing-test@beta", usage)

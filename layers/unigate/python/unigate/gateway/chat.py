@@ -76,6 +76,9 @@ class Prepared:
     prompt_estimate: int = 0
     limit_tokens: int = 0
     rate_headers: dict[str, str] = field(default_factory=dict)
+    # The client asked for the usage chunk (stream_options.include_usage), as OpenAI sends it only then;
+    # unigate asks the upstream for usage either way, so billing never depends on it.
+    usage_chunk: bool = False
 
     def list_price(self, prompt_tokens: int, completion_tokens: int) -> int:
         return self.endpoint.cost_micros(prompt_tokens, completion_tokens)
@@ -210,7 +213,8 @@ def _bind(request: request_models.ChatCompletionRequest, body: dict[str, Any], c
     forwarded, dropped, extra = split_parameters(body, OPENAI_PARAMS, provider.params | ALWAYS_FORWARDED,
                                                  provider.name, extra_mode=extra_mode)
     forwarded["model"] = endpoint.upstream
-    prepared = Prepared(endpoint, provider, forwarded, request.stream, 0, dropped, **extras,
+    usage_chunk = bool(request.stream_options and request.stream_options.include_usage)
+    prepared = Prepared(endpoint, provider, forwarded, request.stream, 0, dropped, **extras, usage_chunk=usage_chunk,
                         own_key=key, deployment=candidate.deployment, extra=extra, prompt_estimate=prompt.fair,
                         limit_tokens=prompt.fair + (max_out or 0) * n)
     prepared.worst_case_micros = prepared.cost(prompt.worst, (max_out or endpoint.max_output) * n)
@@ -568,12 +572,13 @@ async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], firs
         charged = await attempt.settle(prepared.cost(prompt, completion),
                                        attempt.measurement("ok", completion), tokens=(prompt, completion),
                                        response="".join(produced))
-        yield _sse({
-            "id": chunk_id, "object": "chat.completion.chunk", "created": int(time.time()), "model": name,
-            "choices": [],
-            "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
-                      "total_tokens": prompt + completion, "cost": micros_to_credits(charged)},
-        })
+        if prepared.usage_chunk:
+            yield _sse({
+                "id": chunk_id, "object": "chat.completion.chunk", "created": int(time.time()), "model": name,
+                "choices": [],
+                "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
+                          "total_tokens": prompt + completion, "cost": micros_to_credits(charged)},
+            })
         yield b"data: [DONE]\n\n"
     except UpstreamFailure as failure:
         # Never retried after the first byte: bill what was generated; the rest of the hold goes back.
