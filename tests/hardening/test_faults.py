@@ -84,6 +84,34 @@ def test_a_provider_key_never_fetched_is_a_clear_503_and_free(providers: Any, ac
     assert assert_money_consistent() == START
 
 
+def test_fallbacks_pass_over_an_endpoint_whose_provider_has_no_key(providers: Any, account: str) -> None:
+    """No key for openai: the chain, the array body and a meta-provider go on to the next endpoint, as after a
+    5xx; nothing is held for the unusable one, and only the answer is charged."""
+    aws.client("secretsmanager").delete_secret(SecretId="unigate/providers/openai", ForceDeleteWithoutRecovery=True)
+    message = [{"role": "user", "content": "still answered"}]
+    headers, body = run_chat({"model": "gpt-4o@openai->echo@echo", "messages": message})
+    assert headers["x-unigate-endpoint"] == "echo@echo"
+    assert body["choices"][0]["message"]["content"] == "still answered"
+    _, array = run_chat([{"model": "gpt-4o@openai", "messages": message}, {"model": "echo@echo", "messages": message}])
+    assert array["model"] == "echo@echo"
+    assert providers.received == []
+    charged = round((body["usage"]["cost"] + array["usage"]["cost"]) * 1_000_000)
+    assert assert_money_consistent() == START - charged
+
+
+def test_when_no_endpoint_is_usable_the_error_names_each(providers: Any, account: str) -> None:
+    for provider in ("openai", "anthropic"):
+        aws.client("secretsmanager").delete_secret(SecretId=f"unigate/providers/{provider}",
+                                                   ForceDeleteWithoutRecovery=True)
+    with pytest.raises(ServiceUnavailable) as raised:
+        run_chat({"model": "gpt-4o@openai->claude-3.5-haiku@anthropic",
+                  "messages": [{"role": "user", "content": "x"}]})
+    assert raised.value.code == "credentials_unavailable"
+    assert "gpt-4o@openai: " in raised.value.message
+    assert "claude-3.5-haiku@anthropic: " in raised.value.message
+    assert assert_money_consistent() == START
+
+
 def test_a_client_leaving_before_the_first_byte_releases_the_hold(server: Any, fake_upstream: Any) -> None:
     account = server.cli_json("accounts", "create")["account_id"]
     key = server.cli_json("keys", "create", "--account", account)["key"]

@@ -89,5 +89,9 @@ class ServiceUnavailable(UnigateError, status=503, code="service_unavailable"):
     """Nothing can serve the request now (credentials missing, every endpoint cooling down, a busy store)."""
 
 
+class CredentialsUnavailable(ServiceUnavailable, code="credentials_unavailable"):
+    """The gateway has no key for the provider: fallbacks pass over the endpoint, as over a 5xx."""
+
+
 class UpstreamTimeout(UnigateError, status=504, code="upstream_timeout"):
     """The provider did not answer in time."""

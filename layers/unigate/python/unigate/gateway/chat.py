@@ -28,6 +28,7 @@ from unigate.domain import contentfilter, model_strings, request_models, tokens
 from unigate.domain.errors import (
     ArgumentsMismatch,
     BadRequest,
+    CredentialsUnavailable,
     RateLimited,
     UnigateError,
     UpstreamError,
@@ -480,6 +481,7 @@ async def complete(plan: list[Prepared], caller: Caller, *, remaining_ms: int | 
     deadline = time.monotonic() + _timeout(remaining_ms)
     failure: UpstreamFailure | None = None
     refused: RateLimited | None = None
+    unusable: list[tuple[str, CredentialsUnavailable]] = []
     failed_on = plan[0]
     for prepared in plan:
         for retry in range(settings.upstream_retries + 1):
@@ -490,6 +492,11 @@ async def complete(plan: list[Prepared], caller: Caller, *, remaining_ms: int | 
                 return await _attempt(prepared, caller, timeout, runner or _attempt_with)
             except RateLimited as exc:
                 refused = exc
+                break
+            except CredentialsUnavailable as exc:  # found before the hold: the next endpoint may serve
+                unusable.append((prepared.endpoint.name, exc))
+                get_logger().info("endpoint passed over", extra={"endpoint": prepared.endpoint.name,
+                                                                 "code": exc.code})
                 break
             except UpstreamFailure as exc:
                 failure, failed_on = exc, prepared
@@ -505,6 +512,11 @@ async def complete(plan: list[Prepared], caller: Caller, *, remaining_ms: int | 
         raise failure_to_error(failure, failed_on.provider.name)
     if refused is not None:
         raise refused
+    if len(unusable) == 1 and len(plan) == 1:
+        raise unusable[0][1]
+    if unusable:
+        raise CredentialsUnavailable("No endpoint of the request could be used: " + "; ".join(
+            f"{name}: {exc.message}" for name, exc in unusable))
     raise UpstreamTimeout("No time was left to call a provider.")
 
 

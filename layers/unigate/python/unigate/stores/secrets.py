@@ -12,7 +12,7 @@ import json
 import time
 from typing import Any
 
-from unigate.domain.errors import ServiceUnavailable
+from unigate.domain.errors import CredentialsUnavailable
 from unigate.infra import aws
 from unigate.infra.config import get_settings
 
@@ -41,7 +41,7 @@ def provider_credentials(secret_name: str) -> dict[str, Any]:
         cached = _last_good.get(full_name)
         if cached is not None:
             return cached[1]
-        raise ServiceUnavailable(
+        raise CredentialsUnavailable(
             f"The provider's credentials ({secret_name}) are not available; ask the operator to configure them."
         ) from None
     text = raw.decode() if isinstance(raw, bytes) else str(raw)
