@@ -77,6 +77,17 @@ def gzip_bomb() -> bytes:
 Answer = bytes | Callable[[], AsyncIterator[bytes]]
 
 
+# How long a streamed variant waits after its good event before it breaks HTTP: an HTTP client parses what
+# arrives in one read at once, and one that fails on the broken part never passes on the event before it.
+PAUSE_SECONDS = 0.1
+
+
+async def _after_a_pause(first: bytes, then: bytes) -> AsyncIterator[bytes]:
+    yield first
+    await asyncio.sleep(PAUSE_SECONDS)
+    yield then
+
+
 async def _endless(first: bytes, piece: bytes, *, chunked: bool = True) -> AsyncIterator[bytes]:
     yield first
     while True:
@@ -88,11 +99,17 @@ def answers(stream: bool) -> dict[str, Answer]:
     framing = CHUNKED_SSE if stream else CHUNKED
     good = stream_of("fine") if stream else completion("fine")
     smuggled = stream_of("smuggled") if stream else completion("smuggled")
+
+    def broken(tail: bytes) -> Answer:
+        if stream:
+            return lambda: _after_a_pause(framing + prefix, tail)
+        return framing + tail
+
     content_type = "text/event-stream" if stream else "application/json"
     return {
         "ok": whole(good, content_type),
-        "chunk-negative": framing + prefix + b"-3\r\nabc\r\n0\r\n\r\n",
-        "chunk-hex-prefix": framing + prefix + b"0x10\r\n" + b"x" * 16 + b"\r\n0\r\n\r\n",
+        "chunk-negative": broken(b"-3\r\nabc\r\n0\r\n\r\n"),
+        "chunk-hex-prefix": broken(b"0x10\r\n" + b"x" * 16 + b"\r\n0\r\n\r\n"),
         "chunk-absurd": lambda: _endless(framing + prefix + b"ffffffffffffffff\r\n", b"x" * 65536, chunked=False),
         "both-framings": head(f"Content-Type: {content_type}", f"Content-Length: {len(good)}",
                               "Transfer-Encoding: chunked") + chunk(good) + b"0\r\n\r\n",

@@ -37,7 +37,7 @@ LINE_TOO_LONG = "event stream line is larger than the gateway's limit"
 WHY = {
     "chunk-negative": (BROKE, BROKE), "chunk-hex-prefix": (BROKE, BROKE),
     "chunk-absurd": (TOO_LARGE, LINE_TOO_LONG),  # its endless bytes extend the stream's last line
-    "both-framings": ("both a Content-Length and a Transfer-Encoding",) * 2,
+    "both-framings": (BROKE, BROKE),  # the HTTP client's parser refuses the answer's head
     "gzip-bomb": (TOO_LARGE, LINE_TOO_LONG),  # spaces without a line end, in a stream
     "endless-body": (TOO_LARGE, TOO_LARGE), "endless-line": (TOO_LARGE, LINE_TOO_LONG),
     "redirect": ("302 from upstream: a redirect, not followed",) * 2,

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+import aiohttp
+
 from unigate.infra.transport import get_client
 from unigate_tools.bench_upstream import read_body
 
@@ -22,26 +24,26 @@ def make_app(upstream: str) -> Any:
         if scope["type"] != "http":
             return
         body = await read_body(receive)
-        client = get_client()
-        request = client.build_request(scope["method"], upstream + scope["path"], content=body,
-                                       timeout=TIMEOUT_SECONDS, headers={"Content-Type": "application/json"})
-        response = await client.send(request, stream=True)
+        response = await get_client().request(
+            scope["method"], upstream + scope["path"], data=body, allow_redirects=False,
+            timeout=aiohttp.ClientTimeout(total=None, sock_read=TIMEOUT_SECONDS),
+            headers={"Content-Type": "application/json"})
         try:
             content_type = response.headers.get("content-type", "application/json").encode()
             if not content_type.startswith(b"text/event-stream"):
-                payload = await response.aread()
-                await send({"type": "http.response.start", "status": response.status_code,
+                payload = await response.read()
+                await send({"type": "http.response.start", "status": response.status,
                             "headers": [(b"content-type", content_type),
                                         (b"content-length", str(len(payload)).encode())]})
                 await send({"type": "http.response.body", "body": payload})
                 return
-            await send({"type": "http.response.start", "status": response.status_code,
+            await send({"type": "http.response.start", "status": response.status,
                         "headers": [(b"content-type", content_type)]})
-            async for chunk in response.aiter_bytes():  # passed on as each arrives
+            async for chunk in response.content.iter_any():  # passed on as each arrives
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
         finally:
-            await response.aclose()
+            response.close()
 
     return app
 

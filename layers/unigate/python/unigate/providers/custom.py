@@ -17,7 +17,7 @@ class CustomEndpoint(OpenAICompatible):
     async def _pinned(self, call: UpstreamCall) -> UpstreamCall:
         target = call.pinned if isinstance(call.pinned, ssrf.Pinned) else await ssrf.pin(call.provider.base_url or "")
         if get_settings().egress_proxy:
-            # httpcore verifies TLS through a proxy's tunnel against the URL's host, so the URL keeps the host
+            # aiohttp verifies TLS through a proxy's tunnel against the URL's host, so the URL keeps the host
             # name, and the proxy resolves it (see config.Settings.egress_proxy).
             return replace(call, pinned=target)
         return replace(call, pinned=target, credentials={**call.credentials, "base_url": target.base_url})

@@ -1,4 +1,4 @@
-"""The one transport every HTTP provider adapter shares: the upstream call (httpx, see unigate.infra.transport)
+"""The one transport every HTTP provider adapter shares: the upstream call (aiohttp, see unigate.infra.transport)
 with its answer read incrementally and capped, server-sent events, and errors mapped to UpstreamFailure."""
 
 from __future__ import annotations
@@ -8,15 +8,15 @@ import contextlib
 import json
 import re
 import zlib
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from unigate.infra.config import get_settings
 from unigate.providers.base import UpstreamFailure
 
 if TYPE_CHECKING:
-    import httpx
+    import aiohttp
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -69,18 +69,33 @@ def too_large(what: str, limit: int) -> UpstreamFailure:
                            kind="protocol")
 
 
+async def _raw_body(content: aiohttp.StreamReader) -> AsyncGenerator[bytes, None]:
+    """The body as it arrives, de-chunked and not decoded (the client's auto_decompress is off)."""
+    while chunk := await content.readany():
+        yield chunk
+
+
 class Answer:
     """An upstream answer whose body is read as it arrives: decoded (gzip, deflate) in bounded steps and
     counted, before and after decoding, so that neither a body that never ends nor a decompression bomb
     takes more than `limit` bytes. Header names are case-insensitive."""
 
-    def __init__(self, response: httpx.Response, limit: int) -> None:
-        self.status_code = response.status_code
+    def __init__(self, response: aiohttp.ClientResponse, limit: int) -> None:
+        self.status_code = response.status
         self.headers = response.headers
         self._response = response
-        self._raw = cast("AsyncGenerator[bytes, None]", response.aiter_raw())
+        self._raw = _raw_body(response.content)
+        # aiohttp's C parser can stop at a broken chunk without failing the body, which then waits for bytes
+        # that never come: the connection's end fails it instead.
+        protocol = response.connection.protocol if response.connection is not None else None
+        self._closed = protocol.closed if protocol is not None else None
+        if self._closed is not None:
+            self._closed.add_done_callback(self._connection_lost)
+        elif protocol is not None:  # the connection has ended already
+            self._connection_lost()
         self._limit = limit
         self._size = 0
+        self._raw_size = 0
         self._ended = False
         if "content-length" in response.headers and "transfer-encoding" in response.headers:
             # Two framings (RFC 9112 6.3: "ought to be handled as an error"): a sign of response splitting.
@@ -94,9 +109,17 @@ class Answer:
         # Some servers send "deflate" without its zlib header: tried once, on the first bytes.
         self._raw_deflate = encoding == "deflate"
 
-    def _count(self, size: int) -> None:
+    def _connection_lost(self, _: object = None) -> None:
+        import aiohttp
+
+        if not self._response.content.is_eof():
+            self._response.content.set_exception(
+                aiohttp.ClientPayloadError("The connection closed before the answer's end."))
+
+    def _count(self, size: int, raw: int) -> None:
         self._size += size
-        if self._size > self._limit or self._response.num_bytes_downloaded > self._limit:
+        self._raw_size += raw
+        if self._size > self._limit or self._raw_size > self._limit:
             raise too_large("answer", self._limit)
 
     def _inflate(self, data: bytes) -> Iterator[bytes]:
@@ -113,7 +136,7 @@ class Answer:
                 continue
             self._raw_deflate = False
             if out:
-                self._count(len(out))
+                self._count(len(out), 0)
                 yield out
             if inflater.eof:
                 data = inflater.unused_data
@@ -129,16 +152,16 @@ class Answer:
         """The body, decoded, as it arrives."""
         async for raw in self._raw:
             if self._inflater is None:
-                self._count(len(raw))
+                self._count(len(raw), len(raw))
                 if raw:
                     yield raw
             else:
-                self._count(0)
+                self._count(0, len(raw))
                 for piece in self._inflate(raw):
                     yield piece
         self._ended = True
         if self._inflater is not None and (tail := self._inflater.flush()):
-            self._count(len(tail))
+            self._count(len(tail), 0)
             yield tail
 
     async def read(self) -> bytearray:
@@ -180,14 +203,14 @@ class Answer:
         the body's end (a chunked body's empty last chunk) is right behind it: keeping the connection saves
         the next call a TCP and TLS handshake. A body that does not end within FINISH_SECONDS and
         FINISH_BYTES is dropped with its connection (by aclose)."""
-        import httpx
+        import aiohttp
 
         if self._ended:
             return
         left = FINISH_BYTES
-        with contextlib.suppress(TimeoutError, httpx.HTTPError):
+        with contextlib.suppress(TimeoutError, aiohttp.ClientError):
             async with asyncio.timeout(FINISH_SECONDS):
-                async for raw in self._raw:  # at the body's end httpx puts the connection back in the pool
+                async for raw in self._raw:  # at the body's end aiohttp puts the connection back in the pool
                     left -= len(raw)
                     if left < 0:
                         return
@@ -195,8 +218,10 @@ class Answer:
 
     async def aclose(self) -> None:
         """Closes the answer; a connection whose answer was not read to its end is closed with it."""
+        if self._closed is not None:
+            self._closed.remove_done_callback(self._connection_lost)
         await self._raw.aclose()
-        await self._response.aclose()
+        self._response.close()  # a no-op once the body was read to its end: its connection is back in the pool
 
 
 async def raise_for_status(response: Answer) -> None:
@@ -205,11 +230,11 @@ async def raise_for_status(response: Answer) -> None:
         raise UpstreamFailure(response.status_code, f"{response.status_code} from upstream: a redirect, not followed.")
     if response.status_code < 400:
         return
-    import httpx
+    import aiohttp
 
     payload = bytearray()
     # The status is the failure: a refusal whose body cannot be read is still that refusal.
-    with contextlib.suppress(httpx.HTTPError, UpstreamFailure):
+    with contextlib.suppress(aiohttp.ClientError, TimeoutError, UpstreamFailure):
         async for chunk in response.chunks():
             payload += chunk
             if len(payload) >= ERROR_BODY_BYTES:
@@ -260,15 +285,29 @@ def parse_json(data: str) -> Any:
 
 def transport_failure(exc: Exception) -> UpstreamFailure:
     """The HTTP client's failures, as UpstreamFailure."""
-    import httpx
+    import aiohttp
 
-    if isinstance(exc, httpx.TimeoutException):
+    from unigate.infra.transport import SpokeOutOfTurn
+
+    if isinstance(exc, TimeoutError):  # aiohttp's timeouts are TimeoutErrors too
         return UpstreamFailure(None, "The upstream did not answer in time.", kind="timeout")
-    if isinstance(exc, httpx.ProxyError):
+    if isinstance(exc, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError):
         return UpstreamFailure(None, "The egress proxy refused the connection to the upstream.", kind="connect")
-    if isinstance(exc, httpx.ProtocolError | httpx.ReadError | httpx.WriteError):
+    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.InvalidURL) and not isinstance(exc, SpokeOutOfTurn):
+        return UpstreamFailure(None, f"Could not reach the upstream ({type(exc).__name__}).", kind="connect")
+    if isinstance(exc, aiohttp.ClientError):  # a broken answer (a head aiohttp cannot parse is a ResponseError)
         return UpstreamFailure(None, "The upstream closed the connection early or broke HTTP.", kind="protocol")
     return UpstreamFailure(None, f"Could not reach the upstream ({type(exc).__name__}).", kind="connect")
+
+
+def _check_headers(headers: Mapping[str, str]) -> None:
+    """Header names and values are printable ASCII: a line break would start a header of its own, and
+    aiohttp sends what is not ASCII as UTF-8 rather than refusing it."""
+    for name, value in headers.items():
+        if not (name and name.isascii() and name.isprintable() and ":" not in name and " " not in name
+                and value.isascii() and value.isprintable()):
+            raise UpstreamFailure(None, f"A header for the upstream ({name[:40]!r}) is not printable ASCII text.",
+                                  kind="config")
 
 
 async def post_json(url: str, payload: dict[str, Any], headers: dict[str, str], timeout: float, *,
@@ -290,21 +329,21 @@ async def open_stream(url: str, payload: dict[str, Any], headers: dict[str, str]
     as UpstreamFailure. `server_name`: the URL names the address a custom endpoint vetted, and TLS
     verifies this host name (see unigate.infra.ssrf). `timeout` bounds connecting (at most
     transport.CONNECT_TIMEOUT_SECONDS) and each wait for the upstream's next bytes."""
-    import httpx
+    import aiohttp
 
     from unigate.infra.transport import CONNECT_TIMEOUT_SECONDS, get_client
 
     settings = get_settings()
     limit = settings.upstream_max_stream_bytes if stream else settings.upstream_max_body_bytes
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
-    client = get_client(server_name)
+    headers = {"Content-Type": "application/json", **headers}
+    _check_headers(headers)
+    connect = min(timeout, CONNECT_TIMEOUT_SECONDS)
     try:
-        request = client.build_request(
-            "POST", url, content=body, headers={"Content-Type": "application/json", **headers},
-            timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_SECONDS)),
-            extensions={"sni_hostname": server_name} if server_name else None)
-        response = await client.send(request, stream=True)
-    except (httpx.HTTPError, httpx.InvalidURL, UnicodeError) as exc:  # a header that is not ASCII text
+        response = await get_client(server_name).post(
+            url, data=body, headers=headers, allow_redirects=False, server_hostname=server_name,
+            timeout=aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect, sock_read=timeout))
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:  # ValueError: a URL aiohttp cannot send to
         raise transport_failure(exc) from None
     answer: Answer | None = None
     try:
@@ -312,11 +351,11 @@ async def open_stream(url: str, payload: dict[str, Any], headers: dict[str, str]
         await raise_for_status(answer)
         yield answer
         await answer.finish()  # the reader is done: the body's end is read, and the connection kept, if it comes
-    except httpx.HTTPError as exc:
+    except (aiohttp.ClientError, TimeoutError) as exc:
         raise transport_failure(exc) from None
     finally:
         if answer is not None:
             await answer.aclose()
         else:
-            await response.aclose()
+            response.close()
 
