@@ -287,13 +287,12 @@ def transport_failure(exc: Exception) -> UpstreamFailure:
     """The HTTP client's failures, as UpstreamFailure."""
     import aiohttp
 
-    from unigate.infra.transport import SpokeOutOfTurn
-
     if isinstance(exc, TimeoutError):  # aiohttp's timeouts are TimeoutErrors too
         return UpstreamFailure(None, "The upstream did not answer in time.", kind="timeout")
     if isinstance(exc, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError):
         return UpstreamFailure(None, "The egress proxy refused the connection to the upstream.", kind="connect")
-    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.InvalidURL) and not isinstance(exc, SpokeOutOfTurn):
+    # SpokeOutOfTurn (unigate.infra.transport) is a ClientConnectionError, not a ClientConnectorError: protocol.
+    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.InvalidURL):
         return UpstreamFailure(None, f"Could not reach the upstream ({type(exc).__name__}).", kind="connect")
     if isinstance(exc, aiohttp.ClientError):  # a broken answer (a head aiohttp cannot parse is a ResponseError)
         return UpstreamFailure(None, "The upstream closed the connection early or broke HTTP.", kind="protocol")
