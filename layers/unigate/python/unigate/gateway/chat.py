@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
 
 import anyio
 
@@ -197,7 +197,6 @@ class _Prompt:
     """What a request's prompt counts for, computed once per request whatever its number of candidates."""
 
     fair: int
-    worst: int
 
 
 def _bind(request: request_models.ChatCompletionRequest, body: dict[str, Any], candidate: routing.Candidate,
@@ -214,12 +213,65 @@ def _bind(request: request_models.ChatCompletionRequest, body: dict[str, Any], c
     forwarded, dropped, extra = split_parameters(body, OPENAI_PARAMS, provider.params | ALWAYS_FORWARDED,
                                                  provider.name, extra_mode=extra_mode)
     forwarded["model"] = endpoint.upstream
+    cap = max_out or endpoint.max_output
+    dropped = _with_cap(forwarded, dropped, provider, cap, sent_max_tokens=request.max_tokens is not None)
     usage_chunk = bool(request.stream_options and request.stream_options.include_usage)
     prepared = Prepared(endpoint, provider, forwarded, request.stream, 0, dropped, **extras, usage_chunk=usage_chunk,
                         own_key=key, deployment=candidate.deployment, extra=extra, prompt_estimate=prompt.fair,
                         limit_tokens=prompt.fair + (max_out or 0) * n)
-    prepared.worst_case_micros = prepared.cost(prompt.worst, (max_out or endpoint.max_output) * n)
+    bound(prepared)
     return prepared
+
+
+def _with_cap(forwarded: dict[str, Any], dropped: list[str], provider: ProviderSpec, cap: int, *,
+              sent_max_tokens: bool) -> list[str]:
+    """Puts the output cap the hold prices into the request, in the parameter the provider takes: the one the
+    client sent when the provider takes it, else max_completion_tokens where listed (every OpenAI model takes
+    it), else max_tokens (what every other API and OpenAI-compatible server takes). Adapters of other formats
+    read it from either and write their own (max_tokens, maxOutputTokens, maxTokens)."""
+    forwarded.pop("max_tokens", None)
+    forwarded.pop("max_completion_tokens", None)
+    if sent_max_tokens and "max_tokens" in provider.params:
+        name = "max_tokens"
+    elif "max_completion_tokens" in provider.params:
+        name = "max_completion_tokens"
+    else:
+        name = "max_tokens"
+    forwarded[name] = cap
+    # A limit mapped into the provider's own parameter was not dropped.
+    return [p for p in dropped if p not in ("max_tokens", "max_completion_tokens")]
+
+
+def outgoing(prepared: Prepared) -> Any:
+    """The body the adapter will send upstream for this request (after translation, dropped parameters and
+    pass-through), which the hold is computed from."""
+    adapter = adapter_for(prepared.provider.family)
+    call = UpstreamCall(prepared.endpoint, prepared.provider, prepared.body, {}, 0.0, prepared.extra)
+    return adapter.request_body(call, stream=prepared.stream)
+
+
+def choices_asked(payload: Any) -> int:
+    """How many choices the outgoing body asks for (OpenAI's n, Gemini's candidateCount)."""
+    counts = [1]
+    if isinstance(payload, dict):
+        counts.append(payload.get("n") or 1)
+        config = payload.get("generationConfig")
+        if isinstance(config, dict):
+            counts.append(config.get("candidateCount") or 1)
+    return max(c for c in counts if isinstance(c, int) and not isinstance(c, bool))
+
+
+def bound(prepared: Prepared) -> None:
+    """Sets the hold to the most the provider can bill for the request unigate sends: every byte of it as a
+    token, each image at the catalog's maximum, and the output cap it carries (see _with_cap) for every choice
+    it asks for; and the input estimate billed when the provider reports no usage to one token per 4 bytes
+    of it (images at the maximum, which cannot be checked)."""
+    cap = int(prepared.body.get("max_completion_tokens") or prepared.body.get("max_tokens") or 0)
+    payload = outgoing(prepared)
+    size, images = tokens.payload_bytes(payload), tokens.media_parts(payload)
+    image_tokens = prepared.provider.image_tokens(prepared.endpoint)
+    prepared.prompt_estimate = math.ceil(size / 4) + images * image_tokens
+    prepared.worst_case_micros = prepared.cost(size + images * image_tokens, cap * choices_asked(payload))
 
 
 def prepare(body: Any, caller: Caller, *, extra_parameters: str | None = None, prefix: str = "") -> list[Prepared]:
@@ -233,7 +285,7 @@ def prepare(body: Any, caller: Caller, *, extra_parameters: str | None = None, p
         chain = model_strings.parse(request.model)
         max_tokens = request.max_completion_tokens or request.max_tokens
         messages, tools = sent["messages"], sent.get("tools")
-        prompt = _Prompt(tokens.prompt_estimate(messages, tools), tokens.worst_case_prompt(messages, tools))
+        prompt = _Prompt(tokens.prompt_estimate(messages, tools))
         fetched: dict[str, str] = {}
         for candidate in routing.plan(chain, caller, max_tokens=max_tokens):
             if candidate.deployment is not None:
@@ -314,23 +366,42 @@ def retryable(failure: UpstreamFailure) -> bool:
     return failure.kind in ("timeout", "connect", "protocol")
 
 
+# No request can use more tokens than this: a count above it is nonsense, not usage.
+MAX_REPORTED_TOKENS = 100_000_000
+
+
+def _valid_count(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_REPORTED_TOKENS
+
+
 def _usage_tokens(usage: Any, fallback_prompt: int, fallback_completion: int) -> tuple[int, int]:
-    """Token counts from an upstream usage object, or the estimates when it has none usable."""
-    if isinstance(usage, dict):
-        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-        if isinstance(prompt, int) and isinstance(completion, int) and not isinstance(prompt, bool):
-            return max(prompt, 0), max(completion, 0)
-    return fallback_prompt, fallback_completion
+    """Token counts from an upstream usage object, each replaced by its estimate when it is missing or invalid
+    (negative, not an integer, absurd) and logged; an answer with output is never billed 0 output tokens."""
+    if not isinstance(usage, dict):
+        return fallback_prompt, fallback_completion
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    invalid = [name for name, value in (("prompt_tokens", prompt), ("completion_tokens", completion))
+               if value is not None and not _valid_count(value)]
+    if invalid:
+        get_logger().warning("invalid upstream usage replaced by the estimate", extra={"fields": invalid})
+    billed_prompt: int = prompt if _valid_count(prompt) and (prompt or not fallback_prompt) else fallback_prompt
+    billed_completion: int = completion if _valid_count(completion) and completion else fallback_completion
+    return billed_prompt, billed_completion
 
 
 def _output_text(choices: Any) -> str:
     parts = []
     for choice in choices if isinstance(choices, list) else []:
-        source = choice.get("message") or choice.get("delta") or {}
+        source = (choice.get("message") or choice.get("delta") or {}) if isinstance(choice, dict) else {}
+        if not isinstance(source, dict):
+            continue
         if isinstance(source.get("content"), str):
             parts.append(source["content"])
-        for call in source.get("tool_calls") or []:
-            parts.append(str((call.get("function") or {}).get("arguments", "")))
+        calls = source.get("tool_calls")
+        for call in calls if isinstance(calls, list) else []:
+            function = call.get("function") if isinstance(call, dict) else None
+            if isinstance(function, dict):
+                parts.append(str(function.get("arguments", "")))
     return "".join(parts)
 
 
@@ -359,7 +430,9 @@ class Attempt:
         """Settles once; the settle transaction also carries the endpoint measurement (when the endpoint
         was measured) and the query log record (always: every paid request has one)."""
         if self.charged is None:
-            self.charged = min(max(cost_micros, 0), self.hold.amount_micros)
+            # What the usage says, never clamped to the hold: the settle charges any excess the balance covers
+            # and records the rest as uncollected.
+            self.charged = max(cost_micros, 0)
             prepared = self.prepared
             record = querylog.record_put(
                 account_id=self.hold.account_id, endpoint=prepared.endpoint.name,
@@ -442,13 +515,13 @@ async def _attempt_with(attempt: Attempt, call: UpstreamCall) -> Completed | Str
                     {**prepared.headers, "cache-control": "no-cache"})
     async with refund_on_failure(attempt):
         response = await adapter.complete(call)
-    prompt, completion = _usage_tokens(
-        response.get("usage"), prepared.prompt_estimate, tokens.estimate(_output_text(response.get("choices")))
-    )
+    text = _output_text(response.get("choices"))
+    prompt, completion = _usage_tokens(response.get("usage"), prepared.prompt_estimate,
+                                       tokens.estimate(text) if text else 0)
     if prepared.output_filter:
         contentfilter.filter_choices(prepared.output_filter, response.get("choices"))
-    # The response as the client gets it (and as the query log keeps it): the charge is never above the hold.
-    charged = min(prepared.cost(prompt, completion), attempt.hold.amount_micros)
+    # The response as the client gets it (and as the query log keeps it).
+    charged = prepared.cost(prompt, completion)
     upstream_usage = response.get("usage")
     response["model"] = prepared.endpoint.name
     response["usage"] = {

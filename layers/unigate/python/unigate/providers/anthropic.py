@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from unigate.providers.base import UpstreamCall, UpstreamFailure
+from unigate.providers.extras import merged
 from unigate.providers.messages import merge_turn, stop_sequences, tool_arguments
 from unigate.providers.openai_format import chunk, completion_id, usage
 from unigate.providers.upstream import open_stream, parse_json, post_json, sse_data
@@ -110,7 +111,7 @@ def to_anthropic(call: UpstreamCall, *, stream: bool) -> dict[str, Any]:
         out["metadata"] = {"user_id": str(body["user"])}
     if stream:
         out["stream"] = True
-    return {**out, **call.extra}
+    return merged(out, call.extra)
 
 
 def _usage(raw: dict[str, Any]) -> dict[str, int]:
@@ -144,6 +145,9 @@ def from_anthropic(body: dict[str, Any], model: str) -> dict[str, Any]:
 
 
 class Anthropic:
+    def request_body(self, call: UpstreamCall, *, stream: bool) -> dict[str, Any]:
+        return to_anthropic(call, stream=stream)
+
     def _headers(self, call: UpstreamCall) -> dict[str, str]:
         return {"x-api-key": str(call.credentials.get("api_key", "")), "anthropic-version": API_VERSION}
 

@@ -67,6 +67,10 @@ def scrub(failure: UpstreamFailure, credentials: dict[str, Any]) -> UpstreamFail
 
 
 class Adapter(Protocol):
+    def request_body(self, call: UpstreamCall, *, stream: bool) -> Any:
+        """The body sent upstream for `call`, exactly (what the hold is computed from)."""
+        ...
+
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
         """A whole OpenAI `chat.completion` object."""
         ...
@@ -85,6 +89,10 @@ class Embedded:
 
 
 class Embedder(Protocol):
+    def embedding_body(self, call: UpstreamCall) -> Any:
+        """The body (or bodies) sent upstream for an embeddings call (what the hold is computed from)."""
+        ...
+
     async def embed(self, call: UpstreamCall) -> Embedded:
         """Embeds call.body["input"]: strings or token arrays, or, when call.body["images"] is true,
         {"image": data URL, "text": optional} items. call.body may name "dimensions" and "input_type"."""

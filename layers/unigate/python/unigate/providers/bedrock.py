@@ -14,7 +14,9 @@ from collections.abc import AsyncIterator
 from functools import lru_cache
 from typing import Any
 
+from unigate.domain.errors import BadRequest
 from unigate.providers.base import Embedded, UpstreamCall, UpstreamFailure
+from unigate.providers.extras import merged, without_generation_keys
 from unigate.providers.messages import merge_turn, stop_sequences
 from unigate.providers.openai_format import chunk, completion_id, usage, vector
 
@@ -53,7 +55,11 @@ def _content(content: Any) -> list[dict[str, Any]]:
             url = (part.get("image_url") or {}).get("url", "")
             mime, _, data = url[5:].partition(";base64,") if url.startswith("data:") else ("", "", "")
             if mime in IMAGE_FORMATS:
-                blocks.append({"image": {"format": IMAGE_FORMATS[mime], "source": {"bytes": base64.b64decode(data)}}})
+                try:
+                    image = base64.b64decode(data, validate=True)
+                except ValueError:
+                    raise BadRequest("An image_url data URL is not valid base64.", param="messages") from None
+                blocks.append({"image": {"format": IMAGE_FORMATS[mime], "source": {"bytes": image}}})
     return blocks
 
 
@@ -111,7 +117,7 @@ def to_converse(call: UpstreamCall) -> dict[str, Any]:
         request["toolConfig"] = tool_config
     if call.extra:
         # Converse's own pass-through for what the model takes beyond its common parameters.
-        request["additionalModelRequestFields"] = dict(call.extra)
+        request["additionalModelRequestFields"] = without_generation_keys(call.extra)
     return request
 
 
@@ -179,7 +185,7 @@ def _embedding_requests(call: UpstreamCall) -> list[dict[str, Any]]:
     if model.startswith("cohere."):
         kind = COHERE_INPUT_TYPES.get(str(body.get("input_type")), "search_document")
         texts = body["input"]
-        return [{"texts": texts[i:i + COHERE_BATCH], "input_type": kind, **call.extra}
+        return [merged({"texts": texts[i:i + COHERE_BATCH], "input_type": kind}, call.extra)
                 for i in range(0, len(texts), COHERE_BATCH)]
     if body.get("images"):
         requests = []
@@ -189,12 +195,12 @@ def _embedding_requests(call: UpstreamCall) -> list[dict[str, Any]]:
                 request["inputText"] = item["text"]
             if size is not None:
                 request["embeddingConfig"] = {"outputEmbeddingLength": size}
-            requests.append({**request, **call.extra})
+            requests.append(merged(request, call.extra))
         return requests
     if "image" in model:  # Titan multimodal, text only
-        return [{"inputText": text, **({"embeddingConfig": {"outputEmbeddingLength": size}} if size else {}),
-                 **call.extra} for text in body["input"]]
-    return [{"inputText": text, **({"dimensions": size} if size else {}), "normalize": True, **call.extra}
+        return [merged({"inputText": text, **({"embeddingConfig": {"outputEmbeddingLength": size}} if size else {})},
+                       call.extra) for text in body["input"]]
+    return [merged({"inputText": text, **({"dimensions": size} if size else {}), "normalize": True}, call.extra)
             for text in body["input"]]
 
 
@@ -215,6 +221,12 @@ def _invoke(model: str, request: dict[str, Any]) -> tuple[list[list[float]], int
 
 
 class Bedrock:
+    def embedding_body(self, call: UpstreamCall) -> list[dict[str, Any]]:
+        return _embedding_requests(call)
+
+    def request_body(self, call: UpstreamCall, *, stream: bool) -> dict[str, Any]:
+        return to_converse(call)
+
     async def embed(self, call: UpstreamCall) -> Embedded:
         gate = asyncio.Semaphore(PARALLEL_INVOCATIONS)
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from unigate.providers.base import Embedded, UpstreamCall, UpstreamFailure
+from unigate.providers.extras import merged
 from unigate.providers.messages import merge_turn, stop_sequences, tool_arguments
 from unigate.providers.openai_format import chunk, completion_id, usage, vector
 from unigate.providers.upstream import open_stream, parse_json, post_json, sse_data
@@ -96,7 +97,7 @@ def to_gemini(call: UpstreamCall) -> dict[str, Any]:
             else:
                 mode = {"mode": {"auto": "AUTO", "required": "ANY", "none": "NONE"}.get(str(choice), "AUTO")}
             out["toolConfig"] = {"functionCallingConfig": mode}
-    return {**out, **call.extra}
+    return merged(out, call.extra)
 
 
 def _message(candidate: dict[str, Any], call_offset: int = 0) -> tuple[str, list[dict[str, Any]]]:
@@ -153,14 +154,16 @@ def from_gemini(body: dict[str, Any], model: str) -> dict[str, Any]:
 
 
 class Gemini:
+    def request_body(self, call: UpstreamCall, *, stream: bool) -> dict[str, Any]:
+        return to_gemini(call)
+
     def _url(self, call: UpstreamCall, method: str) -> str:
         return f"{call.base_url()}/models/{call.endpoint.upstream}:{method}"
 
     def _headers(self, call: UpstreamCall) -> dict[str, str]:
         return {"x-goog-api-key": str(call.credentials.get("api_key", ""))}
 
-    async def embed(self, call: UpstreamCall) -> Embedded:
-        """batchEmbedContents: one request per input; Gemini reports no token counts."""
+    def embedding_body(self, call: UpstreamCall) -> dict[str, Any]:
         task = TASK_TYPES.get(str(call.body.get("input_type")))
         requests = []
         for text in call.body["input"]:
@@ -170,9 +173,14 @@ class Gemini:
                 request["outputDimensionality"] = call.body["dimensions"]
             if task:
                 request["taskType"] = task
-            requests.append({**request, **call.extra})
-        body = await post_json(self._url(call, "batchEmbedContents"), {"requests": requests}, self._headers(call),
-                               call.timeout)
+            requests.append(merged(request, call.extra))
+        return {"requests": requests}
+
+    async def embed(self, call: UpstreamCall) -> Embedded:
+        """batchEmbedContents: one request per input; Gemini reports no token counts."""
+        payload = self.embedding_body(call)
+        requests = payload["requests"]
+        body = await post_json(self._url(call, "batchEmbedContents"), payload, self._headers(call), call.timeout)
         embeddings = body.get("embeddings") if isinstance(body, dict) else None
         if not isinstance(embeddings, list) or len(embeddings) != len(requests):
             raise UpstreamFailure(None, "Gemini returned the wrong number of embeddings.", kind="protocol")
