@@ -4,7 +4,7 @@ Records live in the caller's own partition of QueryLogTable, keyed by time, so a
 that can only ever return the caller's own records. A record is written inside the attempt's settle
 transaction: it costs no extra DynamoDB call and exists exactly when the charge does. Request and
 response bodies are kept only when the request asked for it (`log_query_body`, `log_response_body`),
-truncated to MAX_BODY characters; records expire after the retention period.
+truncated to MAX_BODY bytes of UTF-8; records expire after the retention period.
 """
 
 from __future__ import annotations
@@ -51,11 +51,21 @@ def record_put(
         "expires_at": int(time.time()) + get_settings().query_log_retention_days * 86400,
     }
     if request_body is not None:
-        item["request_body"] = json.dumps(request_body, ensure_ascii=False)[:MAX_BODY]
+        item["request_body"] = _truncated(json.dumps(request_body, ensure_ascii=False))
     if response_body is not None:
         text = response_body if isinstance(response_body, str) else json.dumps(response_body, ensure_ascii=False)
-        item["response_body"] = text[:MAX_BODY]
+        item["response_body"] = _truncated(text)
     return {"Put": {"TableName": _table(), "Item": marshal(item)}}
+
+
+def _truncated(text: str) -> str:
+    """At most MAX_BODY bytes of UTF-8, cut at a character boundary: DynamoDB limits an item to 400 KB by
+    bytes, and the two bodies, 64 tags and the rest stay well under it. Text that is not UTF-8 (a lone
+    surrogate from an upstream) is replaced, never refused: the record must never fail the settle."""
+    data = text.encode("utf-8", "replace")
+    if len(data) <= MAX_BODY:
+        return data.decode("utf-8")
+    return data[:MAX_BODY].decode("utf-8", "ignore")
 
 
 def _time(value: str | None, name: str) -> str | None:

@@ -39,7 +39,7 @@ from unigate.domain.openai_params import ALWAYS_FORWARDED, OPENAI_PARAMS, UNIFY_
 from unigate.domain.records import Caller, Deployment, FilterCategory, Hold
 from unigate.gateway import ratelimits, routing
 from unigate.infra.config import get_settings
-from unigate.infra.observability import get_logger
+from unigate.infra.observability import count, get_logger
 from unigate.providers import adapter_for
 from unigate.providers.base import UpstreamCall, UpstreamFailure, scrub
 from unigate.stores.metrics import Measurement, window_update
@@ -444,12 +444,35 @@ class Attempt:
                 response_body=response if prepared.log_response else None,
             )
             extra = (window_update(measurement), record) if measurement else (record,)
-            # On the event loop's thread, like every AWS call of a request (see _attempt): nothing can
-            # cancel it half way.
-            billing.settle(self.hold, self.charged, extra)
+            with anyio.CancelScope(shield=True):
+                await settle_with_retries(self.hold, self.charged, extra)
             if measurement is not None:
                 _after_measurement(measurement, self.charged)
         return self.charged
+
+
+SETTLE_ATTEMPTS = 4
+
+
+async def settle_with_retries(hold: Hold, cost_micros: int, extra: tuple[dict[str, Any], ...]) -> None:
+    """A settle that fails (the store busy or unreachable) is tried again with capped, jittered backoff; the
+    last tries go without the extra items (the measurement and query log record), so they can never be why
+    a charge is lost. If every try fails, the hold stays open for the sweeper, which charges it whole; that
+    is counted (SettleFailures, alarmed) and logged, and the caller's answer is not failed for it."""
+    for attempt in range(SETTLE_ATTEMPTS):
+        try:
+            # On the event loop's thread, like every AWS call of a request (see _attempt): nothing can cancel
+            # it half way.
+            billing.settle(hold, cost_micros, extra if attempt < SETTLE_ATTEMPTS // 2 else ())
+            return
+        except Exception as exc:
+            get_logger().warning("settle failed; retrying", extra={"hold_id": hold.hold_id, "attempt": attempt,
+                                                                   "error": type(exc).__name__})
+            if attempt + 1 < SETTLE_ATTEMPTS:
+                await asyncio.sleep(random.uniform(0, min(2.0, 0.1 * 2**attempt)))  # noqa: S311 - jitter
+    count("SettleFailures")
+    get_logger().error("settle failed after its retries; the sweeper will charge the hold whole",
+                       extra={"hold_id": hold.hold_id, "account_id": hold.account_id})
 
 
 def _after_measurement(measurement: Measurement, cost_micros: int) -> None:
