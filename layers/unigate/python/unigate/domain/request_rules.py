@@ -96,7 +96,7 @@ def check_fields(body: Any) -> None:
 
 
 def _check_text(text: str, path: tuple[str | int, ...]) -> None:
-    """Text must be encodable as UTF-8: a lone surrogate (JSON's "\ud800") is refused here, as DynamoDB,
+    """Text must be encodable as UTF-8: a lone surrogate (JSON's "\\ud800") is refused here, as DynamoDB,
     the query log and every provider would refuse it after the hold."""
     if text.isascii():
         return

@@ -18,7 +18,7 @@ from unigate.domain.errors import BadRequest
 from unigate.providers.base import Embedded, UpstreamCall, UpstreamFailure
 from unigate.providers.extras import merged, without_generation_keys
 from unigate.providers.messages import merge_turn, stop_sequences
-from unigate.providers.openai_format import chunk, completion_id, usage, vector
+from unigate.providers.openai_format import chunk, completion_id, tokens_sum, usage, vector
 
 FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
           "guardrail_intervened": "content_filter", "content_filtered": "content_filter",
@@ -121,10 +121,10 @@ def to_converse(call: UpstreamCall) -> dict[str, Any]:
     return request
 
 
-def _usage(raw: dict[str, Any] | None) -> dict[str, int] | None:
-    if not raw:
+def _usage(raw: Any) -> dict[str, Any] | None:
+    if not raw or not isinstance(raw, dict):
         return None
-    return usage(int(raw.get("inputTokens") or 0), int(raw.get("outputTokens") or 0))
+    return usage(tokens_sum(raw.get("inputTokens")), tokens_sum(raw.get("outputTokens")))
 
 
 def from_converse(response: dict[str, Any], model: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 from unigate.providers.base import Embedded, UpstreamCall, UpstreamFailure
 from unigate.providers.extras import merged
 from unigate.providers.messages import merge_turn, stop_sequences, tool_arguments
-from unigate.providers.openai_format import chunk, completion_id, usage, vector
+from unigate.providers.openai_format import chunk, completion_id, tokens_sum, usage, vector
 from unigate.providers.upstream import open_stream, parse_json, post_json, sse_data
 
 TASK_TYPES = {"query": "RETRIEVAL_QUERY", "document": "RETRIEVAL_DOCUMENT"}
@@ -121,12 +121,14 @@ def _finish(candidate: dict[str, Any], has_calls: bool) -> str | None:
     return "tool_calls" if has_calls and reason == "STOP" else FINISH.get(reason, "stop")
 
 
-def _usage(body: dict[str, Any]) -> dict[str, int] | None:
+def _usage(body: dict[str, Any]) -> dict[str, Any] | None:
     meta = body.get("usageMetadata")
     if not meta:
         return None
-    return usage(int(meta.get("promptTokenCount") or 0),
-                 int(meta.get("candidatesTokenCount") or 0) + int(meta.get("thoughtsTokenCount") or 0))
+    if not isinstance(meta, dict):
+        return None
+    return usage(tokens_sum(meta.get("promptTokenCount")),
+                 tokens_sum(meta.get("candidatesTokenCount"), meta.get("thoughtsTokenCount")))
 
 
 def from_gemini(body: dict[str, Any], model: str) -> dict[str, Any]:
@@ -197,6 +199,8 @@ class Gemini:
             calls_seen = 0
             async for _, data in sse_data(response):
                 payload = parse_json(data)
+                if not isinstance(payload, dict):
+                    raise UpstreamFailure(None, "Gemini sent an event that is not an object.", kind="protocol")
                 if "error" in payload:
                     raise UpstreamFailure(None, f"Gemini error mid-stream: {payload['error']}", kind="protocol")
                 if not started:
