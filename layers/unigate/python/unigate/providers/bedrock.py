@@ -158,7 +158,7 @@ def failure(exc: Exception) -> UpstreamFailure:
         ReadTimeoutError,
     )
 
-    if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError)):
+    if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError, TimeoutError)):
         return UpstreamFailure(None, "Bedrock did not answer in time.", kind="timeout")
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
@@ -250,7 +250,8 @@ class Bedrock:
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
         request = to_converse(call)
         try:
-            response = await asyncio.to_thread(runtime_client().converse, **request)
+            # The call's deadline, not only boto3's per-read timeout.
+            response = await asyncio.wait_for(asyncio.to_thread(runtime_client().converse, **request), call.timeout)
         except Exception as exc:
             raise failure(exc) from None
         return from_converse(response, call.endpoint.upstream)
@@ -277,9 +278,14 @@ class Bedrock:
         chunk_id, model = completion_id(), call.endpoint.upstream
         tool_index: dict[int, int] = {}
         stopped = False
+        deadline = loop.time() + call.timeout
         try:
             while True:
-                event = await queue.get()
+                try:
+                    event = await asyncio.wait_for(queue.get(), max(deadline - loop.time(), 0))
+                except TimeoutError:
+                    raise UpstreamFailure(None, "Bedrock did not finish by the call's deadline.",
+                                          kind="timeout") from None
                 if event is _DONE:
                     break
                 if isinstance(event, Exception):
