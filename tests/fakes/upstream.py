@@ -8,6 +8,7 @@ Scripted by the last user message:
   "scenario:tool"            a tool call to `get_weather` with {"city": "Paris"}
   "scenario:stall"           waits 5 s before answering
   "scenario:paced"           streams its words 150 ms apart (to see chunks pass through unbuffered)
+  "scenario:echokey"         (OpenAI-compatible) a reply that contains the key it was called with
 anything else                  "fake reply to: <text>" (5 words), streamed word by word
 """
 
@@ -168,7 +169,10 @@ def build(fake: FakeUpstream) -> Starlette:
             )
         if name == "stall":
             await asyncio.sleep(5)
-        words = _words(_last_user_text(body["messages"]))
+        text = _last_user_text(body["messages"])
+        if name == "echokey":  # a provider made to put its key into a successful answer
+            text = "your key is " + str(request.headers.get("authorization", "")).removeprefix("Bearer ")
+        words = _words(text)
         usage = {
             "prompt_tokens": PROMPT_TOKENS,
             "completion_tokens": len(words),

@@ -118,3 +118,19 @@ def test_a_settle_that_never_lands_is_charged_whole_by_the_sweeper(providers: An
     swept = sweeper.sweep(datetime.now(UTC) + timedelta(minutes=25))["charged"]
     assert [s["amount_micros"] for s in swept] == [int(held["amount"])]
     assert assert_money_consistent() == START - int(held["amount"])
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_calls_key_is_scrubbed_from_successful_content_and_the_query_log(providers: Any, account: str,
+                                                                             stream: bool) -> None:
+    from tests.fakes.upstream import CANARY_KEYS
+    from tests.integration.chat_helpers import streamed_text
+
+    _, answer = run_chat(_body(messages=[{"role": "user", "content": "scenario:echokey"}], stream=stream,
+                               log_response_body=True))
+    text = streamed_text(answer) if stream else answer["choices"][0]["message"]["content"]
+    assert "your key is [REDACTED]" in text
+    assert CANARY_KEYS["openai"] not in json.dumps(answer)
+    (record,) = querylog.list_queries(account)["queries"]
+    assert CANARY_KEYS["openai"] not in json.dumps(record)
+    assert "[REDACTED]" in record["response_body"]

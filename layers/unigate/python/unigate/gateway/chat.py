@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard, TypeVar
+from urllib.parse import quote
 
 import anyio
 
@@ -41,7 +42,7 @@ from unigate.gateway import ratelimits, routing
 from unigate.infra.config import get_settings
 from unigate.infra.observability import count, get_logger
 from unigate.providers import adapter_for
-from unigate.providers.base import UpstreamCall, UpstreamFailure, scrub
+from unigate.providers.base import UpstreamCall, UpstreamFailure, scrub, scrubbed, secrets_of
 from unigate.stores.metrics import Measurement, window_update
 
 MAX_ALTERNATIVES = 8
@@ -96,7 +97,8 @@ class Prepared:
         if self.deployment is not None:
             headers["x-unigate-deployment"] = self.deployment.name
         if self.dropped:
-            headers["x-unigate-dropped-params"] = ",".join(sorted(self.dropped))
+            # Parameter names come from the request: percent-encoded, so any name makes a valid header value.
+            headers["x-unigate-dropped-params"] = ",".join(sorted(quote(name, safe="") for name in self.dropped))
         return headers
 
     @property
@@ -447,7 +449,10 @@ class Attempt:
             with anyio.CancelScope(shield=True):
                 await settle_with_retries(self.hold, self.charged, extra)
             if measurement is not None:
-                _after_measurement(measurement, self.charged)
+                # An endpoint's health is the operator's: a call with the caller's own key or to their own
+                # endpoint says nothing about it (a bad key of theirs must not cool it down for everyone).
+                _after_measurement(measurement, self.charged,
+                                   health=prepared.own_key is None and prepared.provider.family != "custom")
         return self.charged
 
 
@@ -475,8 +480,10 @@ async def settle_with_retries(hold: Hold, cost_micros: int, extra: tuple[dict[st
                        extra={"hold_id": hold.hold_id, "account_id": hold.account_id})
 
 
-def _after_measurement(measurement: Measurement, cost_micros: int) -> None:
+def _after_measurement(measurement: Measurement, cost_micros: int, *, health: bool = True) -> None:
     metrics.emit(measurement, cost_micros)
+    if not health:
+        return
     if measurement.outcome == "ok":
         routing.note_success(measurement.endpoint)
     elif measurement.outcome != "client_error":
@@ -537,7 +544,7 @@ async def _attempt_with(attempt: Attempt, call: UpstreamCall) -> Completed | Str
         return Streamed(_relay(attempt, upstream, first, call.credentials),
                     {**prepared.headers, "cache-control": "no-cache"})
     async with refund_on_failure(attempt):
-        response = await adapter.complete(call)
+        response = scrubbed(await adapter.complete(call), secrets_of(call.credentials))
     text = _output_text(response.get("choices"))
     prompt, completion = _usage_tokens(response.get("usage"), prepared.prompt_estimate,
                                        tokens.estimate(text) if text else 0)
@@ -636,6 +643,7 @@ async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], firs
     usage: Any = None
     chunk_id = "chatcmpl-unigate"
     tail = ""
+    secrets = secrets_of(credentials)
 
     def counts() -> tuple[int, int]:
         completion = tokens.estimate("".join(produced)) if any(produced) else 0
@@ -651,9 +659,10 @@ async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], firs
             yield item
 
     try:
-        async for item in chunks():
-            if not isinstance(item, dict):
+        async for raw in chunks():
+            if not isinstance(raw, dict):
                 continue
+            item = scrubbed(raw, secrets)
             chunk_id = str(item.get("id") or chunk_id)
             if isinstance(item.get("usage"), dict):
                 usage = item["usage"]

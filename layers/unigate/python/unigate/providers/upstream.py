@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import re
 import zlib
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
@@ -23,9 +24,11 @@ def retry_after_seconds(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         return None
+    # `inf`, `nan` and absurd waits are no advice (they used to overflow into a 500).
+    return max(0.0, seconds) if math.isfinite(seconds) and seconds <= 86_400 else None
 
 
 def error_message(payload: bytes) -> str:
