@@ -145,3 +145,28 @@ def test_choices_that_are_not_objects_are_a_502_with_the_hold_refunded(providers
                                                Caller(account, "key_test")), Caller(account, "key_test")))
     assert failed.value.status == 502
     assert assert_money_consistent() == 10_000_000
+
+
+def test_a_tool_choice_naming_no_function_properly_is_no_crash(aws: None) -> None:
+    """It raised AttributeError in the Anthropic, Gemini and Bedrock translations (a 500)."""
+    for model in ("claude-3.5-haiku@anthropic", "gemini-1.5-flash@gemini", "llama-3.1-70b-chat@aws-bedrock"):
+        (prepared,) = chat.prepare({"model": model, "messages": [{"role": "user", "content": "hi"}], "tools": [
+            {"type": "function", "function": {"name": "f"}}], "tool_choice": {"type": "function", "function": 3}},
+            Caller("acct_test", "key_test"))
+        assert prepared.worst_case_micros > 0
+
+
+def test_query_listing_filters_and_forged_cursors_are_400s(account: str) -> None:
+    import base64
+    import json
+
+    from unigate.accounts import querylog
+
+    with pytest.raises(BadRequest) as refused:
+        querylog.list_queries(account, tags=[f"t{i}" for i in range(1000)])
+    assert refused.value.param == "tags"
+    forged = {"listing": "queries", "key": {"account_id": {"S": account}, "other": {"S": "x"}}}
+    cursor = base64.urlsafe_b64encode(json.dumps(forged).encode()).decode()
+    with pytest.raises(BadRequest) as refused:
+        querylog.list_queries(account, cursor=cursor)
+    assert refused.value.param == "cursor"

@@ -22,6 +22,7 @@ from unigate.stores.dynamo import ddb, marshal, unmarshal, values
 
 MAX_BODY = 100_000
 MAX_PAGE = 100
+MAX_FILTERS = 64
 
 
 def _table() -> str:
@@ -88,6 +89,22 @@ def _view(item: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
+def _check_filters(**filters: list[str] | None) -> None:
+    """DynamoDB refuses filter expressions past 4 KB: as many filter values as a request may carry tags."""
+    for name, given in filters.items():
+        if given and (len(given) > MAX_FILTERS or any(len(v.encode("utf-8", "replace")) > 256 for v in given)):
+            raise BadRequest(f"'{name}' filters on at most {MAX_FILTERS} values of at most 256 bytes each.",
+                             param=name)
+
+
+def _start(cursor: str, account_id: str) -> dict[str, Any]:
+    start = cursors.decode(cursor, listing="queries", account_id=account_id)
+    # Exactly the table's key, as DynamoDB takes it (a forged cursor with other attributes was a 500).
+    if set(start) != {"account_id", "query_id"} or "S" not in start["query_id"]:
+        raise BadRequest("'cursor' is not one this listing returned.", param="cursor")
+    return start
+
+
 def list_queries(
     account_id: str, *, tags: list[str] | None = None, endpoints: list[str] | None = None,
     start_time: str | None = None, end_time: str | None = None, failures: bool | None = None,
@@ -96,6 +113,7 @@ def list_queries(
     """The caller's records, newest first, filtered, `limit` at a time."""
     if not 1 <= limit <= MAX_PAGE:
         raise BadRequest(f"'limit' must be 1 to {MAX_PAGE}.", param="limit")
+    _check_filters(tags=tags, endpoints=endpoints)
     low, high = _time(start_time, "start_time") or "0", (_time(end_time, "end_time") or "9") + "#~"
     names: dict[str, str] = {}
     filters: list[str] = []
@@ -122,7 +140,7 @@ def list_queries(
     if names:
         kwargs["ExpressionAttributeNames"] = names
     if cursor:
-        kwargs["ExclusiveStartKey"] = cursors.decode(cursor, listing="queries", account_id=account_id)
+        kwargs["ExclusiveStartKey"] = _start(cursor, account_id)
     found: list[dict[str, Any]] = []
     while len(found) < limit:
         page = ddb().query(**kwargs, Limit=limit - len(found))

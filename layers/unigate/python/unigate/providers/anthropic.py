@@ -15,7 +15,7 @@ from typing import Any
 
 from unigate.providers.base import UpstreamCall, UpstreamFailure
 from unigate.providers.extras import merged
-from unigate.providers.messages import merge_turn, stop_sequences, tool_arguments
+from unigate.providers.messages import chosen_tool, merge_turn, stop_sequences, tool_arguments
 from unigate.providers.openai_format import chunk, completion_id, tokens_sum, usage
 from unigate.providers.upstream import open_stream, parse_json, post_json, sse_data
 
@@ -59,7 +59,7 @@ def _tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
     elif choice == "none":
         return {"type": "none"}
     elif isinstance(choice, dict):
-        out = {"type": "tool", "name": (choice.get("function") or {}).get("name", "")}
+        out = {"type": "tool", "name": chosen_tool(choice)}
     else:
         out = {"type": "auto"}
     if parallel is False:

@@ -17,7 +17,7 @@ from typing import Any
 from unigate.domain.errors import BadRequest
 from unigate.providers.base import Embedded, UpstreamCall, UpstreamFailure
 from unigate.providers.extras import merged, without_generation_keys
-from unigate.providers.messages import merge_turn, stop_sequences
+from unigate.providers.messages import chosen_tool, merge_turn, stop_sequences
 from unigate.providers.openai_format import chunk, completion_id, tokens_sum, usage, vector
 
 FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
@@ -111,7 +111,7 @@ def to_converse(call: UpstreamCall) -> dict[str, Any]:
         if choice == "required":
             tool_config["toolChoice"] = {"any": {}}
         elif isinstance(choice, dict):
-            tool_config["toolChoice"] = {"tool": {"name": (choice.get("function") or {}).get("name", "")}}
+            tool_config["toolChoice"] = {"tool": {"name": chosen_tool(choice)}}
         elif choice == "auto":
             tool_config["toolChoice"] = {"auto": {}}
         request["toolConfig"] = tool_config

@@ -11,7 +11,7 @@ from typing import Any
 
 from unigate.providers.base import Embedded, UpstreamCall, UpstreamFailure
 from unigate.providers.extras import merged
-from unigate.providers.messages import merge_turn, stop_sequences, tool_arguments
+from unigate.providers.messages import chosen_tool, merge_turn, stop_sequences, tool_arguments
 from unigate.providers.openai_format import chunk, completion_id, tokens_sum, usage, vector
 from unigate.providers.upstream import open_stream, parse_json, post_json, sse_data
 
@@ -93,7 +93,7 @@ def to_gemini(call: UpstreamCall) -> dict[str, Any]:
         choice = body.get("tool_choice")
         if choice is not None:
             if isinstance(choice, dict):
-                mode = {"mode": "ANY", "allowedFunctionNames": [(choice.get("function") or {}).get("name", "")]}
+                mode = {"mode": "ANY", "allowedFunctionNames": [chosen_tool(choice)]}
             else:
                 mode = {"mode": {"auto": "AUTO", "required": "ANY", "none": "NONE"}.get(str(choice), "AUTO")}
             out["toolConfig"] = {"functionCallingConfig": mode}
