@@ -45,7 +45,9 @@ def start_server(state_dir: Path, env: dict[str, str], *, argv: tuple[str, ...] 
     """Starts `unigate dev` with `env` on a free port, its state (and log) in `state_dir`, and waits until it
     answers."""
     port = free_port()
-    env = {**os.environ, **env, "UNIGATE_STATE_DIR": str(state_dir), "PORT": str(port)}
+    # Provider keys only as the test gives them: a developer's own never reach a test's server.
+    inherited = {name: value for name, value in os.environ.items() if not name.endswith(("_API_KEY", "_API_TOKEN"))}
+    env = {**inherited, **env, "UNIGATE_STATE_DIR": str(state_dir), "PORT": str(port)}
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         env.pop(name, None)
     with (state_dir / "server.log").open("a") as log:

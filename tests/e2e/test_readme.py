@@ -1,6 +1,7 @@
 """The README's examples, run as written against a fresh local server, print what the README says.
 
-A ```python block followed by a ```text block must print exactly that text. In a ```sh block, the `#` lines
+A ```python block followed by a ```text block must print exactly that text (a block that does not start with
+an import goes on from the python block before it). In a ```sh block, the `#` lines
 right after a command are what it prints (a blank line ends them): `...` stands for any text, and a line
 starting `#  ` (two spaces) continues the line before it. Only `http://127.0.0.1:3000` and the key `ug_...`
 are replaced, by the test server's URL and demo key (`$KEY` in a sh block is the demo key too).
@@ -31,6 +32,7 @@ class Example:
     code: str
     expected: str | None
     line: int
+    setup: str = ""  # for a python block that goes on from the one before (it does not start with an import)
 
 
 def examples() -> list[Example]:
@@ -44,7 +46,9 @@ def examples() -> list[Example]:
         if kind == "python":
             output = (after.group(2) if after is not None and after.group(1) == "text"
                       and not text[block.end():after.start()].strip() else None)
-            found.append(Example(kind, code, output, line))
+            before = next((e for e in reversed(found) if e.kind == "python"), None)
+            setup = before.setup + before.code if before and not code.startswith(("import", "from")) else ""
+            found.append(Example(kind, code, output, line, setup))
         elif kind == "sh" and ("curl" in code or "unigate --local" in code):
             found.append(Example(kind, code, None, line))
     return found
@@ -101,7 +105,9 @@ def test_the_readme_example_prints_what_it_says(example: Example, readme_server:
            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     code = _localised(example.code, server, key)
     if example.kind == "python":
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60,
+        setup = _localised(example.setup, server, key)
+        script = f"import contextlib, io\nwith contextlib.redirect_stdout(io.StringIO()):\n    exec({setup!r})\n{code}"
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60,
                               check=False)
         assert done.returncode == 0, done.stderr
         if example.expected is not None:
