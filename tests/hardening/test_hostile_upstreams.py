@@ -72,8 +72,10 @@ def ask(scenario: str, *, stream: bool = False, provider: str = "hostile") -> di
 
 
 async def _one(body: dict[str, Any]) -> Any:
-    """The chat service's answer: the body, the stream's events (chunk dicts and "[DONE]"), or the error."""
-    caller = Caller("acct_test", "key_test")
+    """The chat service's answer: the body, the stream's events (chunk dicts and "[DONE]"), or the error.
+    `_account` in the body names the calling account (acct_test by default)."""
+    body = dict(body)
+    caller = Caller(body.pop("_account", "acct_test"), "key_test")
     try:
         result = await chat.complete(chat.prepare(body, caller), caller)
     except UnigateError as error:
@@ -170,6 +172,22 @@ def test_an_answer_nobody_asked_for_never_reaches_the_next_request(hostile: Any)
         assert [content(a) for a in answers] == ["fine", "fine", "fine"]
         assert hostile.connections - before == 2  # the first connection was dropped, the second one kept
     assert_money_consistent()
+
+
+def test_an_answer_nobody_asked_for_never_reaches_another_account(hostile: Any) -> None:
+    """Issue #29's desync across two accounts: account A's upstream sends a second answer behind the first;
+    account B's next request on the pool gets its own answer, and pays only for it."""
+    from unigate.accounts import accounts, billing
+
+    accounts.create_account(name="b", account_id="acct_b")
+    billing.grant("acct_b", START, idempotency_key="start")
+    for stream in (False, True):
+        first, second = in_one_loop(ask("smuggle", stream=stream), {**ask("ok", stream=stream), "_account": "acct_b"})
+        assert content(first) == "fine"
+        assert content(second) == "fine"
+    assert "smuggled" not in json.dumps(second)
+    assert_money_consistent()
+    assert_money_consistent("acct_b")
 
 
 @pytest.mark.parametrize("stream", [False, True])
