@@ -76,6 +76,8 @@ class Console:
         path = SHOTS / f"{name}.png"
         self.page.evaluate("window.scrollTo(0, 0)")
         self.page.screenshot(path=str(path), full_page=full_page)
+        if full_page:
+            self.page.screenshot(path=str(SHOTS / f"{name}-top.png"))
         return path
 
 
@@ -104,6 +106,10 @@ def _money(credits: float) -> str:
 
 def _credits(server: Any) -> float:
     return httpx.get(f"{server.url}/v0/credits", headers={"Authorization": f"Bearer {server.key}"}).json()["credits"]
+
+
+def test_make_dev_prints_the_console_link_first(server: Any) -> None:
+    assert (server.state_dir / "server.log").read_text().splitlines()[0] == f"console  {server.url}/"
 
 
 def test_the_first_view_is_small_cached_and_locked_down(console: Console) -> None:

@@ -103,11 +103,16 @@ export async function render(view, params) {
         seriesBox.append(empty(`No traffic on ${history.endpoint} in the last ${range}`, h("pre", {}, curlFor(history.endpoint))));
         return;
       }
+      const latest = history.points.filter((p) => p.samples).pop();
+      const note = (h("p", { class: "muted small" }, `Latest measured step (${fmt.when(latest.start)}): `,
+        `TTFT ${fmt.ms(latest.ttft)} (p90 ${fmt.ms(latest.ttft_p90)}), ITL ${fmt.ms(latest.itl)}, `,
+        `${fmt.num(latest.tks_per_sec)} tokens/s, ${fmt.int(latest.samples)} samples. Point at the chart for any step.`));
       await timeSeries(seriesBox, x, [
         { label: "TTFT p50", scale: "ms", values: history.points.map((p) => p.ttft) },
         { label: "ITL p50", scale: "ms", values: history.points.map((p) => p.itl) },
         { label: "Output tok/s", scale: "tps", values: history.points.map((p) => p.tks_per_sec), dash: [6, 4] },
       ]);
+      seriesBox.append(note);
     } catch (error) {
       clear(seriesBox, errorBox(error));
     }

@@ -54,9 +54,6 @@ export async function timeSeries(element, x, series, { height = 260 } = {}) {
     }))],
   };
   const chart = new uPlot(options, [x, ...series.map((s) => s.values)], element);
-  // Until the pointer is over the chart, the legend shows the latest measured step.
-  const latest = x.map((_, i) => i).filter((i) => series.some((s) => s.values[i] !== null)).pop();
-  if (latest !== undefined) chart.setLegend({ idx: latest });
   fit(chart, element, height);
   return chart;
 }
@@ -96,7 +93,7 @@ export async function dailyBars(element, x, values, { height = 220, format } = {
     scales: { x: { time: true, range: (u, lo, hi) => [lo - 43200, hi + 43200] }, y: { range: (u, lo, hi) => [0, hi * 1.15 || 1] } },
     axes: [{ stroke: "#5d6479", grid: { show: false }, splits: () => x,
       values: (u, ticks) => ticks.map((t) => new Date(t * 1000).toLocaleDateString("en", { month: "short", day: "numeric", timeZone: "UTC" })) },
-    axis("credits", format)],
+    { ...axis(null, format), size: 70 }],
     legend: { show: false },
     cursor: { drag: { x: false, y: false } },
     series: [{}, { stroke: COLORS[0], fill: "#4f46e5cc", paths: uPlot.paths.bars({ size: [0.6, 48] }), points: { show: false } }],

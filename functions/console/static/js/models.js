@@ -59,7 +59,7 @@ export async function render(view) {
   const cachedPrices = rows.some((r) => r.cached !== null);
   const columns = [
     ["id", "Endpoint"], ["type", "Type"], ["context", "Context"], ["maxOutput", "Max output"],
-    ["input", "Input $/1M"], ...(cachedPrices ? [["cached", "Cached $/1M"]] : []), ["output", "Output $/1M"], [null, "Capabilities"],
+    ["input", "Input $/1M"], ...(cachedPrices ? [["cached", "Cached $/1M"]] : []), ["output", "Output $/1M"], [null, "Capabilities"], [null, ""],
   ];
 
   function filtered() {
@@ -103,8 +103,8 @@ export async function render(view) {
       h("td", { class: "num" }, fmt.perM(r.input)),
       cachedPrices ? h("td", { class: "num" }, fmt.perM(r.cached)) : null,
       h("td", { class: "num" }, fmt.perM(r.output)),
-      h("td", {}, Object.entries(r.caps).filter(([, v]) => v).map(([c]) => h("span", { class: "chip cap" }, c)),
-        h("a", { href: `#/benchmarks?model=${encodeURIComponent(r.model)}`, class: "small" }, r.type === "chat" ? "benchmarks" : "")),
+      h("td", {}, Object.entries(r.caps).filter(([, v]) => v).map(([c]) => h("span", { class: "chip cap" }, c))),
+      h("td", {}, r.type === "chat" ? h("a", { href: `#/benchmarks?model=${encodeURIComponent(r.model)}`, class: "small" }, "Benchmarks →") : ""),
     ));
     clear(results, h("div", { class: "table-wrap" }, h("table", {}, h("thead", {}, head), h("tbody", {}, body))));
     clear(pager, h("button", { type: "button", class: "light small", disabled: state.page === 0, onclick: () => { state.page--; draw(); } }, "Previous"),
