@@ -27,7 +27,7 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 def _seconds(value: str, param: str) -> int:
     """`300`, `90m`, `24h`, `7d` as seconds."""
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return int(value)
     found = _DURATION.match(value)
     if not found:
@@ -41,9 +41,9 @@ def _since(value: str, now: float) -> float:
     if value[:1].isdigit() and ("-" in value or "T" in value):
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
+            start = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+        except (ValueError, OverflowError):
             raise BadRequest("'since' must be an ISO 8601 time or a duration such as 24h.", param="since") from None
-        start = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
     else:
         start = now - _seconds(value, "since")
     if start < now - RETENTION_SECONDS - store.WINDOW_SECONDS:

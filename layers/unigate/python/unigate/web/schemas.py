@@ -10,7 +10,6 @@ class Credits(BaseModel):
     credits: float = Field(description="Available balance in credits (1 credit = 1 USD).", examples=[232.32])
 
 
-
 class MetricsPoint(BaseModel):
     start: str = Field(description="Start of the step (UTC, ISO 8601).")
     samples: int = Field(description="Upstream attempts measured in the step.")
