@@ -209,7 +209,7 @@ def test_a_hostile_tag_is_shown_as_text_and_runs_nothing(console: Console, serve
     assert not [r for r in console.responses if r.url.endswith("/x")]
 
 
-def test_a_provider_key_is_added_masked_and_deleted(console: Console, server: Any) -> None:
+def test_a_provider_key_is_added_masked_renamed_and_deleted(console: Console, server: Any) -> None:
     name, secret = f"k{uuid.uuid4().hex[:6]}", "sk-console-test-9f3a2b7c"
     console.sign_in(server.key)
     console.page.wait_for_selector("#model-search")
@@ -221,11 +221,18 @@ def test_a_provider_key_is_added_masked_and_deleted(console: Console, server: An
     row.wait_for()
     assert row.locator("td").nth(1).inner_text() == "****" + secret[-4:]
     assert secret not in console.page.content()
+    renamed = f"{name}-renamed"
+    row.get_by_role("button", name="Rename").click()
+    console.page.fill(f"#keys input[aria-label='New name for {name}']", renamed)
+    console.page.locator("#keys form.inline button[type=submit]", has_text="Save").click()
+    row = console.page.locator("#keys tbody tr", has_text=renamed)
+    row.wait_for()
+    assert row.locator("td").nth(1).inner_text() == "****" + secret[-4:]
     row.get_by_role("button", name="Delete").click()
     row.get_by_role("button", name="Confirm").click()
     row.wait_for(state="detached")
     listed = httpx.get(f"{server.url}/v0/custom_api_key/list", headers={"Authorization": f"Bearer {server.key}"})
-    assert name not in [k["name"] for k in listed.json()]
+    assert not [k for k in listed.json() if k["name"].startswith(name)]
 
 
 def test_the_models_page_searches_filters_and_copies(console: Console, server: Any) -> None:
