@@ -228,6 +228,17 @@ def test_a_provider_key_is_added_masked_renamed_and_deleted(console: Console, se
     row = console.page.locator("#keys tbody tr", has_text=renamed)
     row.wait_for()
     assert row.locator("td").nth(1).inner_text() == "****" + secret[-4:]
+    # A custom endpoint on a private address is refused, and the page says why.
+    endpoints = console.page.locator("#custom-endpoints")
+    endpoints.get_by_label("Endpoint name").fill("mine")
+    endpoints.get_by_label("Endpoint URL").fill("https://127.0.0.1:9/v1")
+    endpoints.get_by_label("Key for the endpoint").select_option(renamed)
+    endpoints.get_by_role("button", name="Add endpoint").click()
+    refusal = endpoints.get_by_role("alert")
+    refusal.wait_for(state="visible")
+    assert "only public addresses are allowed" in refusal.inner_text()
+    # The browser logs the refused request itself.
+    console.errors.remove("Failed to load resource: the server responded with a status of 400 (Bad Request)")
     row.get_by_role("button", name="Delete").click()
     row.get_by_role("button", name="Confirm").click()
     row.wait_for(state="detached")
