@@ -59,7 +59,8 @@ def _grammar(events: list[tuple[str, dict[str, Any]]]) -> None:
     expected, open_index = 0, None
     for name, data in events[1:-2]:
         if name == "content_block_start":
-            assert open_index is None and data["index"] == expected
+            assert open_index is None
+            assert data["index"] == expected
             open_index = expected
         elif name == "content_block_delta":
             assert data["index"] == open_index
@@ -80,7 +81,8 @@ def test_create_to_echo_with_either_header_charges_exactly_its_cost(server: Loca
         assert message.content[0].type == "text"
         assert message.content[0].text == "Hello, unigate!"
         assert (message.role, message.stop_reason, message.model) == ("assistant", "end_turn", "echo@echo")
-        assert message.usage.input_tokens > 0 and message.usage.output_tokens > 0
+        assert message.usage.input_tokens > 0
+        assert message.usage.output_tokens > 0
         assert raw.headers["x-unigate-endpoint"] == "echo@echo"
         cost = Decimal(raw.headers["x-unigate-cost"])
         assert cost > 0
@@ -115,7 +117,8 @@ def test_tool_use_round_trip_through_echo(server: LocalServer) -> None:
     first = client.messages.create(model="echo@echo", max_tokens=200, tools=[WEATHER], messages=question)
     assert first.stop_reason == "tool_use"
     (call,) = [b for b in first.content if b.type == "tool_use"]
-    assert call.name == "get_weather" and set(call.input) == {"city"}  # type: ignore[arg-type]
+    assert call.name == "get_weather"
+    assert set(call.input) == {"city"}
     answer = client.messages.create(model="echo@echo", max_tokens=200, tools=[WEATHER], messages=[
         *question, {"role": "assistant", "content": first.content},
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "Sunny, 21 C"}]}])
@@ -148,7 +151,7 @@ def test_translation_to_an_openai_family_upstream(server: LocalServer, fake_upst
                                     tool_choice={"type": "any"},
                                     messages=[{"role": "user", "content": "scenario:tool"}])
     assert called.stop_reason == "tool_use"
-    tool = [b for b in called.content if b.type == "tool_use"][0]
+    tool = next(b for b in called.content if b.type == "tool_use")
     assert (tool.name, tool.input) == ("get_weather", {"city": "Paris"})
     assert fake_upstream.last("/chat/completions").body["tool_choice"] == "required"
     client.messages.create(model="gpt-4o@openai", max_tokens=100, tools=[WEATHER], messages=[
@@ -162,7 +165,8 @@ def test_translation_to_an_openai_family_upstream(server: LocalServer, fake_upst
     assert sent["messages"][1]["tool_calls"][0]["function"] == {"name": "get_weather",
                                                                 "arguments": json.dumps({"city": "Paris"})}
     assert sent["messages"][2] == {"role": "tool", "tool_call_id": tool.id, "content": "Sunny\n21 C"}
-    assert "signature" not in json.dumps(sent) and "thinking" not in json.dumps(sent)
+    assert "signature" not in json.dumps(sent)
+    assert "thinking" not in json.dumps(sent)
 
 
 def test_streamed_translation_keeps_tool_calls_and_unknown_fields_are_dropped_and_listed(server: LocalServer,
@@ -183,7 +187,8 @@ def test_streamed_translation_keeps_tool_calls_and_unknown_fields_are_dropped_an
     assert json.loads(arguments) == {"city": "Paris"}
     assert events[-2][1]["delta"]["stop_reason"] == "tool_use"
     received = fake_upstream.last("/chat/completions")
-    assert "anthropic-beta" not in received.headers and "output_config" not in received.body
+    assert "anthropic-beta" not in received.headers
+    assert "output_config" not in received.body
 
 
 def test_native_pass_through_keeps_thinking_signatures_cache_control_and_betas(server: LocalServer,
@@ -210,10 +215,12 @@ def test_native_pass_through_keeps_thinking_signatures_cache_control_and_betas(s
     assert received.headers["x-api-key"] == "sk-ant-canary-0123456789"
     assert received.body["model"] == "claude-sonnet-4-5-20250929"
     assert received.body["messages"][1]["content"][0] == thinking
-    assert received.body["messages"][2]["content"][0] == cached and received.body["system"] == [cached]
+    assert received.body["messages"][2]["content"][0] == cached
+    assert received.body["system"] == [cached]
     assert {k: received.body[k] for k in ("thinking", "context_management")} == {
         k: body[k] for k in ("thinking", "context_management")}
-    assert response.json()["id"] == "msg_fake" and response.json()["usage"]["input_tokens"] == 11
+    assert response.json()["id"] == "msg_fake"
+    assert response.json()["usage"]["input_tokens"] == 11
     assert before - _credits(server) == Decimal(response.headers["x-unigate-cost"]) > 0
     # Streamed: the upstream's events arrive as it sent them.
     with httpx.stream("POST", f"{server.url}/v1/messages", json={**body, "stream": True}, headers=headers,
@@ -236,7 +243,8 @@ def test_anthropic_model_ids_resolve_to_the_anthropic_endpoint(server: LocalServ
         assert fake_upstream.last("/v1/messages").body["model"] == upstream
         assert raw.headers["x-unigate-endpoint"].endswith("@anthropic")
     with pytest.raises(anthropic.NotFoundError):
-        client.messages.create(model="claude-nonexistent-9", max_tokens=50, messages=[{"role": "user", "content": "hi"}])
+        client.messages.create(model="claude-nonexistent-9", max_tokens=50,
+                               messages=[{"role": "user", "content": "hi"}])
 
 
 def test_betas_and_signatures_never_reach_an_openai_family_upstream(server: LocalServer, fake_upstream: Any) -> None:
@@ -248,7 +256,8 @@ def test_betas_and_signatures_never_reach_an_openai_family_upstream(server: Loca
                                           {"type": "text", "text": "hello"}]},
         {"role": "user", "content": "again"}])
     received = fake_upstream.last("/chat/completions")
-    assert "anthropic-beta" not in received.headers and "anthropic-version" not in received.headers
+    assert "anthropic-beta" not in received.headers
+    assert "anthropic-version" not in received.headers
     assert "SIGNATURE-123" not in json.dumps(received.body)
 
 
@@ -276,7 +285,8 @@ def test_error_classes_in_anthropics_envelope(server: LocalServer) -> None:
     assert "metadata.api_base" in bad.value.message
     no_max = httpx.post(f"{server.url}/v1/messages", json={"model": "echo@echo", "messages": messages},
                         headers={"x-api-key": server.key}, timeout=30)
-    assert no_max.status_code == 400 and "max_tokens" in no_max.json()["error"]["message"]
+    assert no_max.status_code == 400
+    assert "max_tokens" in no_max.json()["error"]["message"]
     with pytest.raises(anthropic.RateLimitError) as limited:
         _client(server).messages.create(model="gpt-4o@openai", max_tokens=10,
                                         messages=[{"role": "user", "content": "scenario:error:429"}])
@@ -319,10 +329,10 @@ def test_an_upstream_cut_mid_stream_is_an_error_event_and_billed_for_what_came(s
         assert events[-1][1]["error"]["type"] in ("api_error", "overloaded_error")
         charged = Decimal("1") - _credits(server, key)
         assert Decimal("0") < charged < Decimal("0.005"), (model, scenario)
-        with pytest.raises(anthropic.APIStatusError):
-            with _client(server, key).messages.stream(model=model, max_tokens=100,
-                                                      messages=[{"role": "user", "content": scenario}]) as stream:
-                stream.get_final_message()
+        stream = _client(server, key).messages.stream(model=model, max_tokens=100,
+                                                      messages=[{"role": "user", "content": scenario}])
+        with pytest.raises(anthropic.APIStatusError), stream as events_of:
+            events_of.get_final_message()
 
 
 def test_a_client_leaving_mid_stream_is_billed_for_what_it_got_and_cancels_the_upstream(
