@@ -377,3 +377,20 @@ def test_claude_code_shaped_request_answers_the_last_user_turn(server: LocalServ
     events = _events(response)
     _grammar(events)
     assert "".join(d["delta"].get("text", "") for n, d in events if n == "content_block_delta") == "Reply with pong"
+
+
+def test_models_in_anthropics_shape_when_anthropic_version_is_sent(server: LocalServer) -> None:
+    client = _client(server)
+    first_page = client.models.list(limit=5)
+    assert len(first_page.data) == 5
+    assert first_page.has_more
+    listed = [m.id for m in client.models.list(limit=7)]  # the SDK follows the pages with after_id
+    openai_shape = httpx.get(f"{server.url}/v1/models", headers={"Authorization": f"Bearer {server.key}"}).json()
+    assert openai_shape["object"] == "list"
+    assert listed == [m["id"] for m in openai_shape["data"]]
+    echo = client.models.retrieve("echo@echo")
+    assert (echo.type, echo.id, echo.display_name) == ("model", "echo@echo", "echo@echo")
+    assert echo.created_at.year == 2024
+    with pytest.raises(anthropic.NotFoundError) as missing:
+        client.models.retrieve("no-such-model@echo")
+    assert missing.value.body["type"] == "error"  # type: ignore[index]
