@@ -88,8 +88,10 @@ def resolve_model(model: str) -> str:
 
 
 def is_native(prepared: chat.Prepared) -> bool:
-    """Whether the endpoint takes Anthropic's Messages format as it is (betas and signatures go only there)."""
-    return prepared.provider.family == "anthropic" and "messages" in prepared.provider.native
+    """Whether the endpoint takes Anthropic's Messages format as it is (betas and signatures go only there).
+    A deployment with an output filter is translated instead, so that chat's filter sees what comes back."""
+    return (prepared.provider.family == "anthropic" and "messages" in prepared.provider.native
+            and not prepared.output_filter)
 
 
 # ------------------------------------------------------------------------------------------- checks
