@@ -151,3 +151,37 @@ def test_the_request_model_names_the_field_at_fault() -> None:
         with pytest.raises(BadRequest) as refused:
             request_models.parse(dialect.MessagesRequest, body)
         assert refused.value.param == param, body
+
+
+def test_a_long_silence_gets_pings_and_closing_the_stream_closes_its_source() -> None:
+    import asyncio
+
+    from unigate.gateway.messages import _with_pings
+
+    closed = []
+
+    async def slow() -> Any:
+        try:
+            yield b"first"
+            await asyncio.sleep(0.25)
+            yield b"second"
+            await asyncio.sleep(10)
+            yield b"never"
+        finally:
+            closed.append(True)
+
+    async def run() -> list[bytes | None]:
+        seen: list[bytes | None] = []
+        stream = _with_pings(slow(), interval=0.1)
+        async for item in stream:
+            seen.append(item)
+            if item == b"second":
+                break
+        await stream.aclose()
+        return seen
+
+    seen = asyncio.run(run())
+    assert seen[0] == b"first"
+    assert seen[-1] == b"second"
+    assert None in seen[1:-1]  # a ping while the source was silent
+    assert closed == [True]
