@@ -123,3 +123,16 @@ def test_a_hold_is_the_bound_of_the_request_sent(providers: Any, account: str) -
     (hold,) = [e for e in entries if e.kind == "hold"]
     assert -hold.amount_micros >= _cost("claude-3.5-haiku@anthropic", tokens.payload_bytes(received), 5)
     assert received["max_tokens"] == 5
+
+
+def test_a_native_messages_hold_covers_every_byte_of_the_body_sent(aws: None) -> None:
+    """The Messages surface passes Anthropic's body through as sent: its hold counts every byte of it (issue
+    #29: a large `system` or documents that the chat form drops were held at a third of their bytes)."""
+    from unigate.gateway import messages
+
+    body = {"model": "claude-3.5-haiku@anthropic", "max_tokens": 5, "system": "s" * 300_000,
+            "messages": [{"role": "user", "content": "hi"}]}
+    (prepared,) = messages.prepare(body, CALLER, messages.Inbound({}))
+    assert messages.is_native(prepared)
+    assert prepared.worst_case_micros >= _cost("claude-3.5-haiku@anthropic",
+                                               tokens.payload_bytes(prepared.native), 5)
