@@ -121,6 +121,8 @@ def prepare(body: Any, caller: Caller, inbound: Inbound) -> list[MessagesPrepare
     for prepared in chat.prepare(chat_body, caller):
         attempt = MessagesPrepared(**{f.name: getattr(prepared, f.name) for f in fields(chat.Prepared)},
                                    model=body["model"])
+        if attempt.logged_request is not None:  # log_query_body: the query log keeps what the client sent
+            attempt.logged_request = body
         if is_native(attempt):
             native = {k: v for k, v in body.items() if k not in dialect.EXTRAS}
             native["model"] = attempt.endpoint.upstream
