@@ -590,6 +590,18 @@ def catalog_override(url: str) -> dict[str, Any]:
                 "type": "embedding",
                 "dimensions": 8,
             },
+            # The operator prices Azure AI's Cohere image embeddings, which the built-in source prices only by token.
+            "cohere-embed-v3-english@azure-ai": {
+                "upstream": "Cohere-embed-v3-english",
+                "input": "0.10",
+                "output": "0",
+                "context": 512,
+                "max_output": 1,
+                "type": "embedding",
+                "dimensions": 1024,
+                "image_input": True,
+                "image": "0.0001",
+            },
             "llama-3.1-8b-chat@local-vllm": {
                 "upstream": "meta-llama/Llama-3.1-8B-Instruct",
                 "input": "0.10",

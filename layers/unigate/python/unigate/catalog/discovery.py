@@ -133,8 +133,8 @@ def endpoint_metrics(caller: Caller, model: str | None = None, provider: str | N
             "itl": measured.itl_p50,
             "itl_p90": measured.itl_p90,
             "tks_per_sec": measured.tokens_per_second,
-            "input_cost": float(endpoint.input),
-            "output_cost": float(endpoint.output),
+            "input_cost": float(endpoint.prices.base.input),
+            "output_cost": float(endpoint.prices.base.output),
             "error_rate": measured.error_rate,
             "samples": measured.samples,
             "measured_at": datetime.fromtimestamp(measured.measured_at, UTC).isoformat().replace("+00:00", "Z")

@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import anyio
@@ -37,6 +38,7 @@ from unigate.domain.errors import (
 from unigate.domain.money import format_credits, micros_to_credits
 from unigate.domain.openai_params import ALWAYS_FORWARDED, OPENAI_PARAMS, UNIFY_EXTRAS
 from unigate.domain.records import Caller, Deployment, FilterCategory, Hold
+from unigate.domain.usage import Priced, Usage, from_openai, price, worst_case
 from unigate.gateway import ratelimits, routing
 from unigate.infra.config import get_settings
 from unigate.infra.observability import get_logger
@@ -85,10 +87,26 @@ class Prepared:
         return self.endpoint.cost_micros(prompt_tokens, completion_tokens)
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> int:
-        list_price = self.list_price(prompt_tokens, completion_tokens)
+        return self._fee(self.list_price(prompt_tokens, completion_tokens))
+
+    def _fee(self, list_price: int) -> int:
         if self.own_key is None:
             return list_price
         return math.ceil(list_price * get_settings().byok_fee_percent / 100)
+
+    def bill(self, used: Usage) -> Priced:
+        """Every token class at its price (the long-context tier when the prompt is above it), rounded up
+        once; with the caller's own key, only the fee, spread over the classes alike."""
+        priced = price(used, self.endpoint.prices)
+        if self.own_key is None:
+            return priced
+        share = Decimal(str(get_settings().byok_fee_percent)) / 100
+        return Priced(self._fee(priced.micros), {name: amount * share for name, amount in priced.details.items()})
+
+    def worst_cost(self, prompt_tokens: int, completion_tokens: int) -> int:
+        """The hold: every prompt token at the highest prompt rate (a cache write can cost more than input)
+        and every completion token at the highest completion rate, of any tier."""
+        return self._fee(worst_case(self.endpoint.prices, prompt_tokens, completion_tokens))
 
     @property
     def headers(self) -> dict[str, str]:
@@ -218,7 +236,7 @@ def _bind(request: request_models.ChatCompletionRequest, body: dict[str, Any], c
     prepared = Prepared(endpoint, provider, forwarded, request.stream, 0, dropped, **extras, usage_chunk=usage_chunk,
                         own_key=key, deployment=candidate.deployment, extra=extra, prompt_estimate=prompt.fair,
                         limit_tokens=prompt.fair + (max_out or 0) * n)
-    prepared.worst_case_micros = prepared.cost(prompt.worst, (max_out or endpoint.max_output) * n)
+    prepared.worst_case_micros = prepared.worst_cost(prompt.worst, (max_out or endpoint.max_output) * n)
     return prepared
 
 
@@ -314,13 +332,20 @@ def retryable(failure: UpstreamFailure) -> bool:
     return failure.kind in ("timeout", "connect", "protocol")
 
 
-def _usage_tokens(usage: Any, fallback_prompt: int, fallback_completion: int) -> tuple[int, int]:
-    """Token counts from an upstream usage object, or the estimates when it has none usable."""
+def _usage_tokens(usage: Any, fallback_prompt: int, fallback_completion: int) -> Usage:
+    """The usage record of an upstream usage object (the chat form every adapter gives), or the
+    estimates when it has none usable."""
     if isinstance(usage, dict):
         prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
         if isinstance(prompt, int) and isinstance(completion, int) and not isinstance(prompt, bool):
-            return max(prompt, 0), max(completion, 0)
-    return fallback_prompt, fallback_completion
+            return from_openai(usage) or Usage(input=max(prompt, 0), output=max(completion, 0))
+    return Usage(input=fallback_prompt, output=fallback_completion)
+
+
+def usage_body(used: Usage, priced: Priced, charged: int) -> dict[str, Any]:
+    """The response's usage: OpenAI's counts and details, `cost` (the total charged) and `cost_details`
+    (each token class's share, in credits)."""
+    return {**used.to_chat(), "cost": micros_to_credits(charged), "cost_details": priced.details_credits()}
 
 
 def _output_text(choices: Any) -> str:
@@ -355,7 +380,8 @@ class Attempt:
                            output_tokens)
 
     async def settle(self, cost_micros: int, measurement: Measurement | None, *, outcome: str = "",
-                     tokens: tuple[int, int] = (0, 0), response: Any = None) -> int:
+                     tokens: tuple[int, int] = (0, 0), response: Any = None,
+                     cost_details: dict[str, Decimal] | None = None) -> int:
         """Settles once; the settle transaction also carries the endpoint measurement (when the endpoint
         was measured) and the query log record (always: every paid request has one)."""
         if self.charged is None:
@@ -368,7 +394,7 @@ class Attempt:
                 latency_ms=(time.monotonic() - self.started) * 1000,
                 ttft_ms=(self.first_token - self.started) * 1000 if self.first_token is not None else None,
                 tags=prepared.tags, request_body=prepared.logged_request,
-                response_body=response if prepared.log_response else None,
+                response_body=response if prepared.log_response else None, cost_details=cost_details,
             )
             extra = (window_update(measurement), record) if measurement else (record,)
             # On the event loop's thread, like every AWS call of a request (see _attempt): nothing can
@@ -442,22 +468,21 @@ async def _attempt_with(attempt: Attempt, call: UpstreamCall) -> Completed | Str
                     {**prepared.headers, "cache-control": "no-cache"})
     async with refund_on_failure(attempt):
         response = await adapter.complete(call)
-    prompt, completion = _usage_tokens(
+    used = _usage_tokens(
         response.get("usage"), prepared.prompt_estimate, tokens.estimate(_output_text(response.get("choices")))
     )
+    prompt, completion = used.prompt_tokens, used.completion_tokens
     if prepared.output_filter:
         contentfilter.filter_choices(prepared.output_filter, response.get("choices"))
     # The response as the client gets it (and as the query log keeps it): the charge is never above the hold.
-    charged = min(prepared.cost(prompt, completion), attempt.hold.amount_micros)
+    priced = prepared.bill(used)
+    charged = min(priced.micros, attempt.hold.amount_micros)
     upstream_usage = response.get("usage")
     response["model"] = prepared.endpoint.name
-    response["usage"] = {
-        **(upstream_usage if isinstance(upstream_usage, dict) else {}),
-        "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-        "cost": micros_to_credits(charged),
-    }
+    response["usage"] = {**(upstream_usage if isinstance(upstream_usage, dict) else {}),
+                         **usage_body(used, priced, charged)}
     await attempt.settle(charged, attempt.measurement("ok", completion), tokens=(prompt, completion),
-                         response=response)
+                         response=response, cost_details=priced.details)
     return Completed(response, {**prepared.headers, "x-unigate-cost": format_credits(charged)})
 
 
@@ -541,12 +566,12 @@ async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], firs
     chunk_id = "chatcmpl-unigate"
     tail = ""
 
-    def counts() -> tuple[int, int]:
+    def record() -> Usage:
         completion = tokens.estimate("".join(produced)) if any(produced) else 0
         return _usage_tokens(usage, prepared.prompt_estimate, completion)
 
     def cost_so_far() -> int:
-        return prepared.cost(*counts()) if any(produced) or usage else 0
+        return prepared.bill(record()).micros if any(produced) or usage else 0
 
     async def chunks() -> AsyncIterator[dict[str, Any]]:
         if first is not None:
@@ -580,22 +605,21 @@ async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], firs
             relayed["model"] = name
             yield _sse(relayed)
         # Without upstream usage, the prompt estimate alone keeps a completed stream's cost above zero.
-        prompt, completion = counts()
-        charged = await attempt.settle(prepared.cost(prompt, completion),
-                                       attempt.measurement("ok", completion), tokens=(prompt, completion),
-                                       response="".join(produced))
+        used = record()
+        priced = prepared.bill(used)
+        charged = await attempt.settle(priced.micros, attempt.measurement("ok", used.completion_tokens),
+                                       tokens=used.pair(),
+                                       response="".join(produced), cost_details=priced.details)
         if prepared.usage_chunk:
             yield _sse({
                 "id": chunk_id, "object": "chat.completion.chunk", "created": int(time.time()), "model": name,
-                "choices": [],
-                "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
-                          "total_tokens": prompt + completion, "cost": micros_to_credits(charged)},
+                "choices": [], "usage": usage_body(used, priced, charged),
             })
         yield b"data: [DONE]\n\n"
     except UpstreamFailure as failure:
         # Never retried after the first byte: bill what was generated; the rest of the hold goes back.
-        await attempt.settle(cost_so_far(), attempt.measurement(outcome_of(failure), counts()[1]),
-                             tokens=counts() if any(produced) else (0, 0), response="".join(produced))
+        await attempt.settle(cost_so_far(), attempt.measurement(outcome_of(failure), record().completion_tokens),
+                             tokens=record().pair() if any(produced) else (0, 0), response="".join(produced))
         error = failure_to_error(scrub(failure, credentials), prepared.provider.name)
         get_logger().warning("stream failed", extra={"endpoint": name, "kind": failure.kind})
         yield _sse({"error": {"message": error.message, "type": error.openai_type, "code": error.code,
@@ -607,4 +631,4 @@ async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], firs
         with anyio.CancelScope(shield=True):
             await _close(upstream)
         await attempt.settle(cost_so_far(), None, outcome="client_disconnected",
-                             tokens=counts() if any(produced) else (0, 0), response="".join(produced))
+                             tokens=record().pair() if any(produced) else (0, 0), response="".join(produced))

@@ -13,9 +13,10 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from unigate.domain.usage import from_anthropic as from_anthropic_usage
 from unigate.providers.base import UpstreamCall, UpstreamFailure
 from unigate.providers.messages import merge_turn, stop_sequences, tool_arguments
-from unigate.providers.openai_format import chunk, completion_id, usage
+from unigate.providers.openai_format import chunk, completion_id
 from unigate.providers.upstream import open_stream, parse_json, post_json, sse_data
 
 API_VERSION = "2023-06-01"
@@ -113,11 +114,10 @@ def to_anthropic(call: UpstreamCall, *, stream: bool) -> dict[str, Any]:
     return {**out, **call.extra}
 
 
-def _usage(raw: dict[str, Any]) -> dict[str, int]:
-    prompt = int(raw.get("input_tokens") or 0) + int(raw.get("cache_creation_input_tokens") or 0) + int(
-        raw.get("cache_read_input_tokens") or 0
-    )
-    return usage(prompt, int(raw.get("output_tokens") or 0))
+def _usage(raw: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI's usage with the cache reads and writes (by TTL) kept apart: Anthropic's input_tokens
+    excludes both, each billed at its own price (unigate.domain.usage)."""
+    return from_anthropic_usage(raw).to_chat()
 
 
 def from_anthropic(body: dict[str, Any], model: str) -> dict[str, Any]:
@@ -189,7 +189,11 @@ class Anthropic:
                     yield chunk(chunk_id, model, {"tool_calls": [{
                         "index": position, "function": {"arguments": delta.get("partial_json", "")}}]})
             elif kind == "message_delta":
-                completion_tokens = int((payload.get("usage") or {}).get("output_tokens") or completion_tokens)
+                delta_usage = payload.get("usage") or {}
+                completion_tokens = int(delta_usage.get("output_tokens") or completion_tokens)
+                # message_delta's usage is cumulative and may restate the input and cache counts.
+                prompt_usage = {**prompt_usage, **{k: v for k, v in delta_usage.items()
+                                                   if k != "output_tokens" and v is not None}}
                 reason = (payload.get("delta") or {}).get("stop_reason")
                 if reason:
                     yield chunk(chunk_id, model, {}, finish_reason=FINISH.get(reason, "stop"))

@@ -14,9 +14,10 @@ from collections.abc import AsyncIterator
 from functools import lru_cache
 from typing import Any
 
+from unigate.domain.usage import from_bedrock as from_bedrock_usage
 from unigate.providers.base import Embedded, UpstreamCall, UpstreamFailure
 from unigate.providers.messages import merge_turn, stop_sequences
-from unigate.providers.openai_format import chunk, completion_id, usage, vector
+from unigate.providers.openai_format import chunk, completion_id, vector
 
 FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
           "guardrail_intervened": "content_filter", "content_filtered": "content_filter",
@@ -115,10 +116,11 @@ def to_converse(call: UpstreamCall) -> dict[str, Any]:
     return request
 
 
-def _usage(raw: dict[str, Any] | None) -> dict[str, int] | None:
+def _usage(raw: dict[str, Any] | None) -> dict[str, Any] | None:
+    """OpenAI's usage; Converse reports cache reads and writes beside inputTokens."""
     if not raw:
         return None
-    return usage(int(raw.get("inputTokens") or 0), int(raw.get("outputTokens") or 0))
+    return from_bedrock_usage(raw).to_chat()
 
 
 def from_converse(response: dict[str, Any], model: str) -> dict[str, Any]:

@@ -9,9 +9,10 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from unigate.domain.usage import from_gemini as from_gemini_usage
 from unigate.providers.base import Embedded, UpstreamCall, UpstreamFailure
 from unigate.providers.messages import merge_turn, stop_sequences, tool_arguments
-from unigate.providers.openai_format import chunk, completion_id, usage, vector
+from unigate.providers.openai_format import chunk, completion_id, vector
 from unigate.providers.upstream import open_stream, parse_json, post_json, sse_data
 
 TASK_TYPES = {"query": "RETRIEVAL_QUERY", "document": "RETRIEVAL_DOCUMENT"}
@@ -120,12 +121,13 @@ def _finish(candidate: dict[str, Any], has_calls: bool) -> str | None:
     return "tool_calls" if has_calls and reason == "STOP" else FINISH.get(reason, "stop")
 
 
-def _usage(body: dict[str, Any]) -> dict[str, int] | None:
+def _usage(body: dict[str, Any]) -> dict[str, Any] | None:
+    """OpenAI's usage: promptTokenCount includes the cached content, and the thoughts (billed as
+    reasoning) come beside candidatesTokenCount."""
     meta = body.get("usageMetadata")
     if not meta:
         return None
-    return usage(int(meta.get("promptTokenCount") or 0),
-                 int(meta.get("candidatesTokenCount") or 0) + int(meta.get("thoughtsTokenCount") or 0))
+    return from_gemini_usage(meta).to_chat()
 
 
 def from_gemini(body: dict[str, Any], model: str) -> dict[str, Any]:
