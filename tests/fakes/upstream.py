@@ -8,6 +8,7 @@ Scripted by the last user message:
   "scenario:tool"            a tool call to `get_weather` with {"city": "Paris"}
   "scenario:stall"           waits 5 s before answering
   "scenario:paced"           streams its words 150 ms apart (to see chunks pass through unbuffered)
+  "scenario:usage:<kind>"    reports USAGE[<family>][<kind>]: cache reads and writes, reasoning, a long prompt
 anything else                  "fake reply to: <text>" (5 words), streamed word by word
 """
 
@@ -29,6 +30,29 @@ from starlette.routing import Route
 from unigate_tools.emulator import free_port
 
 PROMPT_TOKENS = 11
+# Each family's own usage report for "scenario:usage:<kind>", as its API words it.
+USAGE: dict[str, dict[str, dict[str, Any]]] = {
+    "openai": {
+        "cached": {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500,
+                   "prompt_tokens_details": {"cached_tokens": 600},
+                   "completion_tokens_details": {"reasoning_tokens": 200}},
+        "long": {"prompt_tokens": 250_000, "completion_tokens": 100, "total_tokens": 250_100,
+                 "prompt_tokens_details": {"cached_tokens": 50_000}},
+    },
+    "anthropic": {
+        "cached": {"input_tokens": 400, "cache_read_input_tokens": 600, "cache_creation_input_tokens": 300,
+                   "cache_creation": {"ephemeral_5m_input_tokens": 100, "ephemeral_1h_input_tokens": 200},
+                   "output_tokens": 500},
+        "long": {"input_tokens": 150_001, "cache_read_input_tokens": 50_000, "cache_creation_input_tokens": 0,
+                 "output_tokens": 100},
+    },
+    "gemini": {
+        "cached": {"promptTokenCount": 1000, "cachedContentTokenCount": 600, "candidatesTokenCount": 300,
+                   "thoughtsTokenCount": 200, "totalTokenCount": 1500},
+        "long": {"promptTokenCount": 250_000, "cachedContentTokenCount": 50_000, "candidatesTokenCount": 100,
+                 "totalTokenCount": 250_100},
+    },
+}
 
 
 @dataclass
@@ -174,6 +198,8 @@ def build(fake: FakeUpstream) -> Starlette:
             "completion_tokens": len(words),
             "total_tokens": PROMPT_TOKENS + len(words),
         }
+        if name == "usage":
+            usage = USAGE["openai"][arg]
         if not body.get("stream"):
             if name == "malformed":
                 return PlainTextResponse("{not json")
@@ -281,7 +307,8 @@ def build(fake: FakeUpstream) -> Starlette:
                     "content": content,
                     "stop_reason": stop,
                     "stop_sequence": None,
-                    "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": len(words)},
+                    "usage": USAGE["anthropic"][arg] if name == "usage" else {"input_tokens": PROMPT_TOKENS,
+                                                                              "output_tokens": len(words)},
                 }
             )
 
@@ -298,7 +325,8 @@ def build(fake: FakeUpstream) -> Starlette:
                         "role": "assistant",
                         "content": [],
                         "model": body["model"],
-                        "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": 1},
+                        "usage": {**USAGE["anthropic"][arg], "output_tokens": 1} if name == "usage"
+                        else {"input_tokens": PROMPT_TOKENS, "output_tokens": 1},
                     }
                 },
             ),
@@ -338,7 +366,9 @@ def build(fake: FakeUpstream) -> Starlette:
         events += [
             ev(
                 "message_delta",
-                {"delta": {"stop_reason": stop, "stop_sequence": None}, "usage": {"output_tokens": len(words)}},
+                {"delta": {"stop_reason": stop, "stop_sequence": None},
+                 "usage": {"output_tokens": USAGE["anthropic"][arg]["output_tokens"] if name == "usage"
+                           else len(words)}},
             ),
             ev("message_stop", {}),
         ]
@@ -388,6 +418,8 @@ def build(fake: FakeUpstream) -> Starlette:
             "candidatesTokenCount": len(words),
             "totalTokenCount": PROMPT_TOKENS + len(words),
         }
+        if name == "usage":
+            meta = USAGE["gemini"][arg]
         if name == "tool":
             parts = [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]
         else:
