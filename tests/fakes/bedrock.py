@@ -19,7 +19,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-
 # Converse's usage with cache reads and writes beside the input ("scenario:cached").
 CACHED_USAGE = {"inputTokens": 400, "cacheReadInputTokens": 600, "cacheWriteInputTokens": 100, "outputTokens": 50,
                 "totalTokens": 1150}
