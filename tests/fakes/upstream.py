@@ -487,6 +487,9 @@ def start() -> tuple[FakeUpstream, uvicorn.Server]:
 
 
 ENV_KEYS = {
+    "GROQ_API_KEY": "groq",
+    "CEREBRAS_API_KEY": "cerebras",
+    "DEEPINFRA_API_KEY": "deepinfra",
     "OPENAI_API_KEY": "openai",
     "TOGETHER_API_KEY": "together-ai",
     "ANTHROPIC_API_KEY": "anthropic",
@@ -495,6 +498,9 @@ ENV_KEYS = {
     "AZURE_AI_API_KEY": "azure-ai",
 }
 CANARY_KEYS = {
+    "groq": "gsk-canary-0123456789",
+    "cerebras": "csk-canary-0123456789",
+    "deepinfra": "di-canary-0123456789",
     "openai": "sk-canary-openai-0123456789",
     "anthropic": "sk-ant-canary-0123456789",
     "gemini": "gm-canary-0123456789",
@@ -506,8 +512,14 @@ CANARY_KEYS = {
 
 def catalog_override(url: str) -> dict[str, Any]:
     """Points the built-in providers at the fake and adds a self-hosted OpenAI-compatible server."""
+    # Three hosts of the built-in catalog's models (gpt-oss-120b among them), each under its own path.
+    hosts = {name: {"family": "openai", "base_url": f"{url}/{name}/v1", "secret": name, "env": env,
+                    "params": ["temperature", "max_tokens", "stream", "stream_options", "stop"]}
+             for env, name in (("GROQ_API_KEY", "groq"), ("CEREBRAS_API_KEY", "cerebras"),
+                               ("DEEPINFRA_API_KEY", "deepinfra"))}
     return {
         "providers": {
+            **hosts,
             "openai": {
                 "family": "openai",
                 "base_url": f"{url}/v1",

@@ -41,7 +41,17 @@ EXPECTED: dict[tuple[str, str], Any] = {
                                              "output_cost": 2.0, "error_rate": 0.0, "samples": 0,
                                              "measured_at": None}]),
     ("catalog", "openai_models"): (200, None),
-    ("catalog", "openai_model"): (200, {"id": "echo@echo", "object": "model", "created": 0, "owned_by": "echo"}),
+    ("catalog", "openai_model"): (200, {
+        "id": "echo@echo", "object": "model", "created": 0, "owned_by": "echo", "type": "chat",
+        "context_length": 1000000, "max_completion_tokens": 4096,
+        "pricing": {"prompt": "0.000001", "completion": "0.000002", "input_cache_read": "0.0000005",
+                    "input_cache_write": "0.00000125", "input_cache_write_1h": "0.000002",
+                    "internal_reasoning": "0.000002"},
+        "capabilities": [], "supported_parameters": sorted(
+            ["frequency_penalty", "logit_bias", "logprobs", "max_completion_tokens", "max_tokens", "n",
+             "parallel_tool_calls", "presence_penalty", "response_format", "seed", "stop", "stream", "stream_options",
+             "temperature", "tool_choice", "tools", "top_logprobs", "top_p", "user"]),
+        "native": [], "deprecation_date": None}),
     ("catalog", "unknown_provider"): (404, {"error": "Unknown provider: nope"}),
     ("catalog", "info"): (200, {"model_name": "echo-embed", "model_type": "embeddings", "model_provider_name": "echo"}),
     ("embeddings", "echo"): (200, 2),
@@ -176,7 +186,9 @@ def test_catalog_events(path: Path, event_keys: dict[str, str]) -> None:
         assert body == sorted(body)
     elif path.stem == "openai_models":
         assert body["object"] == "list"
-        assert {"id": "gpt-4o@openai", "object": "model", "created": 0, "owned_by": "openai"} in body["data"]
+        gpt = next(m for m in body["data"] if m["id"] == "gpt-4o@openai")
+        assert {"object": "model", "created": 0, "owned_by": "openai", "context_length": 128000}.items() <= gpt.items()
+        assert gpt["pricing"]["prompt"] == "0.0000025"
     else:
         assert body == (expected() if callable(expected) else expected)
     if status == 200 and path.stem != "endpoint_metrics":
