@@ -12,10 +12,14 @@ import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 # The pinned source: `make catalog LITELLM_VERSION=X` or `unigate catalog update --litellm-version X` moves it.
 LITELLM_VERSION = "1.110.2"
+# The day the pin was set: every generated endpoint's `as_of` (when its prices were taken). Another
+# version read with --litellm-version is dated the day it is read.
+LITELLM_PINNED_ON = "2026-12-02"
 MAP = "litellm/model_prices_and_context_window_backup.json"
 ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_CACHE = ROOT / ".tools" / "catalog-source"
@@ -30,6 +34,12 @@ class Source:
     version: str
     text: str
     licence: str
+
+    @property
+    def as_of(self) -> str:
+        if self.version == LITELLM_VERSION:
+            return LITELLM_PINNED_ON
+        return datetime.now(UTC).date().isoformat()
 
     @property
     def sha256(self) -> str:
