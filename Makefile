@@ -19,7 +19,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: dev dev-reset test lint typecheck unit validate build openapi bench lock clean clients browsers
+.PHONY: dev dev-reset test lint typecheck unit validate build openapi bench lock clean clients browsers catalog
 
 $(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "unigate needs Python 3.11 or newer (set PYTHON=...)")'
@@ -92,6 +92,11 @@ bench: $(VENV)/.test
 ## Regenerate docs/openapi.json from the apps (a test fails when it drifts).
 openapi: $(VENV)/.test
 	$(BIN)/python -m unigate_tools.openapi > docs/openapi.json
+
+## Regenerate the built-in catalog from LiteLLM's price map (a pinned wheel, downloaded, never installed) and
+## print what was added, removed and repriced. LITELLM_VERSION=X moves to another release (docs/operations.md).
+catalog: $(VENV)/.test
+	$(BIN)/python -m unigate_tools.catalog $(if $(LITELLM_VERSION),--litellm-version $(LITELLM_VERSION))
 
 ## Re-resolve every dependency to its newest allowed version and pin it: uv.lock, and the dependency layer's
 ## requirements exported from it (a test fails when the two drift).

@@ -207,7 +207,7 @@ def test_native_pass_through_keeps_thinking_signatures_cache_control_and_betas(s
     before = _credits(server)
     response = httpx.post(f"{server.url}/v1/messages?beta=true", json=body, headers=headers, timeout=30)
     assert response.status_code == 200, response.text
-    assert response.headers["x-unigate-endpoint"] == "claude-sonnet-4-5@anthropic"
+    assert response.headers["x-unigate-endpoint"] == "claude-sonnet-4.5@anthropic"
     received = fake_upstream.last("/v1/messages")
     assert received.headers["anthropic-beta"] == betas
     assert received.headers["anthropic-version"] == "2023-06-01"
@@ -236,8 +236,8 @@ def test_native_pass_through_keeps_thinking_signatures_cache_control_and_betas(s
 def test_anthropic_model_ids_resolve_to_the_anthropic_endpoint(server: LocalServer, fake_upstream: Any) -> None:
     client = _client(server)
     for model, upstream in (("claude-sonnet-4-5-20250929", "claude-sonnet-4-5-20250929"),
-                            ("claude-3-5-haiku-20241022", "claude-3-5-haiku-20241022"),
-                            ("claude-3.5-haiku@anthropic", "claude-3-5-haiku-20241022")):
+                            ("claude-haiku-4-5-20251001", "claude-haiku-4-5-20251001"),
+                            ("claude-haiku-4.5@anthropic", "claude-haiku-4-5-20251001")):
         raw = client.messages.with_raw_response.create(model=model, max_tokens=50,
                                                        messages=[{"role": "user", "content": "hi"}])
         assert fake_upstream.last("/v1/messages").body["model"] == upstream

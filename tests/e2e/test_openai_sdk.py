@@ -80,7 +80,7 @@ def test_a_self_hosted_upstream_added_by_catalog_path(server: LocalServer) -> No
 def test_provider_keys_come_from_the_environment_and_reach_the_upstream(server: LocalServer,
                                                                         fake_upstream: object) -> None:
     completion = _client(server).chat.completions.create(
-        model="claude-3.5-haiku@anthropic", messages=[{"role": "user", "content": "hello"}]
+        model="claude-haiku-4.5@anthropic", messages=[{"role": "user", "content": "hello"}]
     )
     assert completion.choices[0].message.content == "fake reply to: hello"
     assert fake_upstream.last("/v1/messages").headers["x-api-key"] == CANARY_KEYS["anthropic"]  # type: ignore[attr-defined]

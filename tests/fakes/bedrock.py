@@ -2,7 +2,8 @@
 HTTP, decoded by botocore's own parser (Stubber cannot fake event streams).
 
 Scripted by the last user message like tests/fakes/upstream.py: "scenario:tool", "scenario:throttle"
-(an in-stream throttlingException after one chunk), "scenario:truncate" (no messageStop); otherwise
+(an in-stream throttlingException after one chunk), "scenario:truncate" (no messageStop), "scenario:cached"
+(cache reads and writes in the usage); otherwise
 "fake reply to: <text>" word by word with usage metadata.
 """
 
@@ -17,6 +18,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+# Converse's usage with cache reads and writes beside the input ("scenario:cached").
+CACHED_USAGE = {"inputTokens": 400, "cacheReadInputTokens": 600, "cacheWriteInputTokens": 100, "outputTokens": 50,
+                "totalTokens": 1150}
 
 
 def _header(name: str, value: str) -> bytes:
@@ -80,7 +85,8 @@ def build(received: list[dict[str, Any]]) -> Starlette:
                 event(
                     "metadata",
                     {
-                        "usage": {"inputTokens": 11, "outputTokens": len(words), "totalTokens": 11 + len(words)},
+                        "usage": CACHED_USAGE if text == "scenario:cached" else
+                        {"inputTokens": 11, "outputTokens": len(words), "totalTokens": 11 + len(words)},
                         "metrics": {"latencyMs": 7},
                     },
                 )

@@ -11,6 +11,7 @@ Scripted by the last user message:
   "scenario:paced"           streams its words 150 ms apart (to see chunks pass through unbuffered)
   "scenario:echokey"         (OpenAI-compatible) a reply that contains the key it was called with
   "scenario:overloaded"      (Anthropic) an `event: error` after the first text when streaming
+  "scenario:usage:<kind>"    reports USAGE[<family>][<kind>]: cache reads and writes, reasoning, a long prompt
 anything else                  "fake reply to: <text>" (5 words), streamed word by word
 """
 
@@ -32,6 +33,29 @@ from starlette.routing import Route
 from unigate_tools.emulator import free_port
 
 PROMPT_TOKENS = 11
+# Each family's own usage report for "scenario:usage:<kind>", as its API words it.
+USAGE: dict[str, dict[str, dict[str, Any]]] = {
+    "openai": {
+        "cached": {"prompt_tokens": 1000, "completion_tokens": 500, "total_tokens": 1500,
+                   "prompt_tokens_details": {"cached_tokens": 600},
+                   "completion_tokens_details": {"reasoning_tokens": 200}},
+        "long": {"prompt_tokens": 250_000, "completion_tokens": 100, "total_tokens": 250_100,
+                 "prompt_tokens_details": {"cached_tokens": 50_000}},
+    },
+    "anthropic": {
+        "cached": {"input_tokens": 400, "cache_read_input_tokens": 600, "cache_creation_input_tokens": 300,
+                   "cache_creation": {"ephemeral_5m_input_tokens": 100, "ephemeral_1h_input_tokens": 200},
+                   "output_tokens": 500},
+        "long": {"input_tokens": 150_001, "cache_read_input_tokens": 50_000, "cache_creation_input_tokens": 0,
+                 "output_tokens": 100},
+    },
+    "gemini": {
+        "cached": {"promptTokenCount": 1000, "cachedContentTokenCount": 600, "candidatesTokenCount": 300,
+                   "thoughtsTokenCount": 200, "totalTokenCount": 1500},
+        "long": {"promptTokenCount": 250_000, "cachedContentTokenCount": 50_000, "candidatesTokenCount": 100,
+                 "totalTokenCount": 250_100},
+    },
+}
 
 
 @dataclass
@@ -187,6 +211,8 @@ def build(fake: FakeUpstream) -> Starlette:
             "completion_tokens": len(words),
             "total_tokens": PROMPT_TOKENS + len(words),
         }
+        if name == "usage":
+            usage = USAGE["openai"][arg]
         if not body.get("stream"):
             if name == "malformed":
                 return PlainTextResponse("{not json")
@@ -294,7 +320,8 @@ def build(fake: FakeUpstream) -> Starlette:
                     "content": content,
                     "stop_reason": stop,
                     "stop_sequence": None,
-                    "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": len(words)},
+                    "usage": USAGE["anthropic"][arg] if name == "usage" else {"input_tokens": PROMPT_TOKENS,
+                                                                              "output_tokens": len(words)},
                 }
             )
 
@@ -311,7 +338,8 @@ def build(fake: FakeUpstream) -> Starlette:
                         "role": "assistant",
                         "content": [],
                         "model": body["model"],
-                        "usage": {"input_tokens": PROMPT_TOKENS, "output_tokens": 1},
+                        "usage": {**USAGE["anthropic"][arg], "output_tokens": 1} if name == "usage"
+                        else {"input_tokens": PROMPT_TOKENS, "output_tokens": 1},
                     }
                 },
             ),
@@ -353,7 +381,9 @@ def build(fake: FakeUpstream) -> Starlette:
         events += [
             ev(
                 "message_delta",
-                {"delta": {"stop_reason": stop, "stop_sequence": None}, "usage": {"output_tokens": len(words)}},
+                {"delta": {"stop_reason": stop, "stop_sequence": None},
+                 "usage": {"output_tokens": USAGE["anthropic"][arg]["output_tokens"] if name == "usage"
+                           else len(words)}},
             ),
             ev("message_stop", {}),
         ]
@@ -407,6 +437,8 @@ def build(fake: FakeUpstream) -> Starlette:
             "candidatesTokenCount": len(words),
             "totalTokenCount": PROMPT_TOKENS + len(words),
         }
+        if name == "usage":
+            meta = USAGE["gemini"][arg]
         if name == "tool":
             parts = [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]
         else:
@@ -475,6 +507,9 @@ def start() -> tuple[FakeUpstream, uvicorn.Server]:
 
 
 ENV_KEYS = {
+    "GROQ_API_KEY": "groq",
+    "CEREBRAS_API_KEY": "cerebras",
+    "DEEPINFRA_API_KEY": "deepinfra",
     "OPENAI_API_KEY": "openai",
     "TOGETHER_API_KEY": "together-ai",
     "ANTHROPIC_API_KEY": "anthropic",
@@ -483,6 +518,9 @@ ENV_KEYS = {
     "AZURE_AI_API_KEY": "azure-ai",
 }
 CANARY_KEYS = {
+    "groq": "gsk-canary-0123456789",
+    "cerebras": "csk-canary-0123456789",
+    "deepinfra": "di-canary-0123456789",
     "openai": "sk-canary-openai-0123456789",
     "anthropic": "sk-ant-canary-0123456789",
     "gemini": "gm-canary-0123456789",
@@ -494,8 +532,14 @@ CANARY_KEYS = {
 
 def catalog_override(url: str) -> dict[str, Any]:
     """Points the built-in providers at the fake and adds a self-hosted OpenAI-compatible server."""
+    # Three hosts of the built-in catalog's models (gpt-oss-120b among them), each under its own path.
+    hosts = {name: {"family": "openai", "base_url": f"{url}/{name}/v1", "secret": name, "env": env,
+                    "params": ["temperature", "max_tokens", "stream", "stream_options", "stop"]}
+             for env, name in (("GROQ_API_KEY", "groq"), ("CEREBRAS_API_KEY", "cerebras"),
+                               ("DEEPINFRA_API_KEY", "deepinfra"))}
     return {
         "providers": {
+            **hosts,
             "openai": {
                 "family": "openai",
                 "base_url": f"{url}/v1",
@@ -610,6 +654,18 @@ def catalog_override(url: str) -> dict[str, Any]:
                 "max_output": 1,
                 "type": "embedding",
                 "dimensions": 8,
+            },
+            # The operator prices Azure AI's Cohere image embeddings, which the built-in source prices only by token.
+            "cohere-embed-v3-english@azure-ai": {
+                "upstream": "Cohere-embed-v3-english",
+                "input": "0.10",
+                "output": "0",
+                "context": 512,
+                "max_output": 1,
+                "type": "embedding",
+                "dimensions": 1024,
+                "image_input": True,
+                "image": "0.0001",
             },
             "llama-3.1-8b-chat@local-vllm": {
                 "upstream": "meta-llama/Llama-3.1-8B-Instruct",

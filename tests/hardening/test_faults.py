@@ -130,11 +130,11 @@ def test_when_no_endpoint_is_usable_the_error_names_each(providers: Any, account
         aws.client("secretsmanager").delete_secret(SecretId=f"unigate/providers/{provider}",
                                                    ForceDeleteWithoutRecovery=True)
     with pytest.raises(ServiceUnavailable) as raised:
-        run_chat({"model": "gpt-4o@openai->claude-3.5-haiku@anthropic",
+        run_chat({"model": "gpt-4o@openai->claude-haiku-4.5@anthropic",
                   "messages": [{"role": "user", "content": "x"}]})
     assert raised.value.code == "credentials_unavailable"
     assert "gpt-4o@openai: " in raised.value.message
-    assert "claude-3.5-haiku@anthropic: " in raised.value.message
+    assert "claude-haiku-4.5@anthropic: " in raised.value.message
     assert assert_money_consistent() == START
 
 

@@ -35,7 +35,7 @@ def test_secrets_never_leak(server: Any, fake_upstream: Any) -> None:
         ({"model": "gpt-4o@openai", "stream": True, "messages": [{"role": "user", "content": "scenario:leak:401"}]},
          auth),
         ({"model": "gpt-4o@openai", "messages": [{"role": "user", "content": "scenario:error:401"}]}, auth),
-        ({"model": "claude-3.5-haiku@anthropic", "messages": [{"role": "user", "content": "scenario:error:401"}]},
+        ({"model": "claude-haiku-4.5@anthropic", "messages": [{"role": "user", "content": "scenario:error:401"}]},
          auth),
         ({"model": "gpt-4o@openai", "api_key": CANARY_KEYS["openai"], "messages": [{"role": "user", "content": "x"}]},
          auth),

@@ -140,7 +140,8 @@ def test_converse_stream(bedrock_env: None, fake_runtime: Any, monkeypatch: pyte
     assert [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]][-1] == "stop"
     assert chunks[-1]["usage"] == {"prompt_tokens": 11, "completion_tokens": 4, "total_tokens": 15}
     assert received[-1]["path"] == f"/model/{MODEL_ID}/converse-stream"
-    assert received[-1]["body"]["inferenceConfig"] == {"maxTokens": 2048}
+    limit = get_catalog().endpoint("llama-3.1-70b-chat", "aws-bedrock").max_output
+    assert received[-1]["body"]["inferenceConfig"] == {"maxTokens": limit}
 
 
 def test_converse_stream_tool_use(bedrock_env: None, fake_runtime: Any, monkeypatch: pytest.MonkeyPatch) -> None:

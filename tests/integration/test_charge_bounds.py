@@ -40,23 +40,23 @@ def test_an_837_kb_response_format_is_in_the_hold(aws: None) -> None:
 
 
 def test_a_pass_through_system_is_in_the_hold_and_never_replaces_the_translated_one(aws: None) -> None:
-    prepared = _prepared({"model": "claude-3.5-haiku@anthropic", "max_tokens": 1, "system": "s" * 890_000,
+    prepared = _prepared({"model": "claude-haiku-4.5@anthropic", "max_tokens": 1, "system": "s" * 890_000,
                           "messages": [{"role": "system", "content": "Be brief."}, *_messages()]}, "pass-through")
     sent = chat.outgoing(prepared)
     assert sent["system"] == "Be brief."
     assert sent["max_tokens"] == 1
-    assert prepared.worst_case_micros >= _cost("claude-3.5-haiku@anthropic", tokens.payload_bytes(sent), 1)
+    assert prepared.worst_case_micros >= _cost("claude-haiku-4.5@anthropic", tokens.payload_bytes(sent), 1)
 
 
 def test_a_pass_through_system_without_a_translated_one_is_sent_and_held(aws: None) -> None:
-    prepared = _prepared({"model": "claude-3.5-haiku@anthropic", "max_tokens": 1, "system": "s" * 890_000,
+    prepared = _prepared({"model": "claude-haiku-4.5@anthropic", "max_tokens": 1, "system": "s" * 890_000,
                           "messages": _messages()}, "pass-through")
     assert chat.outgoing(prepared)["system"] == "s" * 890_000
-    assert prepared.worst_case_micros >= _cost("claude-3.5-haiku@anthropic", 890_000, 1)
+    assert prepared.worst_case_micros >= _cost("claude-haiku-4.5@anthropic", 890_000, 1)
 
 
 def test_pass_through_contents_and_output_limits_never_replace_gemini_s_translated_request(aws: None) -> None:
-    prepared = _prepared({"model": "gemini-1.5-flash@gemini", "max_tokens": 1, "messages": _messages(),
+    prepared = _prepared({"model": "gemini-2.5-flash@gemini", "max_tokens": 1, "messages": _messages(),
                           "contents": [{"role": "user", "parts": [{"text": "c" * 500_000}]}],
                           "generationConfig": {"maxOutputTokens": 8192, "candidateCount": 8, "topK": 3}},
                          "pass-through")
@@ -76,9 +76,11 @@ def test_an_image_by_url_holds_the_catalogs_per_image_maximum(aws: None) -> None
 @pytest.mark.parametrize(("sent", "expected"), [
     ({"max_completion_tokens": 7}, {"max_tokens": 7}),
     ({"max_tokens": 7}, {"max_tokens": 7}),
-    ({}, {"max_tokens": 8192}),  # the endpoint's limit
+    ({}, {"max_tokens": None}),  # the endpoint's limit
 ])
 def test_mistral_gets_the_cap_the_hold_priced_in_its_own_parameter(aws: None, sent: dict, expected: dict) -> None:
+    if expected == {"max_tokens": None}:
+        expected = {"max_tokens": get_catalog().endpoint("mistral-large", "mistral-ai").max_output}
     prepared = _prepared({"model": "mistral-large@mistral-ai", "messages": _messages(), **sent})
     body = chat.outgoing(prepared)
     assert {k: body.get(k) for k in ("max_tokens", "max_completion_tokens") if k in body} == expected
@@ -116,12 +118,12 @@ def test_max_completion_tokens_reaches_a_max_tokens_only_provider_over_http(prov
 
 def test_a_hold_is_the_bound_of_the_request_sent(providers: Any, account: str) -> None:
     """The hold taken over HTTP is at least every byte the fake received, plus the output cap it carries."""
-    run_chat({"model": "claude-3.5-haiku@anthropic", "max_tokens": 5,
+    run_chat({"model": "claude-haiku-4.5@anthropic", "max_tokens": 5,
               "messages": [{"role": "system", "content": "ж" * 5000}, *_messages()]})
     received = providers.last("/v1/messages").body
     entries, _ = store.list_ledger(account, limit=100)
     (hold,) = [e for e in entries if e.kind == "hold"]
-    assert -hold.amount_micros >= _cost("claude-3.5-haiku@anthropic", tokens.payload_bytes(received), 5)
+    assert -hold.amount_micros >= _cost("claude-haiku-4.5@anthropic", tokens.payload_bytes(received), 5)
     assert received["max_tokens"] == 5
 
 
@@ -130,9 +132,9 @@ def test_a_native_messages_hold_covers_every_byte_of_the_body_sent(aws: None) ->
     #29: a large `system` or documents that the chat form drops were held at a third of their bytes)."""
     from unigate.gateway import messages
 
-    body = {"model": "claude-3.5-haiku@anthropic", "max_tokens": 5, "system": "s" * 300_000,
+    body = {"model": "claude-haiku-4.5@anthropic", "max_tokens": 5, "system": "s" * 300_000,
             "messages": [{"role": "user", "content": "hi"}]}
     (prepared,) = messages.prepare(body, CALLER, messages.Inbound({}))
     assert messages.is_native(prepared)
-    assert prepared.worst_case_micros >= _cost("claude-3.5-haiku@anthropic",
+    assert prepared.worst_case_micros >= _cost("claude-haiku-4.5@anthropic",
                                                tokens.payload_bytes(prepared.native), 5)

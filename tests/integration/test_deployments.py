@@ -198,7 +198,7 @@ def test_extra_parameters_header_on_chat(funded: Any, mode: str | None) -> None:
 
 
 def test_pass_through_reaches_anthropic_in_its_own_payload(funded: Any) -> None:
-    ask({"model": "claude-3.5-haiku@anthropic", "top_k": 3, **message("hi")}, extra="pass-through")
+    ask({"model": "claude-haiku-4.5@anthropic", "top_k": 3, **message("hi")}, extra="pass-through")
     assert funded.last("/messages").body["top_k"] == 3
 
 

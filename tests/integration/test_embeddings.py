@@ -105,12 +105,12 @@ def test_azure_ai_text_and_image_embeddings(funded: Any) -> None:
 
 
 def test_gemini_batch_embed_contents_estimates_tokens(funded: Any) -> None:
-    _, body = run({"model": "text-embedding-004@gemini", "input": ["one two three four", "five"], "dimensions": 3,
+    _, body = run({"model": "gemini-embedding@gemini", "input": ["one two three four", "five"], "dimensions": 3,
                    "input_type": "document"})
     sent = funded.last("batchEmbedContents")
-    assert sent.path == "/v1beta/models/text-embedding-004:batchEmbedContents"
+    assert sent.path == "/v1beta/models/gemini-embedding-001:batchEmbedContents"
     assert sent.headers["x-goog-api-key"] == "gm-canary-0123456789"
-    assert sent.body["requests"][0] == {"model": "models/text-embedding-004",
+    assert sent.body["requests"][0] == {"model": "models/gemini-embedding-001",
                                         "content": {"parts": [{"text": "one two three four"}]},
                                         "outputDimensionality": 3, "taskType": "RETRIEVAL_DOCUMENT"}
     assert [len(d["embedding"]) for d in body["data"]] == [3, 3]
@@ -177,7 +177,7 @@ def test_bedrock_titan_cohere_and_titan_image(funded: Any, monkeypatch: pytest.M
     ({"model": "echo@echo", "input": "x"}, False, ArgumentsMismatch, "echo@echo is not an embedding model."),
     ({"model": "embed-test@beta", "input": "x", "dimensions": 4}, False, BadRequest,
      "embed-test@beta cannot produce 4 dimensions."),
-    ({"model": "text-embedding-004@gemini", "input": [[1, 2]]}, False, BadRequest,
+    ({"model": "gemini-embedding@gemini", "input": [[1, 2]]}, False, BadRequest,
      "gemini takes text, not token arrays."),
     ({"model": "embed-test@alpha", "input": [{"image": "data:image/png;base64,AAAA"}]}, True, BadRequest,
      "embed-test@alpha does not embed images."),

@@ -21,8 +21,8 @@ FAMILIES = {
     "llama-3.1-70b-chat@together-ai": ("/together/v1/chat/completions", "authorization",
                                        f"Bearer {CANARY_KEYS['together-ai']}"),
     "llama-3.1-8b-chat@local-vllm": ("/vllm/v1/chat/completions", "authorization", None),
-    "claude-3.5-haiku@anthropic": ("/v1/messages", "x-api-key", CANARY_KEYS["anthropic"]),
-    "gemini-1.5-flash@gemini": ("/v1beta/models/gemini-1.5-flash-002", "x-goog-api-key", CANARY_KEYS["gemini"]),
+    "claude-haiku-4.5@anthropic": ("/v1/messages", "x-api-key", CANARY_KEYS["anthropic"]),
+    "gemini-2.5-flash@gemini": ("/v1beta/models/gemini-2.5-flash", "x-goog-api-key", CANARY_KEYS["gemini"]),
     "gpt-4o@azure-openai": ("/openai/deployments/gpt-4o/chat/completions", "api-key", CANARY_KEYS["azure-openai"]),
     "mistral-large@azure-ai": ("/models/chat/completions", "api-key", CANARY_KEYS["azure-ai"]),
 }
@@ -178,16 +178,16 @@ def test_upstream_timeout_is_504_and_free(providers, account: str, monkeypatch: 
 
 
 def test_requests_are_translated_for_each_wire_format(providers, account: str) -> None:
-    run_chat(_body("claude-3.5-haiku@anthropic", max_tokens=50, stop="END", user="u-1"))
+    run_chat(_body("claude-haiku-4.5@anthropic", max_tokens=50, stop="END", user="u-1"))
     anthropic = providers.last("/v1/messages")
     assert anthropic.headers["anthropic-version"] == "2023-06-01"
     assert anthropic.body["system"] == "Be brief."
     assert anthropic.body["messages"] == [{"role": "user", "content": [{"type": "text", "text": "hello world"}]}]
     assert anthropic.body["max_tokens"] == 50
     assert anthropic.body["stop_sequences"] == ["END"]
-    assert anthropic.body["model"] == "claude-3-5-haiku-20241022"
+    assert anthropic.body["model"] == "claude-haiku-4-5-20251001"
 
-    run_chat(_body("gemini-1.5-flash@gemini", max_tokens=40, temperature=0.5))
+    run_chat(_body("gemini-2.5-flash@gemini", max_tokens=40, temperature=0.5))
     gemini = providers.last("/v1beta/models")
     assert gemini.body["systemInstruction"] == {"parts": [{"text": "Be brief."}]}
     assert gemini.body["contents"] == [{"role": "user", "parts": [{"text": "hello world"}]}]
@@ -202,7 +202,7 @@ def test_requests_are_translated_for_each_wire_format(providers, account: str) -
     run_chat(_body("mistral-large@azure-ai"))
     azure_ai = providers.last("/models/chat/completions")
     assert azure_ai.query == "api-version=2024-05-01-preview"
-    assert azure_ai.body["model"] == "Mistral-large-2407"
+    assert azure_ai.body["model"] == get_catalog().endpoint("mistral-large", "azure-ai").upstream
 
 
 def test_unsupported_parameters_are_dropped_and_listed(providers, account: str) -> None:

@@ -58,7 +58,7 @@ def test_filters_and_pages(providers, account: str) -> None:
     assert len(querylog.list_queries(account, tags=["t0"])["queries"]) == 4
     assert len(querylog.list_queries(account, failures=True)["queries"]) == 1
     assert len(querylog.list_queries(account, failures=False, tags=["t0"])["queries"]) == 3
-    assert querylog.list_queries(account, endpoints=["claude-3.5-haiku@anthropic"])["queries"] == []
+    assert querylog.list_queries(account, endpoints=["claude-haiku-4.5@anthropic"])["queries"] == []
     assert len(querylog.list_queries(account, end_time="2000-01-01T00:00:00Z")["queries"]) == 0
     seen, cursor = [], None
     while True:

@@ -149,7 +149,7 @@ def test_choices_that_are_not_objects_are_a_502_with_the_hold_refunded(providers
 
 def test_a_tool_choice_naming_no_function_properly_is_no_crash(aws: None) -> None:
     """It raised AttributeError in the Anthropic, Gemini and Bedrock translations (a 500)."""
-    for model in ("claude-3.5-haiku@anthropic", "gemini-1.5-flash@gemini", "llama-3.1-70b-chat@aws-bedrock"):
+    for model in ("claude-haiku-4.5@anthropic", "gemini-2.5-flash@gemini", "llama-3.1-70b-chat@aws-bedrock"):
         (prepared,) = chat.prepare({"model": model, "messages": [{"role": "user", "content": "hi"}], "tools": [
             {"type": "function", "function": {"name": "f"}}], "tool_choice": {"type": "function", "function": 3}},
             Caller("acct_test", "key_test"))

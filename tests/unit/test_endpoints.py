@@ -8,7 +8,7 @@ from unigate.domain.model_strings import MetaProvider, Target, Threshold, parse
     ("text", "chain"),
     [
         ("gpt-4o@openai", [Target("gpt-4o", "openai")]),
-        ("claude-3.5-haiku@anthropic", [Target("claude-3.5-haiku", "anthropic")]),
+        ("claude-haiku-4.5@anthropic", [Target("claude-haiku-4.5", "anthropic")]),
         ("llama-3.1-70b-chat@together-ai->groq",
          [Target("llama-3.1-70b-chat", "together-ai"), Target("llama-3.1-70b-chat", "groq")]),
         ("m1->m2@p", [Target("m1", "p"), Target("m2", "p")]),

@@ -139,6 +139,15 @@ def cmd_topups_run(args: argparse.Namespace) -> None:
     _print(topups.run(args.scheduled_time))
 
 
+def cmd_catalog_update(args: argparse.Namespace) -> None:
+    from unigate_tools import catalog
+
+    try:
+        catalog.update(args.litellm_version, crosscheck=not args.no_crosscheck)
+    except catalog.source.SourceUnavailable as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
 def cmd_credits_topup(args: argparse.Namespace) -> None:
     from unigate.accounts import topups
 
@@ -329,13 +338,19 @@ def build_parser() -> argparse.ArgumentParser:
     run = runs.add_parser("run", help="what the schedule does, for the period of --scheduled-time (default now)")
     run.add_argument("--scheduled-time")
     run.set_defaults(func=cmd_topups_run)
+
+    cat = commands.add_parser("catalog", help="the built-in catalog").add_subparsers(dest="action", required=True)
+    update = cat.add_parser("update", help="regenerate it from LiteLLM's price map; prints added, removed, repriced")
+    update.add_argument("--litellm-version", help="the litellm release to read (default: the pinned one)")
+    update.add_argument("--no-crosscheck", action="store_true", help="skip the genai-prices cross-check")
+    update.set_defaults(func=cmd_catalog_update)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _as_json[0] = bool(getattr(args, "json", False))
-    if args.command != "dev":
+    if args.command not in ("dev", "catalog"):
         _target(args)
     from unigate.domain.errors import UnigateError
 

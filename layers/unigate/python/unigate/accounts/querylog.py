@@ -13,6 +13,7 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from unigate.domain import cursors
@@ -32,6 +33,7 @@ def _table() -> str:
 def record_put(
     *, account_id: str, endpoint: str, outcome: str, prompt_tokens: int, completion_tokens: int, cost_micros: int,
     latency_ms: float, ttft_ms: float | None, tags: list[str], request_body: Any = None, response_body: Any = None,
+    cost_details: dict[str, Decimal] | None = None,
 ) -> dict[str, Any]:
     """A `Put` item for TransactWriteItems, to ride in the attempt's settle transaction."""
     now = datetime.now(UTC)
@@ -51,6 +53,9 @@ def record_put(
         "tags": tags or None,
         "expires_at": int(time.time()) + get_settings().query_log_retention_days * 86400,
     }
+    if cost_details:
+        # Each token class's exact share in micro-credits (fractions kept; the total was rounded up once).
+        item["cost_details"] = {name: str(amount.normalize()) for name, amount in cost_details.items() if amount}
     if request_body is not None:
         item["request_body"] = _truncated(json.dumps(request_body, ensure_ascii=False))
     if response_body is not None:

@@ -16,6 +16,7 @@ from unigate.catalog import metrics
 from unigate.catalog.entries import EndpointSpec, get_catalog
 from unigate.domain.errors import NotFound
 from unigate.domain.records import Caller, Deployment
+from unigate.domain.usage import Rates
 
 # The model types of Azure's model inference API (`GET /info`).
 MODEL_TYPES = {"chat": "chat_completion", "embedding": "embeddings"}
@@ -81,36 +82,67 @@ def endpoints(caller: Caller, model: str | None = None, provider: str | None = N
     return listed + [f"{name}@custom" for name in _custom(caller)] if model is None and provider is None else listed
 
 
+def _per_token(per_million: Decimal) -> str:
+    return f"{(per_million / 1_000_000).normalize():f}"
+
+
+def _pricing(endpoint: EndpointSpec) -> dict[str, Any]:
+    """OpenRouter's pricing object: USD per token of each class, as decimal strings."""
+    def classes(rates: Rates) -> dict[str, str]:
+        return {"prompt": _per_token(rates.input), "completion": _per_token(rates.output),
+                "input_cache_read": _per_token(rates.cache_read), "input_cache_write": _per_token(rates.cache_write_5m),
+                "input_cache_write_1h": _per_token(rates.cache_write_1h),
+                "internal_reasoning": _per_token(rates.reasoning)}
+
+    table = endpoint.prices
+    out: dict[str, Any] = classes(table.base)
+    if endpoint.image:
+        out["image"] = f"{endpoint.image.normalize():f}"
+    if table.tiers:
+        out["tiers"] = [{"above_prompt_tokens": above, **classes(rates)} for above, rates in table.tiers]
+    return out
+
+
+def _described(name: str, owner: str, endpoint: EndpointSpec) -> dict[str, Any]:
+    """One /v1/models entry: OpenAI's fields, then what OpenRouter's list adds (limits, prices per token
+    class, capabilities, parameters)."""
+    catalog = get_catalog()
+    provider = catalog.providers.get(endpoint.provider)
+    return {
+        "id": name, "object": "model", "created": 0, "owned_by": owner,
+        "type": endpoint.type, "context_length": endpoint.context,
+        "max_completion_tokens": endpoint.max_output if endpoint.type == "chat" else None,
+        "top_provider": {"context_length": endpoint.context, "max_completion_tokens": endpoint.max_output},
+        "architecture": {"input_modalities": ["text", "image"] if endpoint.image_input or "vision" in
+                         endpoint.capabilities else ["text"],
+                         "output_modalities": ["embeddings"] if endpoint.type == "embedding" else ["text"]},
+        "pricing": _pricing(endpoint) if endpoint.priced else None,
+        "capabilities": list(endpoint.capabilities),
+        "supported_parameters": sorted(provider.params) if provider else [],
+        "native": list(catalog.native(endpoint)),
+        "deprecation_date": endpoint.deprecation_date,
+    }
+
+
 def openai_models(caller: Caller) -> dict[str, Any]:
     """GET /v1/models in OpenAI's list shape: one entry per endpoint string and deployment usable as `model`."""
-    return {"object": "list", "data": [_openai_entry(e) for e in _visible(caller)] + [
-        {"id": d.name, "object": "model", "created": 0, "owned_by": d.endpoint.partition("@")[2]}
-        for d in _deployments(caller)
+    catalog = get_catalog()
+    return {"object": "list", "data": [_described(e.name, e.provider, e) for e in _visible(caller)] + [
+        _described(d.name, d.endpoint.partition("@")[2], catalog.endpoints[d.endpoint])
+        for d in _deployments(caller) if d.endpoint in catalog.endpoints
     ]}
-
-
-def _per_token(per_million: Decimal) -> str:
-    return format((per_million / 1_000_000).normalize(), "f")
-
-
-def _openai_entry(e: EndpointSpec) -> dict[str, Any]:
-    """One endpoint in OpenAI's model shape, with OpenRouter's fields for what a client chooses by: the context
-    length, the output limit, the prices (USD per token, as decimal strings) and the modalities."""
-    return {
-        "id": e.name, "object": "model", "created": 0, "owned_by": e.provider,
-        "context_length": e.context,
-        "top_provider": {"context_length": e.context, "max_completion_tokens": e.max_output},
-        "pricing": {"prompt": _per_token(e.input), "completion": _per_token(e.output)},
-        "architecture": {"input_modalities": ["text", "image"] if e.image_input else ["text"],
-                         "output_modalities": ["embeddings"] if e.type == "embedding" else ["text"]},
-    }
 
 
 def openai_model(caller: Caller, model_id: str) -> dict[str, Any]:
     """GET /v1/models/{id}: one entry of the list, 404 when the caller cannot use it (or it does not exist)."""
-    for entry in openai_models(caller)["data"]:
-        if entry["id"] == model_id:
-            return entry
+    catalog = get_catalog()
+    endpoint = catalog.endpoints.get(model_id) if "@" in model_id else None
+    if endpoint is not None and caller.may_use(endpoint.name, endpoint.model):
+        return _described(endpoint.name, endpoint.provider, endpoint)
+    for deployment in _deployments(caller, model=model_id):
+        if deployment.name == model_id and deployment.endpoint in catalog.endpoints:
+            return _described(deployment.name, deployment.endpoint.partition("@")[2],
+                              catalog.endpoints[deployment.endpoint])
     raise NotFound(f"The model '{model_id}' does not exist or this key may not use it.", param="model",
                    code="model_not_found")
 
@@ -182,8 +214,8 @@ def endpoint_metrics(caller: Caller, model: str | None = None, provider: str | N
             "itl": measured.itl_p50,
             "itl_p90": measured.itl_p90,
             "tks_per_sec": measured.tokens_per_second,
-            "input_cost": float(endpoint.input),
-            "output_cost": float(endpoint.output),
+            "input_cost": float(endpoint.prices.base.input),
+            "output_cost": float(endpoint.prices.base.output),
             "error_rate": measured.error_rate,
             "samples": measured.samples,
             "measured_at": datetime.fromtimestamp(measured.measured_at, UTC).isoformat().replace("+00:00", "Z")

@@ -89,6 +89,10 @@ class ServiceUnavailable(UnigateError, status=503, code="service_unavailable"):
     """Nothing can serve the request now (credentials missing, every endpoint cooling down, a busy store)."""
 
 
+class Unpriced(ServiceUnavailable, code="endpoint_unpriced"):
+    """An endpoint without a known price that the operator has neither priced nor marked free."""
+
+
 class CredentialsUnavailable(ServiceUnavailable, code="credentials_unavailable"):
     """The gateway has no key for the provider: fallbacks pass over the endpoint, as over a 5xx."""
 

@@ -173,7 +173,7 @@ class ChatCompletionRequest(UnifyExtras, Body):
     through where the provider supports them (see drop_params)."""
 
     model: str = Field(examples=["gpt-4o@openai", "llama-3.1-70b-chat@lowest-ttft",
-                                 "claude-3.5-haiku@anthropic->gpt-4o-mini@openai"])
+                                 "claude-haiku-4.5@anthropic->gpt-4o-mini@openai"])
     messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
     stream: bool = False
     stream_options: StreamOptions | None = None

@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, TypeGuard, TypeVar
 from urllib.parse import quote
 
@@ -38,6 +39,7 @@ from unigate.domain.errors import (
 from unigate.domain.money import format_credits, micros_to_credits
 from unigate.domain.openai_params import ALWAYS_FORWARDED, OPENAI_PARAMS, UNIFY_EXTRAS
 from unigate.domain.records import Caller, Deployment, FilterCategory, Hold
+from unigate.domain.usage import Priced, Usage, from_openai, price, worst_case
 from unigate.gateway import ratelimits, routing
 from unigate.infra.config import get_settings
 from unigate.infra.observability import count, get_logger
@@ -86,10 +88,26 @@ class Prepared:
         return self.endpoint.cost_micros(prompt_tokens, completion_tokens)
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> int:
-        list_price = self.list_price(prompt_tokens, completion_tokens)
+        return self._fee(self.list_price(prompt_tokens, completion_tokens))
+
+    def _fee(self, list_price: int) -> int:
         if self.own_key is None:
             return list_price
         return math.ceil(list_price * get_settings().byok_fee_percent / 100)
+
+    def bill(self, used: Usage) -> Priced:
+        """Every token class at its price (the long-context tier when the prompt is above it), rounded up
+        once; with the caller's own key, only the fee, spread over the classes alike."""
+        priced = price(used, self.endpoint.prices)
+        if self.own_key is None:
+            return priced
+        share = Decimal(str(get_settings().byok_fee_percent)) / 100
+        return Priced(self._fee(priced.micros), {name: amount * share for name, amount in priced.details.items()})
+
+    def worst_cost(self, prompt_tokens: int, completion_tokens: int) -> int:
+        """The hold: every prompt token at the highest prompt rate (a cache write can cost more than input)
+        and every completion token at the highest completion rate, of any tier."""
+        return self._fee(worst_case(self.endpoint.prices, prompt_tokens, completion_tokens))
 
     @property
     def headers(self) -> dict[str, str]:
@@ -273,7 +291,7 @@ def bound(prepared: Prepared) -> None:
     size, images = tokens.payload_bytes(payload), tokens.media_parts(payload)
     image_tokens = prepared.provider.image_tokens(prepared.endpoint)
     prepared.prompt_estimate = math.ceil(size / 4) + images * image_tokens
-    prepared.worst_case_micros = prepared.cost(size + images * image_tokens, cap * choices_asked(payload))
+    prepared.worst_case_micros = prepared.worst_cost(size + images * image_tokens, cap * choices_asked(payload))
 
 
 def prepare(body: Any, caller: Caller, *, extra_parameters: str | None = None, prefix: str = "") -> list[Prepared]:
@@ -376,19 +394,32 @@ def _valid_count(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_REPORTED_TOKENS
 
 
-def _usage_tokens(usage: Any, fallback_prompt: int, fallback_completion: int) -> tuple[int, int]:
-    """Token counts from an upstream usage object, each replaced by its estimate when it is missing or invalid
-    (negative, not an integer, absurd) and logged; an answer with output is never billed 0 output tokens."""
+def _usage_tokens(usage: Any, fallback_prompt: int, fallback_completion: int) -> Usage:
+    """The usage record of an upstream usage object (the chat form every adapter gives), its token classes
+    kept apart; a total that is missing or invalid (negative, not an integer, absurd) is replaced by its
+    estimate and logged, and an answer with output is never billed 0 output tokens."""
     if not isinstance(usage, dict):
-        return fallback_prompt, fallback_completion
+        return Usage(input=fallback_prompt, output=fallback_completion)
     prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
     invalid = [name for name, value in (("prompt_tokens", prompt), ("completion_tokens", completion))
                if value is not None and not _valid_count(value)]
     if invalid:
         get_logger().warning("invalid upstream usage replaced by the estimate", extra={"fields": invalid})
-    billed_prompt: int = prompt if _valid_count(prompt) and (prompt or not fallback_prompt) else fallback_prompt
-    billed_completion: int = completion if _valid_count(completion) and completion else fallback_completion
-    return billed_prompt, billed_completion
+    prompt_ok = _valid_count(prompt) and (prompt or not fallback_prompt)
+    completion_ok = _valid_count(completion) and (completion or not fallback_completion)
+    used = from_openai({**usage, "prompt_tokens": prompt if prompt_ok else 0,
+                        "completion_tokens": completion if completion_ok else 0}) or Usage()
+    if not prompt_ok:
+        used = Usage(input=fallback_prompt, output=used.output, reasoning=used.reasoning)
+    if not completion_ok:
+        used = Usage(used.input, used.cache_read, used.cache_write_5m, used.cache_write_1h, fallback_completion, 0)
+    return used
+
+
+def usage_body(used: Usage, priced: Priced, charged: int) -> dict[str, Any]:
+    """The response's usage: OpenAI's counts and details, `cost` (the total charged) and `cost_details`
+    (each token class's share, in credits)."""
+    return {**used.to_chat(), "cost": micros_to_credits(charged), "cost_details": priced.details_credits()}
 
 
 def _output_text(choices: Any) -> str:
@@ -428,7 +459,8 @@ class Attempt:
                            output_tokens)
 
     async def settle(self, cost_micros: int, measurement: Measurement | None, *, outcome: str = "",
-                     tokens: tuple[int, int] = (0, 0), response: Any = None) -> int:
+                     tokens: tuple[int, int] = (0, 0), response: Any = None,
+                     cost_details: dict[str, Decimal] | None = None) -> int:
         """Settles once; the settle transaction also carries the endpoint measurement (when the endpoint
         was measured) and the query log record (always: every paid request has one)."""
         if self.charged is None:
@@ -443,7 +475,7 @@ class Attempt:
                 latency_ms=(time.monotonic() - self.started) * 1000,
                 ttft_ms=(self.first_token - self.started) * 1000 if self.first_token is not None else None,
                 tags=prepared.tags, request_body=prepared.logged_request,
-                response_body=response if prepared.log_response else None,
+                response_body=response if prepared.log_response else None, cost_details=cost_details,
             )
             extra = (window_update(measurement), record) if measurement else (record,)
             with anyio.CancelScope(shield=True):
@@ -546,21 +578,20 @@ async def _attempt_with(attempt: Attempt, call: UpstreamCall) -> Completed | Str
     async with refund_on_failure(attempt):
         response = scrubbed(await adapter.complete(call), secrets_of(call.credentials))
     text = _output_text(response.get("choices"))
-    prompt, completion = _usage_tokens(response.get("usage"), prepared.prompt_estimate,
-                                       tokens.estimate(text) if text else 0)
+    used = _usage_tokens(response.get("usage"), prepared.prompt_estimate, tokens.estimate(text) if text else 0)
+    prompt, completion = used.prompt_tokens, used.completion_tokens
     if prepared.output_filter:
         contentfilter.filter_choices(prepared.output_filter, response.get("choices"))
-    # The response as the client gets it (and as the query log keeps it).
-    charged = prepared.cost(prompt, completion)
+    # The response as the client gets it (and as the query log keeps it); the charge is what the usage
+    # says, above the hold too (the settle takes the excess, or records what the balance cannot cover).
+    priced = prepared.bill(used)
+    charged = priced.micros
     upstream_usage = response.get("usage")
     response["model"] = prepared.endpoint.name
-    response["usage"] = {
-        **(upstream_usage if isinstance(upstream_usage, dict) else {}),
-        "prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-        "cost": micros_to_credits(charged),
-    }
+    response["usage"] = {**(upstream_usage if isinstance(upstream_usage, dict) else {}),
+                         **usage_body(used, priced, charged)}
     await attempt.settle(charged, attempt.measurement("ok", completion), tokens=(prompt, completion),
-                         response=response)
+                         response=response, cost_details=priced.details)
     return Completed(response, {**prepared.headers, "x-unigate-cost": format_credits(charged)})
 
 
@@ -649,12 +680,12 @@ async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], firs
     tail = ""
     secrets = secrets_of(credentials)
 
-    def counts() -> tuple[int, int]:
+    def record() -> Usage:
         completion = tokens.estimate("".join(produced)) if any(produced) else 0
         return _usage_tokens(usage, prepared.prompt_estimate, completion)
 
     def cost_so_far() -> int:
-        return prepared.cost(*counts()) if any(produced) or usage else 0
+        return prepared.bill(record()).micros if any(produced) or usage else 0
 
     async def chunks() -> AsyncIterator[dict[str, Any]]:
         if first is not None:
@@ -676,8 +707,7 @@ async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], firs
             produced.append(_output_text(choices))
             if prepared.output_filter:
                 tail = (tail + produced[-1])[-contentfilter.OUTPUT_WINDOW:]
-                category = contentfilter.blocked(prepared.output_filter, tail, output=True)
-                if category is not None:
+                if (category := contentfilter.blocked(prepared.output_filter, tail, output=True)) is not None:
                     # The chunk that completed the match is withheld; generation stops here.
                     await _close(upstream)
                     yield _sse({"id": chunk_id, "object": "chat.completion.chunk", "created": int(time.time()),
@@ -689,22 +719,21 @@ async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], firs
             relayed["model"] = name
             yield _sse(relayed)
         # Without upstream usage, the prompt estimate alone keeps a completed stream's cost above zero.
-        prompt, completion = counts()
-        charged = await attempt.settle(prepared.cost(prompt, completion),
-                                       attempt.measurement("ok", completion), tokens=(prompt, completion),
-                                       response="".join(produced))
+        used = record()
+        priced = prepared.bill(used)
+        charged = await attempt.settle(priced.micros, attempt.measurement("ok", used.completion_tokens),
+                                       tokens=used.pair(),
+                                       response="".join(produced), cost_details=priced.details)
         if prepared.usage_chunk:
             yield _sse({
                 "id": chunk_id, "object": "chat.completion.chunk", "created": int(time.time()), "model": name,
-                "choices": [],
-                "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
-                          "total_tokens": prompt + completion, "cost": micros_to_credits(charged)},
+                "choices": [], "usage": usage_body(used, priced, charged),
             })
         yield b"data: [DONE]\n\n"
     except UpstreamFailure as failure:
         # Never retried after the first byte: bill what was generated; the rest of the hold goes back.
-        await attempt.settle(cost_so_far(), attempt.measurement(outcome_of(failure), counts()[1]),
-                             tokens=counts() if any(produced) else (0, 0), response="".join(produced))
+        await attempt.settle(cost_so_far(), attempt.measurement(outcome_of(failure), record().completion_tokens),
+                             tokens=record().pair() if any(produced) else (0, 0), response="".join(produced))
         error = failure_to_error(scrub(failure, credentials), prepared.provider.name)
         get_logger().warning("stream failed", extra={"endpoint": name, "kind": failure.kind})
         yield _sse({"error": {"message": error.message, "type": error.openai_type, "code": error.code,
@@ -716,4 +745,4 @@ async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], firs
         with anyio.CancelScope(shield=True):
             await _close(upstream)
         await attempt.settle(cost_so_far(), None, outcome="client_disconnected",
-                             tokens=counts() if any(produced) else (0, 0), response="".join(produced))
+                             tokens=record().pair() if any(produced) else (0, 0), response="".join(produced))

@@ -27,11 +27,11 @@ from unigate.domain import model_strings, request_models, tokens
 from unigate.domain.errors import BadRequest, NotFound, UnigateError
 from unigate.domain.money import format_credits
 from unigate.domain.records import Caller
+from unigate.domain.usage import Usage, from_anthropic
 from unigate.gateway import chat, routing
 from unigate.infra.config import get_settings
 from unigate.infra.observability import get_logger
 from unigate.providers.base import UpstreamCall, UpstreamFailure, scrub, scrubbed, secrets_of
-from unigate.providers.openai_format import tokens_sum
 
 # Seconds of upstream silence after which a `ping` event keeps the client's and proxies' timers alive.
 PING_SECONDS = 10.0
@@ -135,7 +135,7 @@ def prepare(body: Any, caller: Caller, inbound: Inbound) -> list[MessagesPrepare
             image_tokens = attempt.provider.image_tokens(attempt.endpoint)
             attempt.prompt_estimate = max(attempt.prompt_estimate, math.ceil(size / 4) + images * image_tokens)
             attempt.worst_case_micros = max(attempt.worst_case_micros,
-                                            attempt.cost(size + images * image_tokens, native["max_tokens"]))
+                                            attempt.worst_cost(size + images * image_tokens, native["max_tokens"]))
         else:
             attempt.dropped = sorted({*attempt.dropped, *dropped})
             attempt.usage_chunk = True
@@ -235,13 +235,11 @@ async def _with_pings(source: AsyncIterator[T], interval: float = PING_SECONDS) 
 
 
 # ------------------------------------------------------------------------------------------- native
-def _native_tokens(usage: dict[str, Any], fallback_prompt: int) -> tuple[int, int]:
-    """Anthropic's usage as (prompt, completion): input, cache writes and cache reads are all prompt."""
-    prompt = tokens_sum(*(usage.get(k) for k in ("input_tokens", "cache_creation_input_tokens",
-                                                  "cache_read_input_tokens")))
-    # Invalid counts (strings, negative, absurd) become the estimates, as on every other path.
-    return chat._usage_tokens({"prompt_tokens": prompt, "completion_tokens": usage.get("output_tokens")},
-                              fallback_prompt, 0)
+def _native_usage(usage: dict[str, Any], fallback_prompt: int, fallback_completion: int) -> Usage:
+    """Anthropic's usage as the usage record: input, cache reads and cache writes (by TTL) apart, each
+    billed at its own price. Invalid counts (strings, negative, absurd) become the estimates, as on every
+    other path."""
+    return chat._usage_tokens(from_anthropic(usage).to_chat(), fallback_prompt, fallback_completion)
 
 
 def _native_text(content: Any) -> str:
@@ -271,11 +269,11 @@ async def _native(attempt: chat.Attempt, call: UpstreamCall, body: dict[str, Any
         response = scrubbed(await anthropic.native_complete(call, body, headers, beta=inbound.beta),
                             secrets_of(call.credentials))
     raw_usage: dict[str, Any] = response["usage"] if isinstance(response.get("usage"), dict) else {}
-    prompt, completion = _native_tokens(raw_usage, prepared.prompt_estimate)
-    completion = completion or tokens.estimate(_native_text(response.get("content")))
-    charged = prepared.cost(prompt, completion)  # never clamped to the hold (issue #29)
-    await attempt.settle(charged, attempt.measurement("ok", completion), tokens=(prompt, completion),
-                         response=response)
+    used = _native_usage(raw_usage, prepared.prompt_estimate, tokens.estimate(_native_text(response.get("content"))))
+    priced = prepared.bill(used)
+    charged = priced.micros  # never clamped to the hold (issue #29)
+    await attempt.settle(charged, attempt.measurement("ok", used.completion_tokens), tokens=used.pair(),
+                         response=response, cost_details=priced.details)
     return chat.Completed(response, {**prepared.headers, "x-unigate-cost": format_credits(charged)})
 
 
@@ -289,11 +287,14 @@ async def _native_relay(attempt: chat.Attempt, upstream: AsyncIterator[tuple[str
     produced: list[str] = []
 
     def counts() -> tuple[int, int]:
-        prompt, completion = _native_tokens(usage, prepared.prompt_estimate)
-        return prompt, completion or (tokens.estimate("".join(produced)) if any(produced) else 0)
+        return record().pair()
+
+    def record() -> Usage:
+        return _native_usage(usage, prepared.prompt_estimate,
+                             tokens.estimate("".join(produced)) if any(produced) else 0)
 
     def cost_so_far() -> int:
-        return prepared.cost(*counts()) if any(produced) or usage.get("output_tokens") else 0
+        return prepared.bill(record()).micros if any(produced) or usage.get("output_tokens") else 0
 
     async def events() -> AsyncIterator[tuple[str, str, dict[str, Any]]]:
         if first is not None:
@@ -324,9 +325,9 @@ async def _native_relay(attempt: chat.Attempt, upstream: AsyncIterator[tuple[str
                 yield f"event: {name}\ndata: {data}\n\n".encode()
                 return
             if name == "message_stop":
-                prompt, completion = counts()
-                await attempt.settle(prepared.cost(prompt, completion), attempt.measurement("ok", completion),
-                                     tokens=(prompt, completion), response="".join(produced))
+                priced = prepared.bill(used := record())
+                await attempt.settle(priced.micros, attempt.measurement("ok", used.completion_tokens),
+                                     tokens=used.pair(), response="".join(produced), cost_details=priced.details)
             yield f"event: {name}\ndata: {data}\n\n".encode()
             if name == "message_stop":
                 return

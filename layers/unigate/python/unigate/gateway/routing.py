@@ -16,10 +16,11 @@ from typing import Any
 
 from unigate.catalog import metrics
 from unigate.catalog.entries import EndpointSpec, ProviderSpec, get_catalog
-from unigate.domain.errors import ArgumentsMismatch, Forbidden, NotFound, ServiceUnavailable
+from unigate.domain.errors import ArgumentsMismatch, Forbidden, NotFound, ServiceUnavailable, Unpriced
 from unigate.domain.model_strings import MetaProvider, Target
 from unigate.domain.records import Caller, Deployment
 from unigate.infra.config import get_settings
+from unigate.infra.observability import count
 from unigate.stores import metrics as store
 
 NO_CANDIDATE = "No providers found within the specified thresholds."
@@ -37,12 +38,13 @@ class Candidate:
 
 
 def metric_value(endpoint: EndpointSpec, metric: str) -> float:
+    rates = endpoint.prices.base
     if metric == "input_cost":
-        return float(endpoint.input)
+        return float(rates.input)
     if metric == "output_cost":
-        return float(endpoint.output)
+        return float(rates.output)
     if metric == "cost":
-        return float((3 * endpoint.input + endpoint.output) / Decimal(4))
+        return float((3 * rates.input + rates.output) / Decimal(4))
     value = metrics.stats(endpoint.name).value(metric)
     return float(value if value is not None else 0.0)
 
@@ -50,9 +52,14 @@ def metric_value(endpoint: EndpointSpec, metric: str) -> float:
 def rank(model: str, meta: MetaProvider, caller: Caller, *, max_tokens: int | None, kind: str = "chat"
          ) -> list[EndpointSpec]:
     catalog = get_catalog()
-    offered = [e for e in catalog.endpoints_of(model) if e.type == kind]
-    if not offered:
+    listed = [e for e in catalog.endpoints_of(model) if e.type == kind]
+    if not listed:
         raise NotFound(f"Unknown model: {model}", param="model")
+    # A meta-provider never chooses a deprecated endpoint, nor one without a known price.
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    offered = [e for e in listed if e.priced and not e.deprecated(today)]
+    if not offered:
+        raise NotFound(f"Every provider of {model} is deprecated or unpriced; name one explicitly.", param="model")
     usable = [e for e in offered
               if caller.may_use(e.name, e.model) and (max_tokens is None or max_tokens <= e.max_output)]
     if not usable:
@@ -95,6 +102,11 @@ def _custom(name: str, caller: Caller, kind: str) -> Candidate:
 
 
 def _typed(endpoint: EndpointSpec, kind: str) -> EndpointSpec:
+    if not endpoint.priced:
+        # Never billed at $0 by accident: the operator prices it or marks it free (UNIGATE_CATALOG_PATH).
+        count("UnpricedEndpointRefused")
+        raise Unpriced(f"{endpoint.name} has no known price; the operator must price it or mark it free "
+                       "in the operator catalog.", param="model")
     if endpoint.type != kind:
         raise ArgumentsMismatch(f"{endpoint.name} is not a{'n' if kind[0] in 'ae' else ''} {kind} model.",
                                 param="model")

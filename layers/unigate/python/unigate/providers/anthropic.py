@@ -13,10 +13,11 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from unigate.domain.usage import from_anthropic as from_anthropic_usage
 from unigate.providers.base import UpstreamCall, UpstreamFailure
 from unigate.providers.extras import merged
 from unigate.providers.messages import chosen_tool, merge_turn, stop_sequences, tool_arguments
-from unigate.providers.openai_format import chunk, completion_id, tokens_sum, usage
+from unigate.providers.openai_format import chunk, completion_id
 from unigate.providers.upstream import open_stream, parse_json, post_json, sse_data
 
 API_VERSION = "2023-06-01"
@@ -115,11 +116,9 @@ def to_anthropic(call: UpstreamCall, *, stream: bool) -> dict[str, Any]:
 
 
 def _usage(raw: Any) -> dict[str, Any]:
-    if not isinstance(raw, dict):
-        raw = {}
-    prompt = tokens_sum(raw.get("input_tokens"), raw.get("cache_creation_input_tokens"),
-                        raw.get("cache_read_input_tokens"))
-    return usage(prompt, tokens_sum(raw.get("output_tokens")))
+    """OpenAI's usage with the cache reads and writes (by TTL) kept apart: Anthropic's input_tokens
+    excludes both, each billed at its own price (unigate.domain.usage)."""
+    return from_anthropic_usage(raw).to_chat()
 
 
 def from_anthropic(body: dict[str, Any], model: str) -> dict[str, Any]:
@@ -199,8 +198,12 @@ class Anthropic:
                         "index": position, "function": {"arguments": delta.get("partial_json", "")}}]})
             elif kind == "message_delta":
                 reported = payload.get("usage")
-                completion_tokens = (reported.get("output_tokens") if isinstance(reported, dict) else None
-                                     ) or completion_tokens
+                delta_usage: dict[str, Any] = reported if isinstance(reported, dict) else {}
+                # Invalid counts are passed on for the gateway to replace with its estimate.
+                completion_tokens = delta_usage.get("output_tokens") or completion_tokens
+                # message_delta's usage is cumulative and may restate the input and cache counts.
+                prompt_usage = {**prompt_usage, **{k: v for k, v in delta_usage.items()
+                                                   if k != "output_tokens" and v is not None}}
                 reason = (payload.get("delta") or {}).get("stop_reason")
                 if reason:
                     yield chunk(chunk_id, model, {}, finish_reason=FINISH.get(reason, "stop"))

@@ -15,10 +15,11 @@ from functools import lru_cache
 from typing import Any
 
 from unigate.domain.errors import BadRequest
+from unigate.domain.usage import from_bedrock as from_bedrock_usage
 from unigate.providers.base import Embedded, UpstreamCall, UpstreamFailure
 from unigate.providers.extras import merged, without_generation_keys
 from unigate.providers.messages import chosen_tool, merge_turn, stop_sequences
-from unigate.providers.openai_format import chunk, completion_id, tokens_sum, usage, vector
+from unigate.providers.openai_format import chunk, completion_id, vector
 
 FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
           "guardrail_intervened": "content_filter", "content_filtered": "content_filter",
@@ -122,9 +123,10 @@ def to_converse(call: UpstreamCall) -> dict[str, Any]:
 
 
 def _usage(raw: Any) -> dict[str, Any] | None:
+    """OpenAI's usage; Converse reports cache reads and writes beside inputTokens."""
     if not raw or not isinstance(raw, dict):
         return None
-    return usage(tokens_sum(raw.get("inputTokens")), tokens_sum(raw.get("outputTokens")))
+    return from_bedrock_usage(raw).to_chat()
 
 
 def from_converse(response: dict[str, Any], model: str) -> dict[str, Any]:

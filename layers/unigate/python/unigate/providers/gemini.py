@@ -9,10 +9,11 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from unigate.domain.usage import from_gemini as from_gemini_usage
 from unigate.providers.base import Embedded, UpstreamCall, UpstreamFailure
 from unigate.providers.extras import merged
 from unigate.providers.messages import chosen_tool, merge_turn, stop_sequences, tool_arguments
-from unigate.providers.openai_format import chunk, completion_id, tokens_sum, usage, vector
+from unigate.providers.openai_format import chunk, completion_id, vector
 from unigate.providers.upstream import open_stream, parse_json, post_json, sse_data
 
 TASK_TYPES = {"query": "RETRIEVAL_QUERY", "document": "RETRIEVAL_DOCUMENT"}
@@ -122,13 +123,12 @@ def _finish(candidate: dict[str, Any], has_calls: bool) -> str | None:
 
 
 def _usage(body: dict[str, Any]) -> dict[str, Any] | None:
+    """OpenAI's usage: promptTokenCount includes the cached content, and the thoughts (billed as
+    reasoning) come beside candidatesTokenCount."""
     meta = body.get("usageMetadata")
-    if not meta:
+    if not meta or not isinstance(meta, dict):
         return None
-    if not isinstance(meta, dict):
-        return None
-    return usage(tokens_sum(meta.get("promptTokenCount")),
-                 tokens_sum(meta.get("candidatesTokenCount"), meta.get("thoughtsTokenCount")))
+    return from_gemini_usage(meta).to_chat()
 
 
 def from_gemini(body: dict[str, Any], model: str) -> dict[str, Any]:

@@ -1,0 +1,3 @@
+from unigate_tools.catalog import main
+
+raise SystemExit(main())
