@@ -19,7 +19,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: dev test lint typecheck unit validate build openapi bench lock clean
+.PHONY: dev test lint typecheck unit validate build openapi bench lock clean clients
 
 $(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "unigate needs Python 3.11 or newer (set PYTHON=...)")'
@@ -40,8 +40,19 @@ dev: $(VENV)/.local
 	$(BIN)/unigate dev --port $(PORT)
 
 ## Everything CI runs: lint, types, the template lint, sam build, and the whole test suite.
-test: $(VENV)/.test lint typecheck validate build
+test: $(VENV)/.test lint typecheck validate build clients
 	$(BIN)/pytest -n auto --dist loadfile -q
+
+# The npm CLIs the end-to-end tests drive (Codex), pinned by tests/clients/package-lock.json. Without npm
+# their tests are skipped, saying so.
+CLIENTS := tests/clients
+clients: $(CLIENTS)/node_modules/.installed
+$(CLIENTS)/node_modules/.installed: $(CLIENTS)/package.json $(CLIENTS)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix $(CLIENTS) --no-audit --no-fund --loglevel=error && touch $@; \
+	else \
+		echo "npm not found: the tests that drive npm CLIs (Codex) will be skipped"; \
+	fi
 
 # ruff, and the import contract in pyproject.toml (dependencies point one way, from web down to domain).
 lint: $(VENV)/.test
@@ -74,4 +85,4 @@ lock: | $(UV)
 	$(UV) export --quiet --frozen --no-dev --no-emit-project --no-header -o layers/deps/requirements.txt
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .ruff_cache .mypy_cache .unigate
+	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .ruff_cache .mypy_cache .unigate $(CLIENTS)/node_modules
