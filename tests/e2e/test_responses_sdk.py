@@ -345,3 +345,35 @@ def test_another_accounts_response_is_not_found(server: LocalServer) -> None:
     with pytest.raises(openai.NotFoundError):
         other.responses.create(model="echo@echo", input="steal", previous_response_id=created.id)
     assert owner.responses.retrieve(created.id).output_text == "mine"
+
+
+# ------------------------------------------------------------------------------------------- other providers
+def test_an_anthropic_endpoint_behind_the_responses_api(server: LocalServer, fake_upstream: Any) -> None:
+    client = _client(server)
+    plain = client.responses.create(model="claude-3.5-haiku@anthropic", input="hello claude", store=False,
+                                    instructions="Be brief.", max_output_tokens=300)
+    assert plain.output_text == "fake reply to: hello claude"
+    sent = fake_upstream.last("/v1/messages").body
+    assert sent["system"] == "Be brief." or sent["system"][0]["text"] == "Be brief."
+    assert sent["max_tokens"] == 300
+    with client.responses.create(model="claude-3.5-haiku@anthropic", input="scenario:tool", tools=[WEATHER],
+                                 stream=True, store=False) as stream:
+        events = list(stream)
+    assert events[-1].type == "response.completed"
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    output = events[-1].response.output  # type: ignore[union-attr]
+    assert [item.type for item in output] == ["function_call"]
+    assert output[0].name == "get_weather"  # type: ignore[union-attr]
+    assert json.loads(output[0].arguments) == {"city": "Paris"}  # type: ignore[union-attr]
+    # Not streamed, Anthropic's text before the call comes first.
+    answered = client.responses.create(model="claude-3.5-haiku@anthropic", input="scenario:tool", tools=[WEATHER],
+                                       store=False)
+    assert [item.type for item in answered.output] == ["message", "function_call"]
+    assert answered.output_text == "Let me check."
+
+
+def test_fallbacks_and_meta_providers_work_as_in_chat(server: LocalServer) -> None:
+    response = _client(server).responses.with_raw_response.create(model="fail@echo->echo@echo", input="fell back",
+                                                                  store=False)
+    assert response.parse().output_text == "fell back"
+    assert response.headers["x-unigate-endpoint"] == "echo@echo"

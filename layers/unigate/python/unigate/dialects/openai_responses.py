@@ -158,7 +158,7 @@ class BuiltInTool(Strict):
 
 def _tool_tag(value: Any) -> str:
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    return kind if kind in CHAT_TOOL_TYPES else "built-in"
+    return kind if isinstance(kind, str) and kind in CHAT_TOOL_TYPES else "built-in"
 
 
 ToolSpec = Annotated[
@@ -222,7 +222,7 @@ class InputTokensRequest(Body):
     input: str | list[InputItem] | None = None
     instructions: str | None = None
     tools: list[ToolSpec] | None = None
-    previous_response_id: str | None = None
+    previous_response_id: Annotated[str, StringConstraints(min_length=1)] | None = None
 
 
 def parse(body: Any) -> tuple[ResponsesRequest, dict[str, Any]]:

@@ -18,6 +18,12 @@ from unigate.stores.dynamo import ddb
 _BLOBS = ("response", "input_items", "conversation")
 # Under DynamoDB's 400 KB item limit, with room for the keys and attribute names.
 MAX_STORED_BYTES = 390_000
+MAX_ID_BYTES = 1024
+
+
+def _storable(response_id: str) -> bool:
+    """An id DynamoDB can look up (a sort key is 1 to 1024 bytes); no other id was ever stored."""
+    return 0 < len(response_id.encode()) <= MAX_ID_BYTES
 
 
 def _key(account_id: str, response_id: str) -> dict[str, Any]:
@@ -50,6 +56,8 @@ def put(account_id: str, response: dict[str, Any], input_items: list[dict[str, A
 def get(account_id: str, response_id: str, *, parts: tuple[str, ...] = _BLOBS) -> dict[str, Any] | None:
     """The stored parts of a response (only those asked for are read), or None. An item past its TTL
     that DynamoDB has not removed yet counts as gone."""
+    if not _storable(response_id):
+        return None
     names = {f"#a{i}": name for i, name in enumerate(["expires_at", *parts])}
     out = ddb().get_item(TableName=get_settings().responses_table, Key=_key(account_id, response_id),
                          ProjectionExpression=", ".join(names), ExpressionAttributeNames=names)
@@ -60,6 +68,8 @@ def get(account_id: str, response_id: str, *, parts: tuple[str, ...] = _BLOBS) -
 
 
 def delete(account_id: str, response_id: str) -> bool:
+    if not _storable(response_id):
+        return False
     out = ddb().delete_item(TableName=get_settings().responses_table, Key=_key(account_id, response_id),
                             ReturnValues="ALL_OLD")
     return bool(out.get("Attributes"))
