@@ -377,3 +377,60 @@ def test_fallbacks_and_meta_providers_work_as_in_chat(server: LocalServer) -> No
                                                                   store=False)
     assert response.parse().output_text == "fell back"
     assert response.headers["x-unigate-endpoint"] == "echo@echo"
+
+
+# ------------------------------------------------------------------------------------------- pass-through
+def test_a_native_endpoint_gets_the_request_passed_through(server: LocalServer, fake_upstream: Any) -> None:
+    key = _account_with(server, "1")
+    client = _client(server, key)
+    tools = [WEATHER, {"type": "web_search"}]
+    raw = client.responses.with_raw_response.create(model="gpt-4o@openai-native", input="hello native", tools=tools,
+                                                    reasoning={"effort": "low", "summary": "auto"},
+                                                    include=["reasoning.encrypted_content"])
+    first = raw.parse()
+    sent = fake_upstream.last("/native/v1/responses").body
+    # As the client sent it (built-in tools included), with the model the provider knows; unigate keeps state.
+    assert sent["model"] == "gpt-4o-2024-08-06"
+    assert sent["tools"] == tools
+    assert sent["reasoning"] == {"effort": "low", "summary": "auto"}
+    assert sent["store"] is False and "previous_response_id" not in sent
+    assert first.id.startswith("resp_") and first.id != "resp_native"
+    assert first.model == "gpt-4o@openai-native"
+    assert [item.type for item in first.output] == ["reasoning", "message"]
+    assert first.output_text == "fake reply to: hello native"
+    assert first.usage is not None and first.usage.input_tokens_details.cached_tokens == 3
+    assert "x-unigate-dropped-params" not in raw.headers
+    assert Decimal("1") - _credits(server, key) == _cost(first.usage) == Decimal(raw.headers["x-unigate-cost"])
+    # The conversation continues from unigate's store: the whole history goes upstream as input.
+    second = client.responses.create(model="gpt-4o@openai-native", input="and again", previous_response_id=first.id)
+    sent = fake_upstream.last("/native/v1/responses").body
+    assert [item.get("type") for item in sent["input"]] == ["message", "reasoning", "message", "message"]
+    assert sent["input"][1]["encrypted_content"] == "opaque-native"
+    assert second.output_text == "fake reply to: and again"
+    _ledger_balanced(server, key)
+
+
+def test_a_native_stream_is_renumbered_priced_and_stored(server: LocalServer) -> None:
+    key = _account_with(server, "1")
+    with _client(server, key).responses.create(model="gpt-4o@openai-native", input="stream natively",
+                                               stream=True) as stream:
+        events = list(stream)
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert events[0].type == "response.created" and events[-1].type == "response.completed"
+    final = events[-1].response  # type: ignore[union-attr]
+    assert events[0].response.id == final.id != "resp_native"  # type: ignore[union-attr]
+    assert final.output_text == "fake reply to: stream natively"
+    assert Decimal("1") - _credits(server, key) == _cost(final.usage) > 0
+    assert _client(server, key).responses.retrieve(final.id).output_text == "fake reply to: stream natively"
+    _ledger_balanced(server, key)
+
+
+def test_a_native_stream_cut_short_ends_failed_and_bills_what_came(server: LocalServer) -> None:
+    key = _account_with(server, "1")
+    with _client(server, key).responses.create(model="gpt-4o@openai-native", input="scenario:truncate",
+                                               stream=True, max_output_tokens=1000) as stream:
+        events = list(stream)
+    assert events[-1].type == "response.failed"
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert Decimal("0") < Decimal("1") - _credits(server, key) < Decimal("0.01")
+    _ledger_balanced(server, key)

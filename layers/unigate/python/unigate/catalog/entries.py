@@ -36,6 +36,9 @@ class ProviderSpec(BaseModel):
     api_version: str | None = None
     # The OpenAI request parameters this provider accepts; others are dropped (see drop_params).
     params: frozenset[str] = frozenset()
+    # The client dialects the provider serves natively ("responses", "completions", "messages"): passed
+    # through instead of translated to chat. An endpoint may override it.
+    native: frozenset[str] = frozenset()
 
 
 class EndpointSpec(BaseModel):
@@ -54,6 +57,8 @@ class EndpointSpec(BaseModel):
     dimensions: int | None = Field(default=None, gt=0)
     any_dimensions: bool = False
     dimension_choices: tuple[int, ...] = ()
+    # Overrides the provider's `native` list for this endpoint (None: the provider's).
+    native: frozenset[str] | None = None
     image_input: bool = False
     image: Decimal = Field(default=Decimal(0), ge=0, description="USD per input image")
 

@@ -14,12 +14,17 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
+
 from unigate.dialects import openai_responses as dialect
 from unigate.domain import tokens
 from unigate.domain.errors import BadRequest, NotFound
+from unigate.domain.money import format_credits, micros_to_credits
 from unigate.domain.records import Caller
 from unigate.gateway import chat
 from unigate.infra.observability import get_logger
+from unigate.providers import openai_responses as native
+from unigate.providers.base import UpstreamCall, UpstreamFailure, scrub
 from unigate.stores import responses as store
 
 MAX_LIST = 100
@@ -46,6 +51,8 @@ class _Run:
     items: list[dict[str, Any]]
     translated: dialect.Translated
     plan: list[chat.Prepared]
+    # The attempts whose endpoint serves the Responses API natively: passed through, not translated.
+    native: set[int]
 
 
 def _not_found(response_id: str, *, param: str | None = None, code: str | None = None) -> NotFound:
@@ -69,12 +76,30 @@ def prepare(body: Any, caller: Caller) -> _Run:
     items = dialect.input_items(request.input)
     translated = dialect.to_chat(request, sent, history, items)
     plan = chat.prepare(translated.body, caller)
+    passed: set[int] = set()
     for prepared in plan:
+        if serves_natively(prepared):
+            # The client's own request, whole: the conversation is unigate's, so it goes as input.
+            prepared.body = {**{k: v for k, v in sent.items() if k not in NOT_PASSED}, "input": [*history, *items],
+                             "store": False}
+            prepared.dropped = []
+            passed.add(id(prepared))
+            continue
         prepared.dropped = sorted({*prepared.dropped, *translated.dropped})
         # Reasoning models refuse max_tokens; where the provider knows both, the newer name is sent.
         if "max_tokens" in prepared.body and "max_completion_tokens" in prepared.provider.params:
             prepared.body["max_completion_tokens"] = prepared.body.pop("max_tokens")
-    return _Run(request, history, items, translated, plan)
+    return _Run(request, history, items, translated, plan, passed)
+
+
+# What a pass-through never sends: the gateway's own state and fields (unigate keeps the conversation).
+NOT_PASSED = frozenset({"model", "input", "previous_response_id", "store", "stream"})
+
+
+def serves_natively(prepared: chat.Prepared) -> bool:
+    """OpenAI-format endpoints the catalog marks `"native": ["responses"]` (Azure's URLs are not served)."""
+    flags = prepared.endpoint.native if prepared.endpoint.native is not None else prepared.provider.native
+    return "responses" in flags and prepared.provider.family == "openai"
 
 
 def _save(caller: Caller, run: _Run, response: dict[str, Any]) -> None:
@@ -85,8 +110,11 @@ def _save(caller: Caller, run: _Run, response: dict[str, Any]) -> None:
 
 
 async def create(run: _Run, caller: Caller, *, remaining_ms: int | None = None) -> Created | Streaming:
-    result = await chat.complete(run.plan, caller, remaining_ms=remaining_ms)
     response_id = dialect.new_id("resp")
+    result = await chat.complete(run.plan, caller, remaining_ms=remaining_ms,
+                                 runner=_runner(run, caller, response_id) if run.native else None)
+    if isinstance(result, Created | Streaming):  # passed through
+        return result
     if isinstance(result, chat.Streamed):
         stream = dialect.EventStream(run.request, run.translated.names, response_id=response_id,
                                      model=result.headers.get("x-unigate-endpoint", run.request.model))
@@ -142,7 +170,116 @@ async def _events(caller: Caller, run: _Run, stream: dialect.EventStream, chunks
         # settles what was produced.
         closer = getattr(chunks, "aclose", None)
         if closer is not None:
-            await closer()
+            with anyio.CancelScope(shield=True):
+                await closer()
+
+
+# ----------------------------------------------------------------------------------- pass-through
+def _own(response: dict[str, Any], run: _Run, response_id: str, prepared: chat.Prepared) -> dict[str, Any]:
+    """An upstream response as unigate's: its id, the endpoint as the model, the request's own state fields."""
+    return {**response, "id": response_id, "model": prepared.endpoint.name,
+            "previous_response_id": run.request.previous_response_id, "store": run.request.store,
+            "metadata": run.request.metadata or {}}
+
+
+def _counts(prepared: chat.Prepared, usage: Any, produced: str) -> tuple[int, int]:
+    """Input and output tokens from the upstream's usage, or the estimates without it."""
+    usage = usage if isinstance(usage, dict) else {}
+    prompt, completion = usage.get("input_tokens"), usage.get("output_tokens")
+    if isinstance(prompt, int) and isinstance(completion, int) and not isinstance(prompt, bool):
+        return prompt, completion
+    return prepared.prompt_estimate, tokens.estimate(produced) if produced else 0
+
+
+def _priced(response: dict[str, Any], charged: int) -> dict[str, Any]:
+    usage = response.get("usage")
+    if isinstance(usage, dict):
+        response["usage"] = {**usage, "cost": micros_to_credits(charged)}
+    return response
+
+
+def _runner(run: _Run, caller: Caller, response_id: str) -> chat.Runner:
+    async def runner(attempt: chat.Attempt, call: UpstreamCall) -> Any:
+        prepared = attempt.prepared
+        if id(prepared) not in run.native:
+            return await chat.attempt_with(attempt, call)
+        if prepared.stream:
+            upstream = native.stream(call).__aiter__()
+            async with chat.refund_on_failure(attempt):  # before the first byte: retried or refunded
+                first = await anext(upstream)
+            attempt.first_token = time.monotonic()
+            return Streaming(_passed_events(caller, run, response_id=response_id, attempt=attempt, upstream=upstream,
+                                            first=first, credentials=call.credentials),
+                             {**prepared.headers, "cache-control": "no-cache"})
+        async with chat.refund_on_failure(attempt):
+            answer = await native.complete(call)
+        prompt, completion = _counts(prepared, answer.get("usage"), dialect.output_text(answer["output"]))
+        charged = await attempt.settle(prepared.cost(prompt, completion), attempt.measurement("ok", completion),
+                                       tokens=(prompt, completion), response=answer)
+        response = _priced(_own(answer, run, response_id, prepared), charged)
+        _save(caller, run, response)
+        return Created(response, {**prepared.headers, "x-unigate-cost": format_credits(charged)})
+
+    return runner
+
+
+async def _passed_events(caller: Caller, run: _Run, *, response_id: str, attempt: chat.Attempt,
+                         upstream: AsyncIterator[dict[str, Any]], first: dict[str, Any],
+                         credentials: dict[str, Any]) -> AsyncIterator[bytes]:
+    """The upstream's events as unigate's: renumbered from 0, its responses under unigate's id, the terminal
+    one priced after the settle; a stream the upstream breaks ends in response.failed, billed for what came."""
+    prepared = attempt.prepared
+    sequence, produced = 0, []
+    latest: dict[str, Any] = {"id": response_id, "object": "response", "status": "in_progress", "output": []}
+
+    def emit(event: dict[str, Any]) -> bytes:
+        nonlocal sequence
+        event = {**event, "sequence_number": sequence}
+        sequence += 1
+        return dialect.sse(event)
+
+    async def events() -> AsyncIterator[dict[str, Any]]:
+        yield first
+        async for item in upstream:
+            yield item
+
+    try:
+        async for received in events():
+            event = received
+            if isinstance(event.get("delta"), str):
+                produced.append(event["delta"])
+            if isinstance(event.get("response"), dict):
+                latest = _own(event["response"], run, response_id, prepared)
+                event = {**event, "response": latest}
+            if event["type"] in native.TERMINAL_EVENTS:
+                prompt, completion = _counts(prepared, latest.get("usage"), "".join(produced))
+                charged = await attempt.settle(prepared.cost(prompt, completion),
+                                               attempt.measurement("ok", completion), tokens=(prompt, completion),
+                                               response=latest)
+                event = {**event, "response": _priced(latest, charged)}
+                _save(caller, run, event["response"])
+            yield emit(event)
+    except UpstreamFailure as failure:
+        prompt, completion = _counts(prepared, None, "".join(produced))
+        charged = await attempt.settle(prepared.cost(prompt, completion) if produced else 0,
+                                       attempt.measurement(chat.outcome_of(failure), completion),
+                                       tokens=(prompt, completion) if produced else (0, 0))
+        error = chat.failure_to_error(scrub(failure, credentials), prepared.provider.name)
+        failed = {**latest, "status": "failed", "error": {"code": "server_error", "message": error.message},
+                  "usage": None}
+        get_logger().warning("stream failed", extra={"endpoint": prepared.endpoint.name, "kind": failure.kind,
+                                                     "charged": charged})
+        _save(caller, run, failed)
+        yield emit({"type": "response.failed", "response": failed})
+    finally:
+        # A client leaving mid-stream: the upstream request is cancelled, and what came is billed.
+        closer = getattr(upstream, "aclose", None)
+        if closer is not None:
+            with anyio.CancelScope(shield=True):
+                await closer()
+        prompt, completion = _counts(prepared, None, "".join(produced))
+        await attempt.settle(prepared.cost(prompt, completion) if produced else 0, None,
+                             outcome="client_disconnected", tokens=(prompt, completion) if produced else (0, 0))
 
 
 # ----------------------------------------------------------------------------------- stored responses
