@@ -393,12 +393,15 @@ def test_a_native_endpoint_gets_the_request_passed_through(server: LocalServer, 
     assert sent["model"] == "gpt-4o-2024-08-06"
     assert sent["tools"] == tools
     assert sent["reasoning"] == {"effort": "low", "summary": "auto"}
-    assert sent["store"] is False and "previous_response_id" not in sent
-    assert first.id.startswith("resp_") and first.id != "resp_native"
+    assert sent["store"] is False
+    assert "previous_response_id" not in sent
+    assert first.id.startswith("resp_")
+    assert first.id != "resp_native"
     assert first.model == "gpt-4o@openai-native"
     assert [item.type for item in first.output] == ["reasoning", "message"]
     assert first.output_text == "fake reply to: hello native"
-    assert first.usage is not None and first.usage.input_tokens_details.cached_tokens == 3
+    assert first.usage is not None
+    assert first.usage.input_tokens_details.cached_tokens == 3
     assert "x-unigate-dropped-params" not in raw.headers
     assert Decimal("1") - _credits(server, key) == _cost(first.usage) == Decimal(raw.headers["x-unigate-cost"])
     # The conversation continues from unigate's store: the whole history goes upstream as input.
@@ -416,7 +419,8 @@ def test_a_native_stream_is_renumbered_priced_and_stored(server: LocalServer) ->
                                                stream=True) as stream:
         events = list(stream)
     assert [e.sequence_number for e in events] == list(range(len(events)))
-    assert events[0].type == "response.created" and events[-1].type == "response.completed"
+    assert events[0].type == "response.created"
+    assert events[-1].type == "response.completed"
     final = events[-1].response  # type: ignore[union-attr]
     assert events[0].response.id == final.id != "resp_native"  # type: ignore[union-attr]
     assert final.output_text == "fake reply to: stream natively"
