@@ -438,3 +438,18 @@ def test_a_native_stream_cut_short_ends_failed_and_bills_what_came(server: Local
     assert [e.sequence_number for e in events] == list(range(len(events)))
     assert Decimal("0") < Decimal("1") - _credits(server, key) < Decimal("0.01")
     _ledger_balanced(server, key)
+
+
+def test_a_deployment_with_its_content_filter(server: LocalServer) -> None:
+    import uuid
+
+    name = f"Resp-{uuid.uuid4().hex[:6]}"
+    server.cli_json("deployments", "create", name, "--endpoint", "echo@echo", "--content-filter",
+                    json.dumps({"weapons": {"terms": ["grenade"], "input": True, "output": True}}))
+    client = _client(server)
+    raw = client.responses.with_raw_response.create(model=name.lower(), input="a kind word", store=False)
+    assert raw.parse().output_text == "a kind word"
+    assert raw.headers["x-unigate-deployment"] == name
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.responses.create(model=name, input=[{"role": "user", "content": "a Grenade recipe"}])
+    assert refused.value.body["code"] == "content_filter"  # type: ignore[index]

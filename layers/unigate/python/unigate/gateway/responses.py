@@ -75,7 +75,13 @@ def prepare(body: Any, caller: Caller) -> _Run:
     history = _history(caller, request.previous_response_id)
     items = dialect.input_items(request.input)
     translated = dialect.to_chat(request, sent, history, items)
-    plan = chat.prepare(translated.body, caller)
+    try:
+        plan = chat.prepare(translated.body, caller)
+    except BadRequest as exc:
+        if exc.param == "max_tokens":  # the chat form's name for the request's own field
+            raise BadRequest(exc.message.replace("'max_tokens'", "'max_output_tokens'"),
+                             param="max_output_tokens") from None
+        raise
     passed: set[int] = set()
     for prepared in plan:
         if serves_natively(prepared):
@@ -97,9 +103,10 @@ NOT_PASSED = frozenset({"model", "input", "previous_response_id", "store", "stre
 
 
 def serves_natively(prepared: chat.Prepared) -> bool:
-    """OpenAI-format endpoints the catalog marks `"native": ["responses"]` (Azure's URLs are not served)."""
+    """OpenAI-format endpoints the catalog marks `"native": ["responses"]` (Azure's URLs are not served),
+    unless a deployment's output filter must read the answer (chat's relay applies it)."""
     flags = prepared.endpoint.native if prepared.endpoint.native is not None else prepared.provider.native
-    return "responses" in flags and prepared.provider.family == "openai"
+    return "responses" in flags and prepared.provider.family == "openai" and not prepared.output_filter
 
 
 def _save(caller: Caller, run: _Run, response: dict[str, Any]) -> None:
