@@ -409,6 +409,8 @@ def test_a_native_endpoint_gets_the_request_passed_through(server: LocalServer, 
     sent = fake_upstream.last("/native/v1/responses").body
     assert [item.get("type") for item in sent["input"]] == ["message", "reasoning", "message", "message"]
     assert sent["input"][1]["encrypted_content"] == "opaque-native"
+    assert sent["input"][1]["id"] == "rs_native"
+    assert all("id" not in item for item in sent["input"] if item["type"] == "message")
     assert second.output_text == "fake reply to: and again"
     _ledger_balanced(server, key)
 

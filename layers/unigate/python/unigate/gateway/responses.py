@@ -86,8 +86,8 @@ def prepare(body: Any, caller: Caller) -> _Run:
     for prepared in plan:
         if serves_natively(prepared):
             # The client's own request, whole: the conversation is unigate's, so it goes as input.
-            prepared.body = {**{k: v for k, v in sent.items() if k not in NOT_PASSED}, "input": [*history, *items],
-                             "store": False}
+            prepared.body = {**{k: v for k, v in sent.items() if k not in NOT_PASSED},
+                             "input": [_upstream_item(item) for item in [*history, *items]], "store": False}
             prepared.dropped = []
             passed.add(id(prepared))
             continue
@@ -100,6 +100,14 @@ def prepare(body: Any, caller: Caller) -> _Run:
 
 # What a pass-through never sends: the gateway's own state and fields (unigate keeps the conversation).
 NOT_PASSED = frozenset({"model", "input", "previous_response_id", "store", "stream"})
+
+
+def _upstream_item(item: dict[str, Any]) -> dict[str, Any]:
+    """An item as a pass-through sends it: without the ids unigate gave it, which the upstream never stored
+    (a reasoning item keeps its own, which came from the upstream with its encrypted content)."""
+    if item.get("type") == "reasoning":
+        return item
+    return {k: v for k, v in item.items() if k != "id"}
 
 
 def serves_natively(prepared: chat.Prepared) -> bool:
