@@ -287,3 +287,9 @@ def test_an_empty_stream_still_completes_with_one_message() -> None:
 def test_events_are_named_server_sent_events() -> None:
     raw = dialect.sse({"type": "response.created", "sequence_number": 0})
     assert raw == b'event: response.created\ndata: {"type":"response.created","sequence_number":0}\n\n'
+
+
+def test_store_defaults_to_true_even_when_sent_as_null() -> None:
+    assert dialect.parse({"model": "m", "input": "x"})[0].stored
+    assert dialect.parse({"model": "m", "input": "x", "store": None})[0].stored
+    assert not dialect.parse({"model": "m", "input": "x", "store": False})[0].stored

@@ -203,7 +203,8 @@ class ResponsesRequest(Body):
     text: TextConfig | None = None
     metadata: Annotated[dict[str, Annotated[str, StringConstraints(max_length=512)]],
                         Field(max_length=16)] | None = None
-    store: bool = True
+    # null is OpenAI's default, true.
+    store: bool | None = None
     previous_response_id: Annotated[str, StringConstraints(min_length=1)] | None = None
     include: list[str] | None = None
     stream: bool = False
@@ -213,6 +214,10 @@ class ResponsesRequest(Body):
     user: str | None = None
     service_tier: str | None = None
     background: bool | None = None
+
+    @property
+    def stored(self) -> bool:
+        return self.store is not False
 
 
 class InputTokensRequest(Body):
@@ -567,7 +572,7 @@ def response_object(request: ResponsesRequest, *, response_id: str, model: str, 
         "previous_response_id": request.previous_response_id,
         "prompt_cache_key": request.prompt_cache_key,
         "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
-        "safety_identifier": None, "service_tier": request.service_tier or "default", "store": request.store,
+        "safety_identifier": None, "service_tier": request.service_tier or "default", "store": request.stored,
         "temperature": request.temperature if request.temperature is not None else 1.0,
         "text": {"format": fmt, "verbosity": (request.text.verbosity if request.text else None) or "medium"},
         "tool_choice": request.tool_choice if request.tool_choice is not None else "auto",

@@ -118,7 +118,7 @@ def serves_natively(prepared: chat.Prepared) -> bool:
 
 
 def _save(caller: Caller, run: _Run, response: dict[str, Any]) -> None:
-    if run.request.store and not store.put(caller.account_id, response, run.items,
+    if run.request.stored and not store.put(caller.account_id, response, run.items,
                                            [*run.history, *run.items, *response["output"]]):
         # The answer is paid for and stands; only its copy is lost (documented in docs/api.md).
         get_logger().warning("response too large to store", extra={"response_id": response["id"]})
@@ -193,7 +193,7 @@ async def _events(caller: Caller, run: _Run, stream: dialect.EventStream, chunks
 def _own(response: dict[str, Any], run: _Run, response_id: str, prepared: chat.Prepared) -> dict[str, Any]:
     """An upstream response as unigate's: its id, the endpoint as the model, the request's own state fields."""
     return {**response, "id": response_id, "model": prepared.endpoint.name,
-            "previous_response_id": run.request.previous_response_id, "store": run.request.store,
+            "previous_response_id": run.request.previous_response_id, "store": run.request.stored,
             "metadata": run.request.metadata or {}}
 
 
