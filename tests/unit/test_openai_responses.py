@@ -293,3 +293,10 @@ def test_store_defaults_to_true_even_when_sent_as_null() -> None:
     assert dialect.parse({"model": "m", "input": "x"})[0].stored
     assert dialect.parse({"model": "m", "input": "x", "store": None})[0].stored
     assert not dialect.parse({"model": "m", "input": "x", "store": False})[0].stored
+
+
+def test_a_bad_part_after_a_stored_conversation_is_named_where_the_request_has_it() -> None:
+    history = [dialect.message_item("before")] * 3
+    with pytest.raises(BadRequest) as refused:
+        _chat({"input": [{"role": "user", "content": [{"type": "input_image", "file_id": "f"}]}]}, history)
+    assert refused.value.param == "input[0].content[0].image_url"

@@ -325,9 +325,10 @@ def _content(parts: list[dict[str, Any]], where: str) -> str | list[dict[str, An
     return out
 
 
-def to_messages(items: list[dict[str, Any]], names: ToolNames, *, instructions: str | None = None
-                ) -> list[dict[str, Any]]:
-    """Input items (a stored conversation's and the request's) as chat messages."""
+def to_messages(items: list[dict[str, Any]], names: ToolNames, *, instructions: str | None = None,
+                stored: int = 0) -> list[dict[str, Any]]:
+    """Input items (the first `stored` of them a stored conversation's, then the request's) as chat
+    messages."""
     messages: list[dict[str, Any]] = []
     if instructions:
         messages.append({"role": "system", "content": instructions})
@@ -341,7 +342,7 @@ def to_messages(items: list[dict[str, Any]], names: ToolNames, *, instructions: 
 
     for index, item in enumerate(items):
         kind = item["type"]
-        where = f"input[{index}].content"
+        where = f"input[{index - stored}].content"
         if kind == "message":
             role = "system" if item["role"] == "developer" else item["role"]
             content = _content(item["content"], where) if isinstance(item["content"], list) else item["content"]
@@ -436,9 +437,8 @@ def to_chat(request: ResponsesRequest, sent: dict[str, Any], history: list[dict[
     names = ToolNames()
     dropped: list[str] = []
     tools = tools_of(request.tools or [], names, dropped)
-    items = [*history, *items]
-    body: dict[str, Any] = {"model": request.model,
-                            "messages": to_messages(items, names, instructions=request.instructions)}
+    body: dict[str, Any] = {"model": request.model, "messages": to_messages(
+        [*history, *items], names, instructions=request.instructions, stored=len(history))}
     if not body["messages"]:
         raise BadRequest("The input has no message to answer.", param="input")
     if tools:

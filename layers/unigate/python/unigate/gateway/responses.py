@@ -346,6 +346,7 @@ def input_tokens(body: Any, caller: Caller) -> dict[str, Any]:
     history = _history(caller, request.previous_response_id)
     items = dialect.input_items(request.input)
     names = dialect.ToolNames()
-    messages = dialect.to_messages([*history, *items], names, instructions=request.instructions)
+    messages = dialect.to_messages([*history, *items], names, instructions=request.instructions,
+                                   stored=len(history))
     tools = dialect.tools_of(request.tools or [], names, [])
     return {"object": "response.input_tokens", "input_tokens": tokens.prompt_estimate(messages, tools or None)}
