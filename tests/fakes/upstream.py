@@ -7,7 +7,9 @@ Scripted by the last user message:
   "scenario:nousage"         no usage anywhere
   "scenario:tool"            a tool call to `get_weather` with {"city": "Paris"}
   "scenario:stall"           waits 5 s before answering
+  "scenario:gate"            waits until the test opens `FakeUpstream.gate` (at most 60 s), counted in `gated`
   "scenario:paced"           streams its words 150 ms apart (to see chunks pass through unbuffered)
+  "scenario:overloaded"      (Anthropic) an `event: error` after the first text when streaming
 anything else                  "fake reply to: <text>" (5 words), streamed word by word
 """
 
@@ -49,6 +51,8 @@ class FakeUpstream:
     # first byte, and a queue of (status, Retry-After) failures to answer before succeeding.
     delays: dict[str, float] = field(default_factory=dict)
     failures: dict[str, list[tuple[int, str | None]]] = field(default_factory=dict)
+    gate: threading.Event = field(default_factory=threading.Event)
+    gated: int = 0
 
     def count(self, path_part: str) -> int:
         return sum(1 for r in self.received if path_part in r.path)
@@ -168,6 +172,11 @@ def build(fake: FakeUpstream) -> Starlette:
             )
         if name == "stall":
             await asyncio.sleep(5)
+        if name == "gate":
+            fake.gated += 1
+            deadline = time.monotonic() + 60
+            while not fake.gate.is_set() and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
         words = _words(_last_user_text(body["messages"]))
         usage = {
             "prompt_tokens": PROMPT_TOKENS,
@@ -335,6 +344,8 @@ def build(fake: FakeUpstream) -> Starlette:
             return sse([*events[:4], b"event: content_block_delta\ndata: {nope\n\n"])
         if name == "truncate":
             return sse(events[:5])
+        if name == "overloaded":  # Anthropic's error event after some text
+            return sse([*events[:4], ev("error", {"error": {"type": "overloaded_error", "message": "Overloaded"}})])
         events += [
             ev(
                 "message_delta",
@@ -342,7 +353,11 @@ def build(fake: FakeUpstream) -> Starlette:
             ),
             ev("message_stop", {}),
         ]
-        return sse(events)
+        return sse(events, pace=0.15 if name == "paced" else 0.002)
+
+    async def anthropic_count_tokens(request: Request) -> Response:
+        body = await record(request)
+        return JSONResponse({"input_tokens": 1000 + len(json.dumps(body.get("messages")))})
 
     # --- OpenAI-compatible and Azure embeddings (text, and Azure AI's image embeddings) ----------------
     async def openai_embeddings(request: Request) -> Response:
@@ -478,6 +493,7 @@ def build(fake: FakeUpstream) -> Starlette:
     return Starlette(
         routes=[
             Route("/v1/messages", anthropic_messages, methods=["POST"]),
+            Route("/v1/messages/count_tokens", anthropic_count_tokens, methods=["POST"]),
             Route("/v1beta/models/{rest:path}", gemini, methods=["POST"]),
             Route("/{prefix:path}/chat/completions", openai_chat, methods=["POST"]),
             Route("/{prefix:path}/responses", openai_responses, methods=["POST"]),
@@ -553,6 +569,7 @@ def catalog_override(url: str) -> dict[str, Any]:
                 "secret": "anthropic",
                 "env": "ANTHROPIC_API_KEY",
                 "params": ["temperature", "max_tokens", "stream", "stop", "tools", "tool_choice"],
+                "native": ["messages"],
             },
             "gemini": {
                 "family": "gemini",

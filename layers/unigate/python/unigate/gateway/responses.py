@@ -217,7 +217,7 @@ def _runner(run: _Run, caller: Caller, response_id: str) -> chat.Runner:
     async def runner(attempt: chat.Attempt, call: UpstreamCall) -> Any:
         prepared = attempt.prepared
         if id(prepared) not in run.native:
-            return await chat.attempt_with(attempt, call)
+            return await chat.run_attempt(attempt, call)
         if prepared.stream:
             upstream = native.stream(call).__aiter__()
             async with chat.refund_on_failure(attempt):  # before the first byte: retried or refunded
