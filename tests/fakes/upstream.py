@@ -9,6 +9,7 @@ Scripted by the last user message:
   "scenario:stall"           waits 5 s before answering
   "scenario:gate"            waits until the test opens `FakeUpstream.gate` (at most 60 s), counted in `gated`
   "scenario:paced"           streams its words 150 ms apart (to see chunks pass through unbuffered)
+  "scenario:echokey"         (OpenAI-compatible) a reply that contains the key it was called with
   "scenario:overloaded"      (Anthropic) an `event: error` after the first text when streaming
 anything else                  "fake reply to: <text>" (5 words), streamed word by word
 """
@@ -177,7 +178,10 @@ def build(fake: FakeUpstream) -> Starlette:
             deadline = time.monotonic() + 60
             while not fake.gate.is_set() and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
-        words = _words(_last_user_text(body["messages"]))
+        text = _last_user_text(body["messages"])
+        if name == "echokey":  # a provider made to put its key into a successful answer
+            text = "your key is " + str(request.headers.get("authorization", "")).removeprefix("Bearer ")
+        words = _words(text)
         usage = {
             "prompt_tokens": PROMPT_TOKENS,
             "completion_tokens": len(words),

@@ -30,6 +30,7 @@ class Ledger(RuleBasedStateMachine):
         accounts.create_account(account_id=self.account)
         self.expected = 0
         self.grants: dict[str, int] = {}
+        self.uncollected = 0
 
     @rule(amount=st.integers(min_value=1, max_value=5_000_000), key=st.sampled_from(["a", "b", "c", "d"]))
     def grant(self, amount: int, key: str) -> None:
@@ -59,7 +60,11 @@ class Ledger(RuleBasedStateMachine):
         if held is None:
             return None
         assert billing.settle(held, cost)
-        self.expected += held.amount_micros - min(max(cost, 0), held.amount_micros)
+        # Issue #29: never clamped to the hold; what the balance cannot cover is written down as uncollected.
+        cost = max(cost, 0)
+        collected = min(cost, held.amount_micros + self.expected)
+        self.expected += held.amount_micros - collected
+        self.uncollected += cost - collected
         return held
 
     @rule(held=consumes(holds))
@@ -80,6 +85,8 @@ class Ledger(RuleBasedStateMachine):
         assert balance == self.expected
         assert balance >= 0
         assert store.ledger_sum(self.account) == balance
+        entries, _ = store.list_ledger(self.account, limit=1000)
+        assert sum(int(e.details["uncollected"]) for e in entries if e.kind == "uncollected") == self.uncollected
 
 
 @pytest.mark.usefixtures("aws")
