@@ -300,3 +300,10 @@ def test_a_bad_part_after_a_stored_conversation_is_named_where_the_request_has_i
     with pytest.raises(BadRequest) as refused:
         _chat({"input": [{"role": "user", "content": [{"type": "input_image", "file_id": "f"}]}]}, history)
     assert refused.value.param == "input[0].content[0].image_url"
+
+
+def test_a_tool_schema_with_a_property_named_type_is_no_media() -> None:
+    from unigate.domain import tokens
+
+    schema = {"type": "object", "properties": {"type": {"type": "string"}}}
+    assert tokens.media_parts(_chat({"input": "x", "tools": [{**WEATHER, "parameters": schema}]}).body) == 0
