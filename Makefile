@@ -47,11 +47,11 @@ dev-reset: $(VENV)/.local
 test: $(VENV)/.test browsers lint typecheck validate build clients
 	$(BIN)/pytest -n auto --dist loadfile -q
 
-## The npm CLIs the end-to-end tests run (Claude Code), pinned in tests/clients/package-lock.json. Without
+## The npm CLIs the end-to-end tests run (Claude Code, Codex), pinned in tests/clients/package-lock.json. Without
 ## node and npm their tests are skipped, saying so.
 CLIENTS := tests/clients/node_modules/.package-lock.json
 clients: $(if $(shell command -v npm 2>/dev/null),$(CLIENTS),)
-	@command -v npm >/dev/null || echo "npm not found: the Claude Code tests will be skipped"
+	@command -v npm >/dev/null || echo "npm not found: the Claude Code and Codex tests will be skipped"
 
 $(CLIENTS): tests/clients/package.json tests/clients/package-lock.json
 	cd tests/clients && npm ci --no-audit --no-fund
@@ -105,4 +105,4 @@ lock: | $(UV)
 	$(UV) export --quiet --frozen --no-dev --no-emit-project --no-header -o layers/deps/requirements.txt
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .ruff_cache .mypy_cache .unigate
+	rm -rf $(VENV) $(TOOLS) .aws-sam .pytest_cache .ruff_cache .mypy_cache .unigate $(CLIENTS)/node_modules

@@ -128,3 +128,12 @@ def test_the_aws_time_before_the_first_byte_is_a_streams_hold_and_all_of_a_plain
     plain = httpx.get(timings).json()
     assert plain["calls"] == {"dynamodb:TransactWriteItems": 2}
     assert plain["before_first_byte"] == {"requests": 1, "seconds": plain["seconds"]}
+
+
+def test_the_responses_api_answers_the_bench_upstream_like_chat(servers: bench.Servers) -> None:
+    headers = {"Authorization": f"Bearer {servers.key}"}
+    response = httpx.post(f"{servers.gateway}/v1/responses", json=bench._responses_body(), headers=headers,
+                          timeout=30)
+    assert response.status_code == 200, response.text
+    chat = httpx.post(f"{servers.gateway}/v1/chat/completions", json=bench._body(), headers=headers, timeout=30)
+    assert response.json()["output"][0]["content"][0]["text"] == chat.json()["choices"][0]["message"]["content"]

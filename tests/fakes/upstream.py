@@ -479,12 +479,60 @@ def build(fake: FakeUpstream) -> Starlette:
             return sse(events[:3])
         return sse(events)
 
+    # --- OpenAI Responses (native, for the pass-through) ---------------------------------------------
+    async def openai_responses(request: Request) -> Response:
+        body = await record(request)
+        items = body.get("input")
+        text = items if isinstance(items, str) else ""
+        for item in items if isinstance(items, list) else []:
+            if isinstance(item, dict) and item.get("role") == "user":
+                content = item.get("content")
+                text = content if isinstance(content, str) else "".join(
+                    p.get("text", "") for p in content or [] if isinstance(p, dict))
+        name, arg = _scenario(text)
+        if name == "error":
+            return _error(int(arg), "openai")
+        words = _words(text)
+        usage = {"input_tokens": PROMPT_TOKENS, "input_tokens_details": {"cached_tokens": 3},
+                 "output_tokens": len(words), "output_tokens_details": {"reasoning_tokens": 2},
+                 "total_tokens": PROMPT_TOKENS + len(words)}
+        message = {"type": "message", "id": "msg_native", "status": "completed", "role": "assistant",
+                   "content": [{"type": "output_text", "text": "".join(words), "annotations": []}]}
+        reasoning = {"type": "reasoning", "id": "rs_native", "summary": [], "encrypted_content": "opaque-native"}
+
+        def response(status: str, output: list[Any], with_usage: bool) -> dict[str, Any]:
+            return {"id": "resp_native", "object": "response", "created_at": 1, "status": status,
+                    "model": body.get("model"), "output": output, "usage": usage if with_usage else None,
+                    "error": None, "incomplete_details": None, "tools": [], "tool_choice": "auto",
+                    "parallel_tool_calls": True}
+
+        if not body.get("stream"):
+            return JSONResponse(response("completed", [reasoning, message], True))
+        events: list[Any] = [
+            {"type": "response.created", "sequence_number": 0, "response": response("in_progress", [], False)},
+            {"type": "response.output_item.added", "sequence_number": 1, "output_index": 0, "item": reasoning},
+            {"type": "response.output_item.done", "sequence_number": 2, "output_index": 0, "item": reasoning},
+            {"type": "response.output_item.added", "sequence_number": 3, "output_index": 1,
+             "item": {**message, "status": "in_progress", "content": []}},
+        ]
+        events += [{"type": "response.output_text.delta", "sequence_number": 4 + i, "output_index": 1,
+                    "item_id": "msg_native", "content_index": 0, "delta": w} for i, w in enumerate(words)]
+        if name == "truncate":
+            return sse([f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events[:6]])
+        events += [{"type": "response.output_item.done", "sequence_number": 4 + len(words), "output_index": 1,
+                    "item": message},
+                   {"type": "response.completed", "sequence_number": 5 + len(words),
+                    "response": response("completed", [reasoning, message], True)}]
+        return sse([f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events],
+                   pace=0.15 if name == "paced" else 0.002)
+
     return Starlette(
         routes=[
             Route("/v1/messages", anthropic_messages, methods=["POST"]),
             Route("/v1/messages/count_tokens", anthropic_count_tokens, methods=["POST"]),
             Route("/v1beta/models/{rest:path}", gemini, methods=["POST"]),
             Route("/{prefix:path}/chat/completions", openai_chat, methods=["POST"]),
+            Route("/{prefix:path}/responses", openai_responses, methods=["POST"]),
             Route("/{prefix:path}/embeddings", openai_embeddings, methods=["POST"]),
         ]
     )
@@ -606,6 +654,15 @@ def catalog_override(url: str) -> dict[str, Any]:
                 "secret": None,
                 "params": ["temperature", "max_tokens", "stream", "stream_options"],
             },
+            # OpenAI's own API, serving the Responses API natively (passed through, not translated).
+            "openai-native": {
+                "family": "openai",
+                "base_url": f"{url}/native/v1",
+                "secret": None,
+                "native": ["responses"],
+                "params": ["temperature", "max_tokens", "max_completion_tokens", "stream", "stream_options",
+                           "tools", "tool_choice"],
+            },
             "local-vllm": {
                 "family": "openai",
                 "base_url": f"{url}/vllm/v1",
@@ -666,6 +723,13 @@ def catalog_override(url: str) -> dict[str, Any]:
                 "dimensions": 1024,
                 "image_input": True,
                 "image": "0.0001",
+            },
+            "gpt-4o@openai-native": {
+                "upstream": "gpt-4o-2024-08-06",
+                "input": "2.50",
+                "output": "10.00",
+                "context": 128000,
+                "max_output": 16384,
             },
             "llama-3.1-8b-chat@local-vllm": {
                 "upstream": "meta-llama/Llama-3.1-8B-Instruct",

@@ -19,6 +19,9 @@ FUNCTIONS = {
     spec.code_dir.name: name for name, spec in template().functions().items()
 }
 
+RESPONSE_NOT_FOUND = {"error": {"message": "Response with id 'resp_0123456789abcdef' not found.",
+                                "type": "not_found_error", "param": None, "code": None}}
+
 EXPECTED: dict[tuple[str, str], Any] = {
     # The authorizer allows every request; without a caller, the context says why (the route answers it).
     ("authorizer", "valid_key"): None,
@@ -119,6 +122,16 @@ EXPECTED: dict[tuple[str, str], Any] = {
     ("chat_completions", "malformed_json"): (400, {"error": "Invalid JSON: Expecting value at line 1 column 37."}),
     ("chat_completions", "insufficient_credits"): (402, {"error": "Insufficient credits: the balance cannot cover the "
                                                                   "worst-case cost of this request."}),
+    ("responses", "echo"): (200, "Hello from an event"),
+    ("responses", "echo_stream"): (200, "Hello from an event"),
+    ("responses", "web_search_dropped"): (200, "Hello from an event"),
+    ("responses", "bad_item"): (400, {"error": {
+        "message": "Invalid 'input[0].call_id': Field required.", "type": "invalid_request_error",
+        "param": "input[0].call_id", "code": None}}),
+    ("responses", "input_tokens"): (200, {"object": "response.input_tokens", "input_tokens": 12}),
+    ("responses", "unknown_response"): (404, RESPONSE_NOT_FOUND),
+    ("responses", "delete_unknown"): (404, RESPONSE_NOT_FOUND),
+    ("responses", "input_items_unknown"): (404, RESPONSE_NOT_FOUND),
 }
 
 CASES = sorted(EVENTS.glob("*/*.json"))
@@ -227,6 +240,38 @@ def test_messages_events(path: Path, event_keys: dict[str, str]) -> None:
         assert (body["type"], body["content"][0]["text"]) == ("message", expected)
         assert headers["x-unigate-endpoint"] == "echo@echo"
         assert balance == 10_000_000 - round(float(headers["x-unigate-cost"]) * 1_000_000)
+    assert store.ledger_sum(EVENT_ACCOUNT) == balance
+    assert store.list_open_holds(EVENT_ACCOUNT) == []
+
+
+@pytest.mark.parametrize("path", [p for p in CASES if p.parent.name == "responses"], ids=lambda p: p.stem)
+def test_responses_events(path: Path, event_keys: dict[str, str]) -> None:
+    from unigate.accounts import accounts
+    from unigate.stores import accounts as store
+
+    status, expected = EXPECTED[("responses", path.stem)]
+    response = _invoke(path)
+    assert response["statusCode"] == status, response["body"]
+    headers = {k.lower(): v for k, v in response["headers"].items()}
+    balance = accounts.get_account(EVENT_ACCOUNT).balance_micros
+    if isinstance(expected, dict):
+        assert json.loads(response["body"]) == expected
+        assert balance == 10_000_000  # nothing held or charged
+    elif path.stem == "echo_stream":
+        assert headers["content-type"].startswith("text/event-stream")
+        events = [json.loads(b.split("\n")[1][6:]) for b in response["body"].split("\n\n") if b.strip()]
+        assert [e["sequence_number"] for e in events] == list(range(len(events)))
+        final = events[-1]["response"]
+        assert events[-1]["type"] == "response.completed"
+        assert final["output"][0]["content"][0]["text"] == expected
+        assert balance == 10_000_000 - round(final["usage"]["cost"] * 1_000_000)
+    else:
+        body = json.loads(response["body"])
+        assert body["status"] == "completed"
+        assert body["output"][0]["content"][0]["text"] == expected
+        assert balance == 10_000_000 - round(body["usage"]["cost"] * 1_000_000)
+        if path.stem == "web_search_dropped":
+            assert headers["x-unigate-dropped-params"] == "tools.web_search"
     assert store.ledger_sum(EVENT_ACCOUNT) == balance
     assert store.list_open_holds(EVENT_ACCOUNT) == []
 

@@ -35,6 +35,11 @@ def test_routes_of_the_contract_are_declared_and_authorized() -> None:
     assert set(open_routes) == {("GET", "/"), ("GET", "/console/{proxy+}")}
     assert {r.function for r in open_routes.values()} == {"ConsoleFunction"}
     assert all(r.authorized != r.iam for key, r in routes.items() if key not in open_routes)
+    for method, path in (("POST", "/v1/responses"), ("POST", "/v1/responses/input_tokens"),
+                         ("GET", "/v1/responses/{response_id}"), ("DELETE", "/v1/responses/{response_id}"),
+                         ("GET", "/v1/responses/{response_id}/input_items")):
+        assert routes[(method, path)].function == "ResponsesFunction"
+        assert routes[(method, path)].streaming
 
 
 def test_gateway_responses_give_the_contract_statuses() -> None:
@@ -159,16 +164,21 @@ def test_the_deployed_api_has_every_route_but_the_consoles_behind_the_authorizer
             if path.endswith("/chat/completions"):
                 assert integration["responseTransferMode"] == "STREAM"
                 assert "/2021-11-15/functions/${ChatCompletionsFunction.Arn}/response-streaming-invocations" in uri
+            elif path.startswith("/v1/responses"):
+                # Every Responses route: the Lambda Web Adapter serves only streaming invocations.
+                assert integration["responseTransferMode"] == "STREAM"
+                assert "/2021-11-15/functions/${ResponsesFunction.Arn}/response-streaming-invocations" in uri
             elif path.startswith("/v1/messages"):
                 assert integration["responseTransferMode"] == "STREAM"
                 assert "/2021-11-15/functions/${MessagesFunction.Arn}/response-streaming-invocations" in uri
             else:
                 assert "responseTransferMode" not in integration
                 assert uri.endswith("/invocations")
-    chat = resources["ChatCompletionsFunction"]["Properties"]
-    assert chat["Handler"] == "run.sh"
-    assert chat["Environment"]["Variables"]["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
-    assert chat["Environment"]["Variables"]["AWS_LWA_INVOKE_MODE"] == "response_stream"
+    for name in ("ChatCompletionsFunction", "ResponsesFunction"):
+        streamed = resources[name]["Properties"]
+        assert streamed["Handler"] == "run.sh"
+        assert streamed["Environment"]["Variables"]["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
+        assert streamed["Environment"]["Variables"]["AWS_LWA_INVOKE_MODE"] == "response_stream"
 
 
 def test_alarms_cover_what_operators_need_and_notify_the_topic() -> None:

@@ -275,6 +275,32 @@ def messages(servers: Servers, chat: dict[str, Any], chat_streaming: dict[str, A
     return out
 
 
+def _responses_body(stream: bool = False, text: str = "hi") -> dict[str, Any]:
+    return {"model": MODEL, "input": text, "max_output_tokens": 16, "stream": stream, "store": False}
+
+
+def responses(servers: Servers) -> dict[str, Any]:
+    """The Responses API beside chat: the same upstream call translated both ways, sequential and streamed
+    (`store: false`, as Codex sends it, so the chat pipeline's AWS calls are the same)."""
+    client = httpx.Client(timeout=30, headers={"Authorization": f"Bearer {servers.key}"})
+    chat_url, responses_url = f"{servers.gateway}/v1/chat/completions", f"{servers.gateway}/v1/responses"
+    count = max(SEQUENTIAL // 3, 30)
+    _latencies(client, responses_url, _responses_body(), 30)
+    chat = _latencies(client, chat_url, _body(), count)
+    through = _latencies(client, responses_url, _responses_body(), count)
+    stored = _latencies(client, responses_url, {**_responses_body(), "store": True}, count)
+    chat_streams = [_stream_once(client, chat_url, _body(True, "paced"))[0] for _ in range(STREAMS)]
+    streams = [_stream_once(client, responses_url, _responses_body(True, "paced"))[0] for _ in range(STREAMS)]
+    out = {"requests": count, "chat_p50_ms": round(_percentile(chat, 0.5), 2),
+           "responses_p50_ms": round(_percentile(through, 0.5), 2),
+           "responses_stored_p50_ms": round(_percentile(stored, 0.5), 2),
+           "chat_ttfb_p50_ms": round(statistics.median(chat_streams), 2),
+           "responses_ttfb_p50_ms": round(statistics.median(streams), 2)}
+    out["added_p50_ms"] = round(out["responses_p50_ms"] - out["chat_p50_ms"], 2)
+    out["added_ttfb_p50_ms"] = round(out["responses_ttfb_p50_ms"] - out["chat_ttfb_p50_ms"], 2)
+    return out
+
+
 def authorizer_calls() -> dict[str, Any]:
     """AWS calls of one authorizer invocation (counted in a fresh process under moto)."""
     code = (
@@ -363,6 +389,7 @@ def main() -> None:
             report["concurrency"] = throughput(servers)
             report["streaming"] = streaming(servers)
             report["messages"] = messages(servers, report["added_latency"], report["streaming"])
+            report["responses"] = responses(servers)
         finally:
             for process in servers.processes:
                 process.terminate()
@@ -420,6 +447,13 @@ def _print(report: dict[str, Any]) -> None:
     print(f"{'  added p50 outside AWS (ms)':34} {'':>9} {'':>9} {m['added_p50_outside_aws_ms']:>9}")
     print(f"{'  streaming TTFB p50 (ms)':34} {s['direct_ttfb_p50_ms']:>9} {m['gateway_ttfb_p50_ms']:>9} "
           f"{m['added_ttfb_p50_ms']:>9}")
+    r = report["responses"]
+    print(f"{'responses API beside chat (ms)':34} {'chat':>9} {'responses':>9} {'added':>9}")
+    print(f"{'  sequential p50 (store false)':34} {r['chat_p50_ms']:>9} {r['responses_p50_ms']:>9} "
+          f"{r['added_p50_ms']:>9}")
+    print(f"{'  sequential p50 (stored)':34} {'':>9} {r['responses_stored_p50_ms']:>9}")
+    print(f"{'  streaming TTFB p50':34} {r['chat_ttfb_p50_ms']:>9} {r['responses_ttfb_p50_ms']:>9} "
+          f"{r['added_ttfb_p50_ms']:>9}")
     print(f"\nAWS calls per chat request: {a['aws_calls_per_request']}")
     print(f"AWS calls per authorizer invocation: {report['authorizer_aws_calls']}\n")
     print(f"{'cold start':26} {'median ms':>10} {'ratio':>7} {'target':>7} {'peak MB':>8} {'vs fastapi+boto3':>17}")

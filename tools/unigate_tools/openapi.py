@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from unigate import __version__
 from unigate.dialects.anthropic_messages import CountTokensRequest, MessagesRequest
+from unigate.dialects.openai_responses import InputTokensRequest, ResponsesRequest
 from unigate.domain.request_models import (
     ChatCompletionRequest,
     EmbeddingRequest,
@@ -103,6 +104,7 @@ REQUEST_MODELS: dict[str, type[BaseModel]] = {
     "/v0/chat/completions": ChatCompletionRequest, "/v1/chat/completions": ChatCompletionRequest,
     "/v0/embeddings": EmbeddingRequest, "/v1/embeddings": EmbeddingRequest,
     "/v0/images/embeddings": ImageEmbeddingRequest, "/v0/inference": InferenceRequest,
+    "/v1/responses": ResponsesRequest, "/v1/responses/input_tokens": InputTokensRequest,
     "/v1/messages": MessagesRequest, "/v1/messages/count_tokens": CountTokensRequest,
 }
 
@@ -143,6 +145,16 @@ def _describe_body(path: str, operation: dict[str, Any], schemas: dict[str, Any]
                         "text/event-stream": {"schema": {"type": "object", "required": ["data"], "properties": {
                             "event": {"type": "string"},
                             "data": {"type": "string", "description": "a chat.completion.chunk as JSON, or [DONE]"},
+                        }}}}}
+    if path == "/v1/responses":
+        operation["responses"]["200"] = {
+            "description": "A response, or with stream: true server-sent events of the Responses stream "
+                           "(response.created ... and one of response.completed, .incomplete, .failed).",
+            "content": {"application/json": {"schema": {"type": "object", "required": ["id", "object", "output"]}},
+                        "text/event-stream": {"schema": {"type": "object", "required": ["event", "data"],
+                                                         "properties": {
+                            "event": {"type": "string", "description": "the event's type"},
+                            "data": {"type": "string", "description": "the event as JSON, with its sequence_number"},
                         }}}}}
 
 

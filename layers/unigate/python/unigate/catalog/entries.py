@@ -101,6 +101,8 @@ class EndpointSpec(BaseModel):
     dimensions: int | None = Field(default=None, gt=0)
     any_dimensions: bool = False
     dimension_choices: tuple[int, ...] = ()
+    # Overrides the provider's `native` list for this endpoint (None: the provider's).
+    native: frozenset[str] | None = None
     image_input: bool = False
     image: Decimal = Field(default=Decimal(0), ge=0, description="USD per input image")
     # The most input tokens one image in a chat request can be billed (None: the family's default above).

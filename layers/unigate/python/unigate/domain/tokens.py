@@ -75,7 +75,9 @@ def media_parts(payload: Any) -> int:
     while stack:
         value = stack.pop()
         if isinstance(value, dict):
-            if value.get("type") in _MEDIA_TYPES or _MEDIA_KEYS & value.keys() or (
+            # A tool's JSON schema may have a property named "type" whose value is an object.
+            kind = value.get("type")
+            if (isinstance(kind, str) and kind in _MEDIA_TYPES) or _MEDIA_KEYS & value.keys() or (
                     isinstance(value.get("image"), dict) and "source" in value["image"]):
                 found += 1
             stack.extend(value.values())

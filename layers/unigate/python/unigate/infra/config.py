@@ -26,6 +26,9 @@ class Settings:
     metrics_table: str = "unigate-metrics"
     query_log_table: str = "unigate-query-log"
     query_log_retention_days: int = 30
+    # Stored responses (the Responses API's `store`), kept this long (OpenAI keeps them 30 days).
+    responses_table: str = "unigate-responses"
+    responses_retention_days: int = 30
 
     # An operator's catalog file merged over the built-in one (self-hosted endpoints, price overrides).
     catalog_path: str | None = None

@@ -1,0 +1,64 @@
+"""OpenAI's Responses API: POST /v1/responses (any model at any provider, streamed or not, billed in
+credits), the stored responses (GET and DELETE /v1/responses/{id}, GET .../input_items) and
+POST /v1/responses/input_tokens."""
+
+from typing import Annotated, Literal
+
+from fastapi import Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from unigate.gateway import responses
+from unigate.web.app import create_app, lambda_handler_for, read_json
+from unigate.web.caller import CallerDep, remaining_ms
+from unigate.web.streaming import ClientGone, EventStreamResponse, cancel_on_disconnect
+
+app = create_app("responses")
+
+
+# The body is read here rather than declared, as for chat completions: the gateway validates it with its
+# request model (unigate.dialects.openai_responses.ResponsesRequest).
+@app.post("/v1/responses", response_model=None)
+async def create_response(request: Request, caller: CallerDep) -> Response:
+    run = responses.prepare(await read_json(request), caller)
+    try:
+        # A client that leaves before the first byte cancels the upstream call; its hold goes back.
+        result = await cancel_on_disconnect(request, lambda: responses.create(run, caller,
+                                                                              remaining_ms=remaining_ms(request)))
+    except ClientGone:
+        return Response(status_code=499)
+    if isinstance(result, responses.Streaming):
+        return EventStreamResponse(result.events, headers=result.headers)
+    return JSONResponse(result.body, headers=result.headers)
+
+
+@app.post("/v1/responses/input_tokens", response_model=None)
+async def count_input_tokens(request: Request, caller: CallerDep) -> dict[str, object]:
+    return responses.input_tokens(await read_json(request), caller)
+
+
+@app.get("/v1/responses/{response_id}", response_model=None)
+async def retrieve_response(response_id: str, caller: CallerDep) -> dict[str, object]:
+    return responses.retrieve(caller, response_id)
+
+
+@app.delete("/v1/responses/{response_id}", response_model=None)
+async def delete_response(response_id: str, caller: CallerDep) -> dict[str, object]:
+    return responses.delete(caller, response_id)
+
+
+@app.get("/v1/responses/{response_id}/input_items", response_model=None)
+async def list_input_items(response_id: str, caller: CallerDep, *,
+                           after: str | None = None, before: str | None = None,
+                           limit: Annotated[int, Query(ge=1, le=responses.MAX_LIST)] = 20,
+                           order: Literal["asc", "desc"] = "desc") -> JSONResponse:
+    return JSONResponse(responses.input_items(caller, response_id, after=after, before=before, limit=limit,
+                                              order=order))
+
+
+@app.get("/healthz", include_in_schema=False, response_model=None)
+async def healthz() -> dict[str, str]:
+    """The Lambda Web Adapter's readiness check (never routed by API Gateway)."""
+    return {"status": "ok"}
+
+
+lambda_handler = lambda_handler_for(app)
