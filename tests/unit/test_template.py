@@ -129,6 +129,15 @@ def _transformed() -> dict:
     return transform(document, {}, Policies())
 
 
+# The routes API Gateway streams (responseTransferMode: STREAM), and the function behind each.
+STREAMING = {
+    "/v0/chat/completions": "ChatCompletionsFunction", "/v1/chat/completions": "ChatCompletionsFunction",
+    "/v0/completions": "CompletionsFunction", "/v1/completions": "CompletionsFunction",
+    **{f"/openai/deployments/{{deployment}}/{route}": "AzureOpenAIFunction"
+       for route in ("chat/completions", "completions", "embeddings")},
+}
+
+
 def test_the_deployed_api_has_every_route_behind_the_authorizer_and_chat_streams() -> None:
     resources = _transformed()["Resources"]
     (api,) = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::RestApi"]
@@ -142,16 +151,18 @@ def test_the_deployed_api_has_every_route_behind_the_authorizer_and_chat_streams
             assert spec["security"] == expected, path
             integration = spec["x-amazon-apigateway-integration"]
             uri = integration["uri"]["Fn::Sub"]
-            if path.endswith("/chat/completions"):
+            streamed_by = STREAMING.get(path)
+            if streamed_by is not None:
                 assert integration["responseTransferMode"] == "STREAM"
-                assert "/2021-11-15/functions/${ChatCompletionsFunction.Arn}/response-streaming-invocations" in uri
+                assert f"/2021-11-15/functions/${{{streamed_by}.Arn}}/response-streaming-invocations" in uri
             else:
                 assert "responseTransferMode" not in integration
                 assert uri.endswith("/invocations")
-    chat = resources["ChatCompletionsFunction"]["Properties"]
-    assert chat["Handler"] == "run.sh"
-    assert chat["Environment"]["Variables"]["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
-    assert chat["Environment"]["Variables"]["AWS_LWA_INVOKE_MODE"] == "response_stream"
+    for function in set(STREAMING.values()):
+        streaming = resources[function]["Properties"]
+        assert streaming["Handler"] == "run.sh"
+        assert streaming["Environment"]["Variables"]["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
+        assert streaming["Environment"]["Variables"]["AWS_LWA_INVOKE_MODE"] == "response_stream"
 
 
 def test_alarms_cover_what_operators_need_and_notify_the_topic() -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from unigate import __version__
+from unigate.dialects.completions import CompletionRequest
 from unigate.domain.request_models import (
     ChatCompletionRequest,
     EmbeddingRequest,
@@ -39,6 +40,16 @@ class ChatCompletion(BaseModel):
     usage: Usage
 
 
+class TextCompletion(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    object: str = "text_completion"
+    created: int
+    model: str = Field(description="the endpoint that answered")
+    choices: list[dict[str, Any]]
+    usage: Usage
+
+
 ERRORS = {
     "400": "Malformed body, parameter or model string, or a forbidden field",
     "401": "Unknown, revoked, expired or malformed API key",
@@ -58,12 +69,19 @@ ERROR_SCHEMAS = {
         "type": "object", "required": ["message", "type"],
         "properties": {"message": {"type": "string"}, "type": {"type": "string"},
                        "param": {"type": ["string", "null"]}, "code": {"type": ["string", "null"]}}}}},
+    "AzureErrorBody": {"type": "object", "required": ["error"], "properties": {"error": {
+        "type": "object", "required": ["code", "message"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                       "param": {"type": ["string", "null"]}, "type": {"type": ["string", "null"]}}}}},
 }
+AZURE = "/openai/deployments/{deployment}"
 
 
 def _describe_errors(path: str, operation: dict[str, Any]) -> None:
-    """The contract's error statuses, in the shape of the surface (v0: Unify's, v1: OpenAI's envelope)."""
-    shape = "OpenAIErrorBody" if path.startswith("/v1/") else "ErrorBody"
+    """The contract's error statuses, in the shape of the surface (v0: Unify's, v1: OpenAI's, /openai: Azure's
+    envelope)."""
+    azure, v1 = path.startswith(AZURE), path.startswith("/v1/")
+    shape = "AzureErrorBody" if azure else "OpenAIErrorBody" if v1 else "ErrorBody"
     schema = {"oneOf": [{"$ref": f"#/components/schemas/{shape}"}, {"$ref": "#/components/schemas/DetailBody"}]}
     for status, description in ERRORS.items():
         operation["responses"].setdefault(status, {"description": description,
@@ -76,34 +94,51 @@ REQUEST_MODELS: dict[str, type[BaseModel]] = {
     "/v0/chat/completions": ChatCompletionRequest, "/v1/chat/completions": ChatCompletionRequest,
     "/v0/embeddings": EmbeddingRequest, "/v1/embeddings": EmbeddingRequest,
     "/v0/images/embeddings": ImageEmbeddingRequest, "/v0/inference": InferenceRequest,
+    "/v0/completions": CompletionRequest, "/v1/completions": CompletionRequest,
+    f"{AZURE}/chat/completions": ChatCompletionRequest, f"{AZURE}/embeddings": EmbeddingRequest,
+    f"{AZURE}/completions": CompletionRequest,
 }
 
 
-def _schema(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, str]:
+def _schema(model: type[BaseModel], schemas: dict[str, Any], *, azure: bool = False) -> dict[str, str]:
     found = model.model_json_schema(ref_template="#/components/schemas/{model}")
     schemas.update(found.pop("$defs", {}))
-    schemas[model.__name__] = found
-    return {"$ref": f"#/components/schemas/{model.__name__}"}
+    name = model.__name__
+    if azure:  # the deployment in the path is the model
+        name = f"Azure{name}"
+        found = {**found, "title": name, "required": [f for f in found.get("required", []) if f != "model"]}
+    schemas[name] = found
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _streamed(description: str, model: type[BaseModel], event: str, schemas: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": _schema(model, schemas)},
+                    # Before OpenAPI 3.2 an event stream's schema describes each event.
+                    "text/event-stream": {"schema": {"type": "object", "required": ["data"], "properties": {
+                        "event": {"type": "string"},
+                        "data": {"type": "string", "description": f"a {event} as JSON, or [DONE]"},
+                    }}}}}
 
 
 def _describe_body(path: str, operation: dict[str, Any], schemas: dict[str, Any]) -> None:
     model = REQUEST_MODELS.get(path)
     if model is None:
         return
-    schema: dict[str, Any] = _schema(model, schemas)
-    if path.endswith("/chat/completions"):  # a JSON array body holds whole fallback requests
+    schema: dict[str, Any] = _schema(model, schemas, azure=path.startswith(AZURE))
+    if path in ("/v0/chat/completions", "/v1/chat/completions"):  # a JSON array body holds whole fallback requests
         schema = {"oneOf": [schema, {"type": "array", "items": schema, "minItems": 1, "maxItems": 8}]}
     operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
     if path.endswith("/chat/completions"):
-        operation["responses"]["200"] = {
-            "description": "A chat.completion, or with stream: true server-sent events of chat.completion.chunk "
-                           "ending with a usage chunk and [DONE].",
-            "content": {"application/json": {"schema": _schema(ChatCompletion, schemas)},
-                        # Before OpenAPI 3.2 an event stream's schema describes each event.
-                        "text/event-stream": {"schema": {"type": "object", "required": ["data"], "properties": {
-                            "event": {"type": "string"},
-                            "data": {"type": "string", "description": "a chat.completion.chunk as JSON, or [DONE]"},
-                        }}}}}
+        operation["responses"]["200"] = _streamed(
+            "A chat.completion, or with stream: true server-sent events of chat.completion.chunk ending with a "
+            "usage chunk and [DONE].", ChatCompletion, "chat.completion.chunk", schemas)
+    elif path.endswith("/completions"):
+        operation["responses"]["200"] = _streamed(
+            "A text_completion, or with stream: true server-sent events of text_completion chunks ending with "
+            "[DONE] (a usage chunk first with stream_options.include_usage).", TextCompletion, "text_completion",
+            schemas)
 
 
 def document(template: Template | None = None) -> dict[str, Any]:

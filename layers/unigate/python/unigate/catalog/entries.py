@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from unigate.domain.errors import NotFound
 
+Dialect = Literal["completions", "responses", "messages"]
 Family = Literal["openai", "anthropic", "bedrock", "gemini", "azure-openai", "azure-ai", "echo", "custom"]
 
 
@@ -36,6 +37,8 @@ class ProviderSpec(BaseModel):
     api_version: str | None = None
     # The OpenAI request parameters this provider accepts; others are dropped (see drop_params).
     params: frozenset[str] = frozenset()
+    # The client dialects the upstream serves natively, passed through instead of translated to chat.
+    native: frozenset[Dialect] = frozenset()
 
 
 class EndpointSpec(BaseModel):
@@ -56,6 +59,11 @@ class EndpointSpec(BaseModel):
     dimension_choices: tuple[int, ...] = ()
     image_input: bool = False
     image: Decimal = Field(default=Decimal(0), ge=0, description="USD per input image")
+    # Overrides the provider's `native` for this endpoint (an instruct model of a chat provider).
+    native: frozenset[Dialect] | None = None
+
+    def serves_natively(self, provider: ProviderSpec, dialect: Dialect) -> bool:
+        return dialect in (self.native if self.native is not None else provider.native)
 
     @property
     def model(self) -> str:

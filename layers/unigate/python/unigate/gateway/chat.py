@@ -41,7 +41,7 @@ from unigate.gateway import ratelimits, routing
 from unigate.infra.config import get_settings
 from unigate.infra.observability import get_logger
 from unigate.providers import adapter_for
-from unigate.providers.base import UpstreamCall, UpstreamFailure, scrub
+from unigate.providers.base import Adapter, UpstreamCall, UpstreamFailure, scrub
 from unigate.stores.metrics import Measurement, window_update
 
 MAX_ALTERNATIVES = 8
@@ -98,6 +98,10 @@ class Prepared:
         if self.dropped:
             headers["x-unigate-dropped-params"] = ",".join(sorted(self.dropped))
         return headers
+
+    def adapter(self) -> Adapter:
+        """What the attempt calls: the provider's adapter (a dialect served natively wraps it)."""
+        return adapter_for(self.provider.family)
 
     @property
     def output_filter(self) -> tuple[FilterCategory, ...]:
@@ -430,7 +434,7 @@ async def _attempt(prepared: Prepared, caller: Caller, timeout: float, runner: R
 
 async def _attempt_with(attempt: Attempt, call: UpstreamCall) -> Completed | Streamed:
     prepared = attempt.prepared
-    adapter = adapter_for(prepared.provider.family)
+    adapter = prepared.adapter()
     if prepared.stream:
         upstream = adapter.stream(call).__aiter__()
         # The first chunk is awaited here, so a refused or failing upstream can still be retried, fall
@@ -459,6 +463,11 @@ async def _attempt_with(attempt: Attempt, call: UpstreamCall) -> Completed | Str
     await attempt.settle(charged, attempt.measurement("ok", completion), tokens=(prompt, completion),
                          response=response)
     return Completed(response, {**prepared.headers, "x-unigate-cost": format_credits(charged)})
+
+
+# The chat attempt (its call, its settle, the answer in the chat form), for the runners of other dialects
+# that translate its answer.
+attempt_with = _attempt_with
 
 
 def _backoff(retry: int, retry_after: float | None, deadline: float) -> float | None:

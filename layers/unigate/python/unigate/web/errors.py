@@ -1,5 +1,5 @@
 """The one place domain errors become HTTP answers: each surface's envelope (Unify's on /v0, OpenAI's on
-/v1) and the exception handlers every route function installs."""
+/v1, Azure's on /openai) and the exception handlers every route function installs."""
 
 from __future__ import annotations
 
@@ -23,8 +23,19 @@ def _is_openai_surface(path: str) -> bool:
     return path.startswith("/v1/")
 
 
-def error_body(path: str, message: str, *, kind: str, param: str | None, code: str | None) -> dict[str, Any]:
-    """v0 errors are Unify's `{"error": msg}`; /v1 errors are OpenAI's envelope so its SDKs raise the right class."""
+def _is_azure_surface(path: str) -> bool:
+    return path.startswith("/openai/")
+
+
+def error_body(path: str, message: str, *, kind: str, param: str | None, code: str | None,
+               status: int = 500) -> dict[str, Any]:
+    """v0 errors are Unify's `{"error": msg}`; /v1 errors are OpenAI's envelope so its SDKs raise the right class;
+    /openai errors are Azure's, whose `code` is always a string (the status when nothing more precise)."""
+    if _is_azure_surface(path):
+        error: dict[str, Any] = {"code": code or str(status), "message": message, "param": param, "type": kind}
+        if code == "content_filter":
+            error["innererror"] = {"code": "ResponsibleAIPolicyViolation"}
+        return {"error": error}
     if _is_openai_surface(path):
         return {"error": {"message": message, "type": kind, "param": param, "code": code}}
     return {"error": message}
@@ -36,7 +47,8 @@ def error_response(request: Request, exc: UnigateError) -> JSONResponse:
         headers.update(exc.headers)
         if exc.retry_after is not None:
             headers["retry-after"] = str(exc.retry_after)
-    body = error_body(request.url.path, exc.message, kind=exc.openai_type, param=exc.param, code=exc.code)
+    body = error_body(request.url.path, exc.message, kind=exc.openai_type, param=exc.param, code=exc.code,
+                      status=exc.status)
     return JSONResponse(body, status_code=exc.status, headers=headers)
 
 
@@ -51,7 +63,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
-        body = error_body(request.url.path, str(exc.detail), kind=kind, param=None, code=None)
+        body = error_body(request.url.path, str(exc.detail), kind=kind, param=None, code=None,
+                          status=exc.status_code)
         return JSONResponse(body, status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
@@ -60,7 +73,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
         errors = exc.errors()
         in_body = bool(errors) and tuple(errors[0].get("loc", ()))[:1] == ("body",)
-        if in_body or _is_openai_surface(request.url.path):
+        if in_body or _is_openai_surface(request.url.path) or _is_azure_surface(request.url.path):
             # A body (an admin route's) is a 400 naming its field, as the paid routes' bodies are.
             located = [{**error, "loc": tuple(error.get("loc", ()))[1:]} for error in errors]
             return error_response(request, invalid(located, exc.body if in_body else None))
