@@ -4,6 +4,8 @@ that serves /v1/completions (the fake self-hosted vLLM), and translated to chat 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
 from decimal import Decimal
 
 import httpx
@@ -11,7 +13,7 @@ import openai
 import pytest
 
 from tests.e2e.conftest import LocalServer
-from tests.e2e.test_openai_sdk import _client, _cost, _credits
+from tests.e2e.test_openai_sdk import _account_of, _account_with, _client, _cost, _credits
 from tests.fakes.upstream import PROMPT_TOKENS
 
 NATIVE = "llama-3.1-8b-chat@local-vllm"  # "native": ["completions"] in the test catalog
@@ -140,3 +142,34 @@ def test_bad_input_is_refused_before_any_hold(server: LocalServer, body: dict, p
     assert refused.value.body["param"] == param  # type: ignore[index]
     assert refused.value.body["type"] == "invalid_request_error"  # type: ignore[index]
     assert _credits(server) == before
+
+
+@pytest.mark.parametrize("path", ["/v1/completions", "/openai/deployments/llama-3.1-8b-chat@together-ai/completions"])
+def test_a_client_leaving_a_native_stream_cancels_the_upstream_and_pays_what_was_made(
+        server: LocalServer, fake_upstream, path: str) -> None:
+    key = _account_with(server, "1")
+    disconnects_before = fake_upstream.disconnects
+    body = {"model": "llama-3.1-8b-chat@together-ai", "stream": True, "max_tokens": 1000, "prompt": "scenario:paced"}
+    with httpx.stream("POST", f"{server.url}{path}", json=body, timeout=30, params={"api-version": "2024-10-21"},
+                      headers={"Authorization": f"Bearer {key}"}) as response:
+        assert response.status_code == 200
+        received = list(_first_text(response.iter_lines()))
+    assert received  # one word arrived, then the client went away
+    deadline = time.monotonic() + 5
+    while fake_upstream.disconnects == disconnects_before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fake_upstream.disconnects > disconnects_before
+    time.sleep(0.3)
+    remaining = _credits(server, key)
+    ledger = server.cli_json("credits", "ledger", "--account", _account_of(server, key))
+    assert sum(Decimal(e["credits"]) for e in ledger["entries"]) == remaining
+    assert {e["kind"] for e in ledger["entries"]} == {"grant", "hold", "settle"}
+    # Billed for the prompt and what was generated, far below the 1000-token hold.
+    assert Decimal("0") < Decimal("1") - remaining < Decimal("0.0001")
+
+
+def _first_text(lines: Iterator[str]) -> Iterator[str]:
+    for line in lines:
+        if '"text":"fake' in line.replace(" ", ""):
+            yield line
+            return
