@@ -149,3 +149,16 @@ def test_the_query_log_keeps_the_completions_body(providers, account: str) -> No
     (record,) = querylog.list_queries("acct_test")["queries"]
     assert json.loads(record["request_body"])["prompt"] == "logged"
     assert record["tags"] == ["legacy"]
+
+
+def test_drop_params_false_refuses_only_what_the_endpoint_cannot_take(providers, account: str) -> None:
+    # Native: every completions parameter is the upstream's own, logprobs included.
+    _, body = run({"model": NATIVE, "prompt": "p", "logprobs": 1, "echo": True, "drop_params": False})
+    assert body["choices"][0]["logprobs"]["tokens"][0] == "fake "
+    # Translated to a chat provider without log probabilities: named as the client sent it.
+    with pytest.raises(BadRequest) as refused:
+        run({"model": "routing-test@alpha", "prompt": "p", "logprobs": 1, "drop_params": False})
+    assert refused.value.param == "logprobs"
+    _, body = run({"model": "routing-test@alpha", "prompt": "p", "top_k": 3, "drop_params": False})
+    assert body["choices"][0]["text"] == "fake reply to: p"
+    assert "top_k" not in providers.last("/alpha/v1/chat/completions").body

@@ -18,7 +18,8 @@ def test_to_chat_maps_the_shared_parameters_and_logprobs() -> None:
                        best_of=2, tags=["t"], top_k=4)
     chat = dialect.to_chat(request.model_dump(exclude_unset=True), request)
     assert chat == {"model": "m@p", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5,
-                    "temperature": 0.3, "stop": "\n", "logprobs": True, "top_logprobs": 3, "tags": ["t"], "top_k": 4}
+                    "temperature": 0.3, "stop": "\n", "logprobs": True, "top_logprobs": 3, "tags": ["t"], "top_k": 4,
+                    "drop_params": True}
 
 
 def test_to_chat_defaults_max_tokens_to_openais_16() -> None:

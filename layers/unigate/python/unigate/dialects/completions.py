@@ -33,6 +33,8 @@ SHARED = frozenset({
     "stream_options", "temperature", "top_p", "user",
 })
 UNTRANSLATABLE = ("suffix", "best_of")
+# The chat parameters a completions parameter becomes, to name the one the client sent.
+FROM_CHAT = {"top_logprobs": "logprobs"}
 
 TokenArray = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]
 
@@ -105,6 +107,9 @@ def to_chat(sent: dict[str, Any], request: CompletionRequest) -> dict[str, Any]:
     body: dict[str, Any] = {key: value for key, value in sent.items()
                             if key not in PARAMS or key in SHARED}
     body["model"] = request.model
+    # Whether an endpoint takes every parameter depends on whether it is called natively, which the
+    # completions service decides after planning; drop_params: false is enforced there.
+    body["drop_params"] = True
     body["messages"] = [{"role": "user", "content": text} for text in texts]
     body["max_tokens"] = max(max_tokens(request), 1)
     if request.logprobs is not None:

@@ -17,6 +17,7 @@ from typing import Any
 from unigate.dialects import completions as dialect
 from unigate.domain import request_models, tokens
 from unigate.domain.errors import BadRequest
+from unigate.domain.openai_params import OPENAI_PARAMS
 from unigate.domain.records import Caller
 from unigate.gateway import chat
 from unigate.providers.base import Adapter, UpstreamCall
@@ -83,13 +84,14 @@ def _native(prepared: chat.Prepared, request: dialect.CompletionRequest, sent: d
 
 
 def _translated(prepared: chat.Prepared, request: dialect.CompletionRequest, sent: dict[str, Any]) -> Completion:
-    dropped = list(prepared.dropped)
-    for name in dialect.UNTRANSLATABLE:
-        if sent.get(name) is not None:
-            if not request.drop_params:
-                raise BadRequest(f"{prepared.endpoint.name} does not support '{name}' (set drop_params to drop it).",
-                                 param=name)
-            dropped.append(name)
+    """The chat-bound request, with what chat cannot carry dropped, or refused with drop_params: false."""
+    dropped = [*prepared.dropped, *(name for name in dialect.UNTRANSLATABLE if sent.get(name) is not None)]
+    if not request.drop_params:
+        for name in dropped:
+            if name in OPENAI_PARAMS or name in dialect.PARAMS:  # parameters outside both APIs are never refused
+                param = dialect.FROM_CHAT.get(name, name)
+                raise BadRequest(f"{prepared.endpoint.name} does not support '{param}' (set drop_params to drop it).",
+                                 param=param)
     return _as_completion(prepared, dropped=dropped, echo=dialect.prompt_text(request) if request.echo else None)
 
 
