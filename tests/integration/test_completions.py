@@ -162,3 +162,12 @@ def test_drop_params_false_refuses_only_what_the_endpoint_cannot_take(providers,
     _, body = run({"model": "routing-test@alpha", "prompt": "p", "top_k": 3, "drop_params": False})
     assert body["choices"][0]["text"] == "fake reply to: p"
     assert "top_k" not in providers.last("/alpha/v1/chat/completions").body
+
+
+def test_chat_only_parameters_are_foreign_to_the_completions_api(providers, account: str) -> None:
+    for model in ("routing-test@alpha", NATIVE):
+        headers, _ = run({"model": model, "prompt": "p", "tools": [{"type": "function", "function": {"name": "f"}}],
+                          "response_format": {"type": "json_object"}})
+        assert set(headers["x-unigate-dropped-params"].split(",")) == {"tools", "response_format"}
+    assert "tools" not in providers.last("/alpha/v1/chat/completions").body
+    assert "tools" not in providers.last("/vllm/v1/completions").body

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from unigate.domain.openai_params import OPENAI_PARAMS
 from unigate.domain.request_models import MAX_N, MAX_STOP, Body, Penalty, StreamOptions, UnifyExtras
 
 # OpenAI's default, which self-hosted servers (vLLM, TGI) share; it also bounds the hold.
@@ -33,6 +34,9 @@ SHARED = frozenset({
     "stream_options", "temperature", "top_p", "user",
 })
 UNTRANSLATABLE = ("suffix", "best_of")
+# Chat's parameters that are not the completions API's: in a completions request they are foreign
+# (dropped and listed, refused or passed through as the extra-parameters header says), never chat parameters.
+CHAT_ONLY = OPENAI_PARAMS - PARAMS
 # The chat parameters a completions parameter becomes, to name the one the client sent.
 FROM_CHAT = {"top_logprobs": "logprobs"}
 
@@ -101,11 +105,12 @@ def to_chat(sent: dict[str, Any], request: CompletionRequest) -> dict[str, Any]:
     """The request in the chat form: each text prompt a user message (only the first is ever sent: several
     prompts are served natively; the rest are there for the checks), the shared parameters as they are,
     `logprobs` as chat's `logprobs` + `top_logprobs`, and unknown fields kept for drop_params /
-    extra-parameters. `suffix`, `best_of` and `echo` are the completions service's to handle."""
+    extra-parameters. `suffix`, `best_of`, `echo` and chat's own parameters (CHAT_ONLY) are the completions
+    service's to handle."""
     items = prompts(request)
     texts = [item for item in items if isinstance(item, str)] or [""]
     body: dict[str, Any] = {key: value for key, value in sent.items()
-                            if key not in PARAMS or key in SHARED}
+                            if key in SHARED or key not in PARAMS | CHAT_ONLY}
     body["model"] = request.model
     # Whether an endpoint takes every parameter depends on whether it is called natively, which the
     # completions service decides after planning; drop_params: false is enforced there.

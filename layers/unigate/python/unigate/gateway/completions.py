@@ -16,8 +16,7 @@ from typing import Any
 
 from unigate.dialects import completions as dialect
 from unigate.domain import request_models, tokens
-from unigate.domain.errors import BadRequest
-from unigate.domain.openai_params import OPENAI_PARAMS
+from unigate.domain.errors import ArgumentsMismatch, BadRequest
 from unigate.domain.records import Caller
 from unigate.gateway import chat
 from unigate.providers.base import Adapter, UpstreamCall
@@ -83,16 +82,27 @@ def _native(prepared: chat.Prepared, request: dialect.CompletionRequest, sent: d
     return completion
 
 
-def _translated(prepared: chat.Prepared, request: dialect.CompletionRequest, sent: dict[str, Any]) -> Completion:
-    """The chat-bound request, with what chat cannot carry dropped, or refused with drop_params: false."""
+def _translated(prepared: chat.Prepared, request: dialect.CompletionRequest, sent: dict[str, Any],
+                extra_mode: str | None) -> Completion:
+    """The chat-bound request, with what chat cannot carry dropped, or refused with drop_params: false; chat's
+    own parameters sent to the completions API are foreign to it, as they are to a native endpoint."""
     dropped = [*prepared.dropped, *(name for name in dialect.UNTRANSLATABLE if sent.get(name) is not None)]
     if not request.drop_params:
         for name in dropped:
-            if name in OPENAI_PARAMS or name in dialect.PARAMS:  # parameters outside both APIs are never refused
+            if name in dialect.PARAMS or name in dialect.FROM_CHAT:  # others are foreign: dropped, never refused
                 param = dialect.FROM_CHAT.get(name, name)
                 raise BadRequest(f"{prepared.endpoint.name} does not support '{param}' (set drop_params to drop it).",
                                  param=param)
-    return _as_completion(prepared, dropped=dropped, echo=dialect.prompt_text(request) if request.echo else None)
+    extra = dict(prepared.extra)
+    for name in (key for key in sent if key in dialect.CHAT_ONLY):
+        if extra_mode == "error":
+            raise ArgumentsMismatch(f"Extra parameter '{name}' is not allowed (extra-parameters: error).", param=name)
+        if extra_mode == "pass-through":
+            extra[name] = sent[name]
+        elif sent[name] is not None:
+            dropped.append(name)
+    return _as_completion(prepared, dropped=dropped, extra=extra,
+                          echo=dialect.prompt_text(request) if request.echo else None)
 
 
 def prepare(body: Any, caller: Caller, *, extra_parameters: str | None = None) -> list[Completion]:
@@ -117,7 +127,7 @@ def prepare(body: Any, caller: Caller, *, extra_parameters: str | None = None) -
         if _serves_natively(prepared):
             attempts.append(_native(prepared, request, sent, extra_mode))
         elif obstacle is None:
-            attempts.append(_translated(prepared, request, sent))
+            attempts.append(_translated(prepared, request, sent, extra_mode))
     if not attempts:
         assert obstacle is not None
         raise BadRequest(obstacle[0], param=obstacle[1])
