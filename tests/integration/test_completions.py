@@ -94,7 +94,7 @@ def test_translated_to_chat_sends_a_chat_body(providers, account: str) -> None:
     assert sent["temperature"] == 0.5
     assert "prompt" not in sent
     assert "best_of" not in sent
-    assert headers["x-unigate-dropped-params"] == "best_of,logprobs,top_logprobs"
+    assert headers["x-unigate-dropped-params"] == "best_of,logprobs"
     assert body["choices"][0]["text"] == "fake reply to: hey"
     assert body["id"] == "cmpl-fake"
     cost = round(body["usage"]["cost"] * 1_000_000)

@@ -101,6 +101,8 @@ def _translated(prepared: chat.Prepared, request: dialect.CompletionRequest, sen
             extra[name] = sent[name]
         elif sent[name] is not None:
             dropped.append(name)
+    # Listed by the names the client sent (chat's top_logprobs is the request's logprobs).
+    dropped = list(dict.fromkeys(dialect.FROM_CHAT.get(name, name) for name in dropped))
     return _as_completion(prepared, dropped=dropped, extra=extra,
                           echo=dialect.prompt_text(request) if request.echo else None)
 
