@@ -174,8 +174,8 @@ def test_alarms_cover_what_operators_need_and_notify_the_topic() -> None:
     assert ("unigate", "HoldFailures") in watched
     assert ("unigate", "LedgerNearLimit") in watched
     errors = {a["Dimensions"][0]["Value"]["Ref"] for a in alarms.values() if a["MetricName"] == "Errors"}
-    assert {"AuthorizerFunction", "ChatCompletionsFunction", "CreditsFunction", "CatalogFunction",
-            "CreditTopupFunction"} <= errors
+    assert {"AuthorizerFunction", "ChatCompletionsFunction", "CompletionsFunction", "AzureOpenAIFunction",
+            "CreditsFunction", "CatalogFunction", "CreditTopupFunction"} <= errors
     for alarm in alarms.values():
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
 
