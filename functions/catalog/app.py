@@ -1,8 +1,8 @@
 """GET /v0/models, /v0/providers, /v0/endpoints, /v0/info, /v0/endpoint-metrics, /v1/models and /v1/models/{id}."""
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request, Response
+from fastapi import Query, Request, Response
 
 from unigate.catalog import discovery
 from unigate.web.app import cacheable, create_app, lambda_handler_for
@@ -38,13 +38,20 @@ async def endpoint_metrics(caller: CallerDep, model: str | None = None,
     return discovery.endpoint_metrics(caller, model, provider)
 
 
+# With anthropic-version (Anthropic's SDKs, Claude Code) the model list answers in Anthropic's shape.
 @app.get("/v1/models")
-async def openai_models(request: Request, caller: CallerDep) -> Response:
+async def openai_models(request: Request, caller: CallerDep, limit: Annotated[int, Query(ge=1, le=1000)] = 20,
+                        after_id: str | None = None, before_id: str | None = None) -> Response:
+    if request.headers.get("anthropic-version"):
+        return cacheable(request, discovery.anthropic_models(caller, limit=limit, after_id=after_id,
+                                                             before_id=before_id))
     return cacheable(request, discovery.openai_models(caller))
 
 
 @app.get("/v1/models/{model_id}")
 async def openai_model(request: Request, caller: CallerDep, model_id: str) -> Response:
+    if request.headers.get("anthropic-version"):
+        return cacheable(request, discovery.anthropic_model(caller, model_id))
     return cacheable(request, discovery.openai_model(caller, model_id))
 
 

@@ -18,9 +18,10 @@ from tests.fakes.upstream import CANARY_KEYS
 API_VERSION = "2024-10-21"
 
 
-def _azure(server: LocalServer, key: str | None = None, *, bearer: bool = True) -> openai.AzureOpenAI:
+def _azure(server: LocalServer, key: str | None = None, *, bearer: bool = False) -> openai.AzureOpenAI:
+    """The client as Azure's docs configure it: the key goes in the `api-key` header only (or, with `bearer`,
+    also as Authorization: Bearer, which unigate takes as well)."""
     key = key or server.key
-    # Until the authorizer takes the `api-key` header AzureOpenAI sends, the key also goes as a bearer token.
     headers = {"Authorization": f"Bearer {key}"} if bearer else {}
     return openai.AzureOpenAI(azure_endpoint=server.url, api_key=key, api_version=API_VERSION, max_retries=0,
                               timeout=30, default_headers=headers)
@@ -137,9 +138,12 @@ def test_a_deployments_content_filter_and_rate_limit_apply(server: LocalServer) 
         client.chat.completions.create(model=name, messages=[{"role": "user", "content": "fine again"}])
 
 
-@pytest.mark.xfail(reason="authorizer api-key support lands from the messages branch", strict=False)
-def test_the_api_key_header_alone_authenticates(server: LocalServer) -> None:
+def test_the_key_as_a_bearer_token_works_too_and_a_bad_key_is_refused_in_azures_envelope(
+        server: LocalServer) -> None:
     name = _deployment(server, "echo@echo")
-    completion = _azure(server, bearer=False).chat.completions.create(
-        model=name, messages=[{"role": "user", "content": "only api-key"}])
-    assert completion.choices[0].message.content == "only api-key"
+    completion = _azure(server, bearer=True).chat.completions.create(
+        model=name, messages=[{"role": "user", "content": "both headers"}])
+    assert completion.choices[0].message.content == "both headers"
+    with pytest.raises(openai.AuthenticationError) as refused:
+        _azure(server, "ug_not_a_key").chat.completions.create(model=name, messages=[{"role": "user", "content": "x"}])
+    assert isinstance(refused.value.code, str)

@@ -23,6 +23,8 @@ def test_routes_of_the_contract_are_declared_and_authorized() -> None:
     assert ("GET", "/v0/get_credits") in routes
     assert ("POST", "/v0/chat/completions") in routes
     assert ("POST", "/v1/chat/completions") in routes
+    assert ("POST", "/v1/messages") in routes
+    assert ("POST", "/v1/messages/count_tokens") in routes
     for path in ("/v0/models", "/v0/providers", "/v0/endpoints", "/v0/endpoint-metrics", "/v1/models", "/v0/queries",
                  "/v0/custom_api_key/list"):
         assert ("GET", path) in routes
@@ -39,10 +41,15 @@ def test_gateway_responses_give_the_contract_statuses() -> None:
     assert responses["ACCESS_DENIED"].body == '{"error": "Invalid API key"}'
 
 
-def test_authorizer_caches_on_the_authorization_header_for_the_ttl_parameter() -> None:
+def test_the_authorizer_has_no_identity_source_and_caches_lookups_itself_for_the_ttl_parameter() -> None:
+    # Keys come in Authorization, x-api-key or api-key: with an identity source API Gateway would answer 401
+    # itself when that one header is missing, so it calls the authorizer every time and caches nothing.
     authorizer = template().authorizer()
-    assert authorizer.identity_headers == ("Authorization",)
-    assert authorizer.ttl_seconds == 300
+    assert authorizer.identity_headers == ()
+    assert authorizer.ttl_seconds == 0
+    env = _functions()["AuthorizerFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["UNIGATE_AUTHORIZER_CACHE_SECONDS"] == {"Ref": "AuthorizerCacheTtl"}
+    assert template().parameters["AuthorizerCacheTtl"]["Default"] == 300
 
 
 def _statements(function: str) -> list[dict]:
@@ -133,6 +140,7 @@ def _transformed() -> dict:
 STREAMING = {
     "/v0/chat/completions": "ChatCompletionsFunction", "/v1/chat/completions": "ChatCompletionsFunction",
     "/v0/completions": "CompletionsFunction", "/v1/completions": "CompletionsFunction",
+    "/v1/messages": "MessagesFunction", "/v1/messages/count_tokens": "MessagesFunction",
     **{f"/openai/deployments/{{deployment}}/{route}": "AzureOpenAIFunction"
        for route in ("chat/completions", "completions", "embeddings")},
 }

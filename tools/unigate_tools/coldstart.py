@@ -27,6 +27,7 @@ SAMPLE_EVENTS = {
     "ChatCompletionsFunction": "chat_completions/echo.json",
     "CompletionsFunction": "completions/echo.json",
     "AzureOpenAIFunction": "azure_openai/unknown_deployment.json",
+    "MessagesFunction": "messages/echo.json",
     "CatalogFunction": "catalog/models.json",
     "EndpointProbeFunction": "endpoint_probe/scheduled.json",
     "EmbeddingsFunction": "embeddings/echo.json",

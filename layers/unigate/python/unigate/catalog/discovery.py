@@ -99,6 +99,39 @@ def openai_model(caller: Caller, model_id: str) -> dict[str, Any]:
                    code="model_not_found")
 
 
+def _anthropic_entry(entry: dict[str, Any], as_of: dict[str, str]) -> dict[str, Any]:
+    day = as_of.get(entry["id"]) or "1970-01-01"
+    return {"type": "model", "id": entry["id"], "display_name": entry["id"], "created_at": f"{day}T00:00:00Z"}
+
+
+def anthropic_models(caller: Caller, *, limit: int = 20, after_id: str | None = None,
+                     before_id: str | None = None) -> dict[str, Any]:
+    """GET /v1/models in Anthropic's list shape (what its SDKs and Claude Code read when they send
+    anthropic-version): the same entries as OpenAI's list, paged by after_id / before_id."""
+    as_of = {e.name: e.as_of for e in _visible(caller) if e.as_of}
+    entries = [_anthropic_entry(e, as_of) for e in openai_models(caller)["data"]]
+    ids = [e["id"] for e in entries]
+    start, end = 0, len(entries)
+    if after_id is not None:
+        start = ids.index(after_id) + 1 if after_id in ids else len(ids)
+        end = min(start + limit, len(entries))
+    elif before_id is not None:
+        end = ids.index(before_id) if before_id in ids else 0
+        start = max(end - limit, 0)
+    else:
+        end = min(limit, len(entries))
+    page = entries[start:end]
+    more = end < len(entries) if before_id is None else start > 0
+    return {"data": page, "has_more": more, "first_id": page[0]["id"] if page else None,
+            "last_id": page[-1]["id"] if page else None}
+
+
+def anthropic_model(caller: Caller, model_id: str) -> dict[str, Any]:
+    entry = openai_model(caller, model_id)
+    as_of = {e.name: e.as_of for e in _visible(caller) if e.name == model_id and e.as_of}
+    return _anthropic_entry(entry, as_of)
+
+
 def info(caller: Caller, model: str | None) -> dict[str, str]:
     """GET /v0/info: {model_name, model_type, model_provider_name} for a deployment, an endpoint string or a
     model (whose providers are then listed, comma-separated)."""

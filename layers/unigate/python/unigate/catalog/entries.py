@@ -37,7 +37,8 @@ class ProviderSpec(BaseModel):
     api_version: str | None = None
     # The OpenAI request parameters this provider accepts; others are dropped (see drop_params).
     params: frozenset[str] = frozenset()
-    # The client dialects the upstream serves natively, passed through instead of translated to chat.
+    # The client dialects this provider serves natively: those requests are passed through as sent instead
+    # of translated through the chat form.
     native: frozenset[Dialect] = frozenset()
 
 

@@ -465,9 +465,8 @@ async def _attempt_with(attempt: Attempt, call: UpstreamCall) -> Completed | Str
     return Completed(response, {**prepared.headers, "x-unigate-cost": format_credits(charged)})
 
 
-# The chat attempt (its call, its settle, the answer in the chat form), for the runners of other dialects
-# that translate its answer.
-attempt_with = _attempt_with
+# The default runner, for surfaces whose runner handles some attempts itself (unigate.gateway.messages).
+run_attempt = _attempt_with
 
 
 def _backoff(retry: int, retry_after: float | None, deadline: float) -> float | None:

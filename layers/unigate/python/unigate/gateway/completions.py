@@ -162,7 +162,7 @@ async def _legacy_events(chunks: AsyncIterator[bytes], translator: dialect.Strea
 async def _attempt_with(attempt: chat.Attempt, call: UpstreamCall) -> chat.Completed | chat.Streamed:
     prepared = attempt.prepared
     assert isinstance(prepared, Completion)
-    result = await chat.attempt_with(attempt, call)
+    result = await chat.run_attempt(attempt, call)
     if isinstance(result, chat.Streamed):
         return chat.Streamed(_legacy_events(result.chunks, dialect.StreamTranslator(prepared.echo)), result.headers)
     return chat.Completed(dialect.to_legacy(result.body, echo=prepared.echo), result.headers)

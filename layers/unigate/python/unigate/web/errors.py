@@ -1,5 +1,6 @@
 """The one place domain errors become HTTP answers: each surface's envelope (Unify's on /v0, OpenAI's on
-/v1, Azure's on /openai) and the exception handlers every route function installs."""
+/v1, Anthropic's on /v1/messages, Azure's on /openai) and the exception handlers every route function
+installs."""
 
 from __future__ import annotations
 
@@ -12,45 +13,76 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from unigate.domain.errors import (
+    NotAuthenticated,
     RateLimited,
     ServiceUnavailable,
     UnigateError,
 )
 from unigate.infra.observability import get_logger
 
+Surface = str  # "anthropic" | "azure" | "openai" | "unify"
+
+
+def surface_of(path: str, headers: Any = None) -> Surface:
+    """Whose envelope a path answers in: Anthropic's on /v1/messages (and on /v1/models when the request
+    carries anthropic-version, as Anthropic's SDKs and Claude Code send), Azure's on /openai, OpenAI's on
+    the rest of /v1, Unify's on /v0."""
+    if path.startswith("/v1/messages"):
+        return "anthropic"
+    if path.startswith("/v1/models") and headers is not None and headers.get("anthropic-version"):
+        return "anthropic"
+    if path.startswith("/openai/"):
+        return "azure"
+    if path.startswith("/v1/"):
+        return "openai"
+    return "unify"
+
 
 def _is_openai_surface(path: str) -> bool:
     return path.startswith("/v1/")
 
 
-def _is_azure_surface(path: str) -> bool:
-    return path.startswith("/openai/")
+def error_body(surface: Surface, message: str, *, kind: str, param: str | None, code: str | None,
+               status: int = 400) -> dict[str, Any]:
+    """v0 errors are Unify's `{"error": msg}`; the others are their API's envelope, so that its SDKs raise the
+    right class."""
+    if surface == "anthropic":
+        from unigate.dialects.anthropic_messages import error_body as anthropic_error
 
-
-def error_body(path: str, message: str, *, kind: str, param: str | None, code: str | None,
-               status: int = 500) -> dict[str, Any]:
-    """v0 errors are Unify's `{"error": msg}`; /v1 errors are OpenAI's envelope so its SDKs raise the right class;
-    /openai errors are Azure's, whose `code` is always a string (the status when nothing more precise)."""
-    if _is_azure_surface(path):
+        return anthropic_error(status, message)
+    if surface == "azure":
+        # Azure's `code` is a string: the precise code where there is one, the status otherwise.
         error: dict[str, Any] = {"code": code or str(status), "message": message, "param": param, "type": kind}
         if code == "content_filter":
             error["innererror"] = {"code": "ResponsibleAIPolicyViolation"}
         return {"error": error}
-    if _is_openai_surface(path):
+    if surface == "openai":
         return {"error": {"message": message, "type": kind, "param": param, "code": code}}
     return {"error": message}
 
 
+def _not_authenticated(surface: Surface) -> tuple[int, dict[str, Any]]:
+    """No key at all. Unify's contract answers 403 {"detail": ...}; Anthropic and Azure answer 401."""
+    if surface == "unify":
+        return 403, {"detail": "Not authenticated"}
+    message = "Not authenticated: send a unigate key (Authorization: Bearer, x-api-key or api-key)."
+    if surface == "openai":
+        return 403, error_body(surface, message, kind="authentication_error", param=None, code="not_authenticated")
+    return 401, error_body(surface, message, kind="authentication_error", param=None, code="401", status=401)
+
+
 def error_response(request: Request, exc: UnigateError) -> JSONResponse:
+    surface = surface_of(request.url.path, request.headers)
+    if isinstance(exc, NotAuthenticated):
+        status, body = _not_authenticated(surface)
+        return JSONResponse(body, status_code=status)
     headers = {}
     if isinstance(exc, RateLimited):
         headers.update(exc.headers)
         if exc.retry_after is not None:
             headers["retry-after"] = str(exc.retry_after)
-    body = error_body(request.url.path, exc.message, kind=exc.openai_type, param=exc.param, code=exc.code,
-                      status=exc.status)
+    body = error_body(surface, exc.message, kind=exc.openai_type, param=exc.param, code=exc.code, status=exc.status)
     return JSONResponse(body, status_code=exc.status, headers=headers)
-
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -63,8 +95,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
-        body = error_body(request.url.path, str(exc.detail), kind=kind, param=None, code=None,
-                          status=exc.status_code)
+        body = error_body(surface_of(request.url.path, request.headers), str(exc.detail), kind=kind, param=None,
+                          code=None, status=exc.status_code)
         return JSONResponse(body, status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
@@ -73,7 +105,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
         errors = exc.errors()
         in_body = bool(errors) and tuple(errors[0].get("loc", ()))[:1] == ("body",)
-        if in_body or _is_openai_surface(request.url.path) or _is_azure_surface(request.url.path):
+        if in_body or _is_openai_surface(request.url.path) or request.url.path.startswith("/openai/"):
             # A body (an admin route's) is a 400 naming its field, as the paid routes' bodies are.
             located = [{**error, "loc": tuple(error.get("loc", ()))[1:]} for error in errors]
             return error_response(request, invalid(located, exc.body if in_body else None))
@@ -88,5 +120,6 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(request, ServiceUnavailable("The gateway's store is busy; please retry.",
                                                               code="store_busy"))
         get_logger().exception("unhandled error")
-        body = error_body(request.url.path, "Internal server error", kind="api_error", param=None, code=None)
+        body = error_body(surface_of(request.url.path, request.headers), "Internal server error", kind="api_error",
+                          param=None, code=None, status=500)
         return JSONResponse(body, status_code=500)
