@@ -97,11 +97,10 @@ EXPECTED: dict[tuple[str, str], Any] = {
     ("azure_openai", "missing_api_version"): (400, {"error": {
         "code": "MissingApiVersionParameter",
         "message": "The api-version query parameter (?api-version=) is required for all requests.",
-        "param": "api-version", "type": "invalid_request_error"}}),
+        "param": "api-version"}}),
     ("azure_openai", "unknown_deployment"): (404, {"error": {
         "code": "DeploymentNotFound", "message": "The API deployment for this resource does not exist. If you created "
-        "the deployment within the last 5 minutes, please wait a moment and try again.", "param": "deployment",
-        "type": "not_found_error"}}),
+        "the deployment within the last 5 minutes, please wait a moment and try again.", "param": "deployment"}}),
     ("chat_completions", "echo"): (200, "Hello from an event"),
     ("chat_completions", "echo_openai_surface"): (200, "Hello from an event"),
     ("chat_completions", "echo_stream"): (200, "Hello from an event"),

@@ -113,13 +113,14 @@ def test_stream_translation_echoes_once_per_choice_and_drops_empty_chunks() -> N
 
 
 def test_azure_errors_carry_a_string_code() -> None:
-    from unigate.web.errors import error_body
+    from unigate.web.errors import error_body, surface_of
 
-    assert error_body("/openai/deployments/x/chat/completions", "m", kind="rate_limit_error", param=None,
-                      code=None, status=429) == {"error": {"code": "429", "message": "m", "param": None,
-                                                           "type": "rate_limit_error"}}
-    blocked = error_body("/openai/deployments/x/embeddings", "b", kind="invalid_request_error", param=None,
-                         code="content_filter", status=400)
+    assert surface_of("/openai/deployments/x/chat/completions") == "azure"
+    assert error_body("azure", "m", kind="rate_limit_error", param=None, code=None, status=429) == {
+        "error": {"code": "429", "message": "m"}}
+    assert error_body("azure", "bad", kind="invalid_request_error", param="temperature", code=None, status=400) == {
+        "error": {"code": "400", "message": "bad", "param": "temperature"}}
+    blocked = error_body("azure", "b", kind="invalid_request_error", param=None, code="content_filter", status=400)
     assert blocked["error"]["innererror"] == {"code": "ResponsibleAIPolicyViolation"}
-    assert error_body("/v1/completions", "m", kind="k", param="p", code=None) == {
+    assert error_body(surface_of("/v1/completions"), "m", kind="k", param="p", code=None) == {
         "error": {"message": "m", "type": "k", "param": "p", "code": None}}

@@ -89,8 +89,8 @@ ERROR_SCHEMAS = {
                        "param": {"type": ["string", "null"]}, "code": {"type": ["string", "null"]}}}}},
     "AzureErrorBody": {"type": "object", "required": ["error"], "properties": {"error": {
         "type": "object", "required": ["code", "message"],
-        "properties": {"code": {"type": "string"}, "message": {"type": "string"},
-                       "param": {"type": ["string", "null"]}, "type": {"type": ["string", "null"]}}}}},
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "param": {"type": "string"},
+                       "innererror": {"type": "object"}}}}},
     "AnthropicErrorBody": {"type": "object", "required": ["type", "error"], "properties": {
         "type": {"const": "error"}, "error": {"type": "object", "required": ["type", "message"], "properties": {
             "type": {"type": "string"}, "message": {"type": "string"}}}}},

@@ -51,8 +51,11 @@ def error_body(surface: Surface, message: str, *, kind: str, param: str | None, 
 
         return anthropic_error(status, message)
     if surface == "azure":
-        # Azure's `code` is a string: the precise code where there is one, the status otherwise.
-        error: dict[str, Any] = {"code": code or str(status), "message": message, "param": param, "type": kind}
+        # Azure's `code` is a string: the precise code where there is one, the status otherwise (as Azure's own
+        # 401 and 429); `param` names the field at fault when there is one.
+        error: dict[str, Any] = {"code": code or str(status), "message": message}
+        if param is not None:
+            error["param"] = param
         if code == "content_filter":
             error["innererror"] = {"code": "ResponsibleAIPolicyViolation"}
         return {"error": error}
