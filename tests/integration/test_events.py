@@ -52,8 +52,23 @@ EXPECTED: dict[tuple[str, str], Any] = {
                                              "output_cost": 2.0, "error_rate": 0.0, "samples": 0,
                                              "measured_at": None}]),
     ("catalog", "openai_models"): (200, None),
-    ("catalog", "openai_model"): (200, {"id": "echo@echo", "object": "model", "created": 0, "owned_by": "echo"}),
+    ("catalog", "openai_model"): (200, {"id": "echo@echo", "object": "model", "created": 0, "owned_by": "echo",
+                                        "context_length": 1000000,
+                                        "top_provider": {"context_length": 1000000, "max_completion_tokens": 4096},
+                                        "pricing": {"prompt": "0.000001", "completion": "0.000002"},
+                                        "architecture": {"input_modalities": ["text"],
+                                                         "output_modalities": ["text"]}}),
     ("catalog", "unknown_provider"): (404, {"error": "Unknown provider: nope"}),
+    ("catalog", "endpoint_metrics_history"): (200, None),
+    ("catalog", "endpoint_metrics_history_too_old"): (400, {
+        "error": "'since' may go back at most 7 days: older windows are not kept."}),
+    ("catalog", "endpoint_metrics_choices"): (200, {"model": "echo", "choices": [
+        {"meta_provider": f"@{name}", "endpoint": "echo@echo", "reason": None}
+        for name in ("lowest-input-cost", "lowest-output-cost", "cost", "lowest-ttft", "lowest-itl",
+                     "highest-tks-per-sec")]}),
+    ("console", "page"): (200, "text/html; charset=utf-8"),
+    ("console", "asset"): (200, "text/javascript; charset=utf-8"),
+    ("console", "not_found"): (404, "application/json"),
     ("catalog", "info"): (200, {"model_name": "echo-embed", "model_type": "embeddings", "model_provider_name": "echo"}),
     ("embeddings", "echo"): (200, 2),
     ("embeddings", "openai_surface_base64"): (200, 1),
@@ -235,10 +250,18 @@ def test_catalog_events(path: Path, event_keys: dict[str, str]) -> None:
         assert body == sorted(body)
     elif path.stem == "openai_models":
         assert body["object"] == "list"
-        assert {"id": "gpt-4o@openai", "object": "model", "created": 0, "owned_by": "openai"} in body["data"]
+        (gpt,) = [m for m in body["data"] if m["id"] == "gpt-4o@openai"]
+        assert {"object": "model", "created": 0, "owned_by": "openai"}.items() <= gpt.items()
+    elif path.stem == "endpoint_metrics_history":
+        # 24 hours in steps of an hour (and the hour under way), none measured yet.
+        assert body["endpoint"] == "echo@echo"
+        assert body["step"] == 3600
+        assert len(body["points"]) in (25, 26)
+        assert {p["samples"] for p in body["points"]} == {0}
+        assert {p["ttft"] for p in body["points"]} == {None}
     else:
         assert body == expected
-    if status == 200 and path.stem != "endpoint_metrics":
+    if status == 200 and not path.stem.startswith("endpoint_metrics"):
         headers = {k.lower(): v for k, v in response["headers"].items()}
         assert headers["cache-control"] == "private, max-age=60"
         event = json.loads(path.read_text())
@@ -308,6 +331,22 @@ def test_hold_sweeper_event(event_keys: dict[str, str]) -> None:
     held = billing.hold(EVENT_ACCOUNT, 1_000)  # fresh: not stale, so not released
     assert _invoke(EVENTS / "hold_sweeper/scheduled.json") == EXPECTED[("hold_sweeper", "scheduled")]
     assert billing.release(held)
+
+
+@pytest.mark.parametrize("path", [p for p in CASES if p.parent.name == "console"], ids=lambda p: p.stem)
+def test_console_events(path: Path) -> None:
+    status, content_type = EXPECTED[("console", path.stem)]
+    response = _invoke(path)
+    assert response["statusCode"] == status
+    headers = response["headers"]
+    assert headers["Content-Type"] == content_type
+    assert headers["Content-Security-Policy"].startswith("default-src 'self'; script-src 'self';")
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    if path.stem == "page":
+        assert headers["Cache-Control"] == "no-cache"
+        assert '<script type="module" src="console/v-' in response["body"]
+    if path.stem == "asset":
+        assert headers["Cache-Control"] == "public, max-age=300"
 
 
 # Functions whose events expect a status and an exact JSON body.

@@ -9,6 +9,7 @@ the catalog (credits per 1M tokens).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from unigate.catalog import metrics
@@ -82,12 +83,27 @@ def endpoints(caller: Caller, model: str | None = None, provider: str | None = N
 
 def openai_models(caller: Caller) -> dict[str, Any]:
     """GET /v1/models in OpenAI's list shape: one entry per endpoint string and deployment usable as `model`."""
-    return {"object": "list", "data": [
-        {"id": e.name, "object": "model", "created": 0, "owned_by": e.provider} for e in _visible(caller)
-    ] + [
+    return {"object": "list", "data": [_openai_entry(e) for e in _visible(caller)] + [
         {"id": d.name, "object": "model", "created": 0, "owned_by": d.endpoint.partition("@")[2]}
         for d in _deployments(caller)
     ]}
+
+
+def _per_token(per_million: Decimal) -> str:
+    return format((per_million / 1_000_000).normalize(), "f")
+
+
+def _openai_entry(e: EndpointSpec) -> dict[str, Any]:
+    """One endpoint in OpenAI's model shape, with OpenRouter's fields for what a client chooses by: the context
+    length, the output limit, the prices (USD per token, as decimal strings) and the modalities."""
+    return {
+        "id": e.name, "object": "model", "created": 0, "owned_by": e.provider,
+        "context_length": e.context,
+        "top_provider": {"context_length": e.context, "max_completion_tokens": e.max_output},
+        "pricing": {"prompt": _per_token(e.input), "completion": _per_token(e.output)},
+        "architecture": {"input_modalities": ["text", "image"] if e.image_input else ["text"],
+                         "output_modalities": ["embeddings"] if e.type == "embedding" else ["text"]},
+    }
 
 
 def openai_model(caller: Caller, model_id: str) -> dict[str, Any]:
