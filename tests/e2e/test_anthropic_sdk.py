@@ -394,3 +394,20 @@ def test_models_in_anthropics_shape_when_anthropic_version_is_sent(server: Local
     with pytest.raises(anthropic.NotFoundError) as missing:
         client.models.retrieve("no-such-model@echo")
     assert missing.value.body["type"] == "error"  # type: ignore[index]
+
+
+def test_the_query_log_keeps_the_messages_request_as_sent(server: LocalServer) -> None:
+    key = _account_with(server, "1")
+    client = _client(server, key)
+    messages = [{"role": "user", "content": "logged through messages"}]
+    raw = client.messages.with_raw_response.create(
+        model="echo@echo", max_tokens=50, messages=messages,
+        extra_body={"tags": ["messages-e2e"], "log_query_body": True, "log_response_body": True})
+    listing = httpx.get(f"{server.url}/v0/queries", params={"tags": "messages-e2e"},
+                        headers={"Authorization": f"Bearer {key}"}).json()
+    (record,) = listing["queries"]
+    assert record["endpoint"] == "echo@echo"
+    logged = record["request_body"]
+    logged = json.loads(logged) if isinstance(logged, str) else logged
+    assert (logged["max_tokens"], logged["messages"]) == (50, messages)
+    assert Decimal(str(record["cost"])) == Decimal(raw.headers["x-unigate-cost"])

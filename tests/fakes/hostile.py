@@ -94,6 +94,17 @@ async def _endless(first: bytes, piece: bytes, *, chunked: bool = True) -> Async
         yield chunk(piece) if chunked else piece
 
 
+DRIP_SECONDS = 0.25
+
+
+async def _drip(first: bytes, piece: bytes) -> AsyncIterator[bytes]:
+    """Bytes that keep coming, each well within any per-read timeout, for as long as the reader waits."""
+    yield first
+    while True:
+        await asyncio.sleep(DRIP_SECONDS)
+        yield piece
+
+
 def answers(stream: bool) -> dict[str, Answer]:
     prefix = chunk(GOOD_EVENT) if stream else b""
     framing = CHUNKED_SSE if stream else CHUNKED
@@ -122,6 +133,9 @@ def answers(stream: bool) -> dict[str, Answer]:
         "endless-line": lambda: _endless(framing + prefix + chunk(b'data: {"choices": ['), b"x" * 65536),
         "redirect": head("Location: http://169.254.169.254/latest/meta-data/", "Content-Length: 0",
                          status="302 Found"),
+        # A body dripped a byte at a time, a stream an event at a time: each read is quick, the whole never ends.
+        "drip": (lambda: _drip(framing + prefix, chunk(GOOD_EVENT))) if stream
+        else (lambda: _drip(framing + chunk(b'{"choices": ['), chunk(b" "))),
         # A good answer and, in the same write, a second one that nobody asked for.
         "smuggle": whole(good, content_type) + whole(smuggled, content_type),
     }

@@ -7,7 +7,9 @@ Scripted by the last user message:
   "scenario:nousage"         no usage anywhere
   "scenario:tool"            a tool call to `get_weather` with {"city": "Paris"}
   "scenario:stall"           waits 5 s before answering
+  "scenario:gate"            waits until the test opens `FakeUpstream.gate` (at most 60 s), counted in `gated`
   "scenario:paced"           streams its words 150 ms apart (to see chunks pass through unbuffered)
+  "scenario:echokey"         (OpenAI-compatible) a reply that contains the key it was called with
   "scenario:overloaded"      (Anthropic) an `event: error` after the first text when streaming
 anything else                  "fake reply to: <text>" (5 words), streamed word by word
 
@@ -53,6 +55,8 @@ class FakeUpstream:
     # first byte, and a queue of (status, Retry-After) failures to answer before succeeding.
     delays: dict[str, float] = field(default_factory=dict)
     failures: dict[str, list[tuple[int, str | None]]] = field(default_factory=dict)
+    gate: threading.Event = field(default_factory=threading.Event)
+    gated: int = 0
 
     def count(self, path_part: str) -> int:
         return sum(1 for r in self.received if path_part in r.path)
@@ -172,7 +176,15 @@ def build(fake: FakeUpstream) -> Starlette:
             )
         if name == "stall":
             await asyncio.sleep(5)
-        words = _words(_last_user_text(body["messages"]))
+        if name == "gate":
+            fake.gated += 1
+            deadline = time.monotonic() + 60
+            while not fake.gate.is_set() and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+        text = _last_user_text(body["messages"])
+        if name == "echokey":  # a provider made to put its key into a successful answer
+            text = "your key is " + str(request.headers.get("authorization", "")).removeprefix("Bearer ")
+        words = _words(text)
         usage = {
             "prompt_tokens": PROMPT_TOKENS,
             "completion_tokens": len(words),

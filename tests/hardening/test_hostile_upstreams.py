@@ -27,7 +27,7 @@ START = 10_000_000
 BODY_CAP = 1024 * 1024
 STREAM_CAP = 4 * 1024 * 1024
 LINE_CAP = 64 * 1024
-FAILING = [name for name in fakes.SCENARIOS if name not in ("ok", "smuggle")]
+FAILING = [name for name in fakes.SCENARIOS if name not in ("ok", "smuggle", "drip")]
 # The streamed variants that send one good event before they fail: the failure lands mid-stream.
 MID_STREAM = {"chunk-negative", "chunk-hex-prefix", "chunk-absurd", "endless-body", "endless-line"}
 BROKE = "broke HTTP"
@@ -72,8 +72,10 @@ def ask(scenario: str, *, stream: bool = False, provider: str = "hostile") -> di
 
 
 async def _one(body: dict[str, Any]) -> Any:
-    """The chat service's answer: the body, the stream's events (chunk dicts and "[DONE]"), or the error."""
-    caller = Caller("acct_test", "key_test")
+    """The chat service's answer: the body, the stream's events (chunk dicts and "[DONE]"), or the error.
+    `_account` in the body names the calling account (acct_test by default)."""
+    body = dict(body)
+    caller = Caller(body.pop("_account", "acct_test"), "key_test")
     try:
         result = await chat.complete(chat.prepare(body, caller), caller)
     except UnigateError as error:
@@ -170,3 +172,42 @@ def test_an_answer_nobody_asked_for_never_reaches_the_next_request(hostile: Any)
         assert [content(a) for a in answers] == ["fine", "fine", "fine"]
         assert hostile.connections - before == 2  # the first connection was dropped, the second one kept
     assert_money_consistent()
+
+
+def test_an_answer_nobody_asked_for_never_reaches_another_account(hostile: Any) -> None:
+    """Issue #29's desync across two accounts: account A's upstream sends a second answer behind the first;
+    account B's next request on the pool gets its own answer, and pays only for it."""
+    from unigate.accounts import accounts, billing
+
+    accounts.create_account(name="b", account_id="acct_b")
+    billing.grant("acct_b", START, idempotency_key="start")
+    for stream in (False, True):
+        first, second = in_one_loop(ask("smuggle", stream=stream), {**ask("ok", stream=stream), "_account": "acct_b"})
+        assert content(first) == "fine"
+        assert content(second) == "fine"
+    assert "smuggled" not in json.dumps(second)
+    assert_money_consistent()
+    assert_money_consistent("acct_b")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_upstream_that_drips_is_cut_at_the_calls_deadline(hostile: Any, monkeypatch: pytest.MonkeyPatch,
+                                                             stream: bool) -> None:
+    """Issue #29: the upstream timeout was per read, so a body dripped faster than it ran for as long as the
+    upstream liked (40 s with a 10 s limit). Now the call's deadline bounds the whole answer: cut, then billed
+    for what was produced."""
+    monkeypatch.setenv("UNIGATE_UPSTREAM_TIMEOUT_SECONDS", "2")
+    get_settings.cache_clear()
+    (answer,) = in_one_loop(ask("drip", stream=stream))
+    if not stream:
+        assert isinstance(answer, UnigateError)
+        assert answer.status == 504
+        assert assert_money_consistent() == START
+        return
+    assert isinstance(answer, list)
+    error = answer[-1]["error"]
+    assert error["code"] == "upstream_timeout"
+    produced = content(answer).count("partial answer")
+    # One event every DRIP_SECONDS: cut at the 2 s deadline, long before the fake's own 30 s end.
+    assert 1 <= produced < fakes.MAX_SECONDS / fakes.DRIP_SECONDS / 2
+    assert START - assert_money_consistent() > 0

@@ -92,11 +92,48 @@ def test_settle_and_release_apply_once(account: str) -> None:
     _assert_consistent(account)
 
 
-@pytest.mark.parametrize(("reported", "charged"), [(-5_000_000, 0), (10**20, 3_000_000)])
-def test_absurd_costs_are_clamped_to_the_hold(account: str, reported: int, charged: int) -> None:
+def test_a_negative_cost_charges_nothing(account: str) -> None:
     held = billing.hold(account, 3_000_000)
-    billing.settle(held, reported)
-    assert _balance(account) == 10_000_000 - charged
+    billing.settle(held, -5_000_000)
+    assert _balance(account) == 10_000_000
+    _assert_consistent(account)
+
+
+def _uncollected(account: str) -> list:
+    entries, _ = store.list_ledger(account, limit=500)
+    return [e for e in entries if e.kind == "uncollected"]
+
+
+def test_a_cost_beyond_the_hold_is_charged_when_the_balance_covers_it(account: str) -> None:
+    """Issue #29: the charge is what the usage says, never clamped to the hold."""
+    held = billing.hold(account, 3_000_000)
+    billing.settle(held, 4_500_000)
+    assert _balance(account) == 10_000_000 - 4_500_000
+    assert _uncollected(account) == []
+    _assert_consistent(account)
+
+
+def test_what_the_balance_cannot_cover_is_an_uncollected_entry(account: str) -> None:
+    """Issue #29: an absurd (or honest but unforeseen) cost takes the whole balance, never below zero, and the
+    rest is written down as uncollected, never dropped."""
+    held = billing.hold(account, 3_000_000)
+    billing.settle(held, 12_000_000)
+    assert _balance(account) == 0
+    (entry,) = _uncollected(account)
+    assert entry.amount_micros == 0
+    assert entry.details == {"uncollected": "2000000", "cost": "12000000", "held": "3000000"}
+    _assert_consistent(account)
+
+
+def test_an_excess_the_balance_lost_meanwhile_is_taken_as_far_as_it_goes(account: str) -> None:
+    """The balance falls between the hold and the settle (another request): the settle takes what is left."""
+    held = billing.hold(account, 3_000_000)
+    other = billing.hold(account, 6_000_000)
+    billing.settle(held, 5_000_000)
+    assert _balance(account) == 0
+    (entry,) = _uncollected(account)
+    assert entry.details["uncollected"] == "1000000"
+    billing.settle(other, 6_000_000)
     _assert_consistent(account)
 
 

@@ -18,6 +18,7 @@ from botocore.stub import ANY, Stubber
 from tests.integration.chat_helpers import assert_money_consistent
 from unigate.accounts import accounts, billing
 from unigate.catalog.entries import get_catalog
+from unigate.domain import tokens
 from unigate.domain.errors import ArgumentsMismatch, BadRequest, UnigateError, UpstreamError
 from unigate.domain.records import Caller
 from unigate.gateway import embeddings
@@ -113,8 +114,8 @@ def test_gemini_batch_embed_contents_estimates_tokens(funded: Any) -> None:
                                         "content": {"parts": [{"text": "one two three four"}]},
                                         "outputDimensionality": 3, "taskType": "RETRIEVAL_DOCUMENT"}
     assert [len(d["embedding"]) for d in body["data"]] == [3, 3]
-    # Gemini reports no usage: billed on the estimate, never zero.
-    assert body["usage"]["prompt_tokens"] == 5 + 1
+    # Gemini reports no usage: billed on the estimate (one token per 4 bytes of what was sent), never zero.
+    assert body["usage"]["prompt_tokens"] == math.ceil(tokens.payload_bytes(sent.body) / 4)
     assert charged(body) > 0
 
 
@@ -210,8 +211,10 @@ def test_upstream_failures_refund_the_whole_hold(funded: Any, scenario: str, sta
 
 def test_missing_usage_is_estimated(funded: Any) -> None:
     _, body = run({"model": "embed-test@alpha", "input": ["scenario:nousage"]})
-    assert body["usage"]["prompt_tokens"] == 4
-    assert charged(body) == 1
+    # One token per 4 bytes of the body sent (issue #29: everything sent can be billed).
+    prompt = math.ceil(tokens.payload_bytes(funded.last("embeddings").body) / 4)
+    assert body["usage"]["prompt_tokens"] == prompt
+    assert charged(body) == get_catalog().endpoints["embed-test@alpha"].cost_micros(prompt, 0)
 
 
 def test_fallback_to_the_next_provider_on_5xx(funded: Any) -> None:

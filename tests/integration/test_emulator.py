@@ -223,7 +223,10 @@ def over_http(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     template().create_tables(aws.client("dynamodb"))
     yield
     server.stop()
-    mock_aws().start()  # empties the backends again
+    # Empties the backends again; stopped too, so that the next test's own mock starts (and empties) afresh.
+    emptied = mock_aws()
+    emptied.start()
+    emptied.stop()
     aws.reset()
     get_settings.cache_clear()
 

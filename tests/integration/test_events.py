@@ -95,7 +95,7 @@ EXPECTED: dict[tuple[str, str], Any] = {
     ("queries", "failures_tagged"): (200, {"queries": [], "next_cursor": None}),
     ("queries", "bad_time"): (400, {"error": "'start_time' must be an ISO 8601 time, e.g. 2026-11-22T07:00:00Z."}),
     ("credit_topup", "scheduled"): None,
-    ("hold_sweeper", "scheduled"): {"released": []},
+    ("hold_sweeper", "scheduled"): {"charged": []},
     ("credit_topup", "one_off"): None,
     ("endpoint_probe", "scheduled"): ["echo@echo"],
     ("endpoint_probe", "configured_list"): ["echo@echo"],

@@ -157,8 +157,10 @@ def test_a_valid_body_is_forwarded_as_sent(funded: Any) -> None:
     forwarded = funded.received[-1].body
     assert forwarded["messages"] == body["messages"]
     assert {k: forwarded[k] for k in ("temperature", "stop")} == {"temperature": 1, "stop": ["\n"]}
-    # The adapter always says whether it streams; nothing else is added (no model defaults, no Unify extras).
-    assert set(forwarded) == {"model", "messages", "temperature", "stop", "stream"}
+    # The adapter always says whether it streams, and every request carries the output cap its hold priced
+    # (issue #29: the endpoint's limit when the client sent none); nothing else is added (no model defaults,
+    # no Unify extras).
+    assert set(forwarded) == {"model", "messages", "temperature", "stop", "stream", "max_tokens"}
 
 
 # (case, method, path, body, the field named)

@@ -188,6 +188,8 @@ def test_alarms_cover_what_operators_need_and_notify_the_topic() -> None:
     assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible") in watched
     assert ("unigate", "HoldFailures") in watched
     assert ("unigate", "LedgerNearLimit") in watched
+    # Issue #29: money the gateway could not collect, settles that never landed, holds the sweeper charged.
+    assert {("unigate", name) for name in ("UncollectedMicros", "SettleFailures", "StaleHoldsCharged")} <= watched
     errors = {a["Dimensions"][0]["Value"]["Ref"] for a in alarms.values() if a["MetricName"] == "Errors"}
     assert {"AuthorizerFunction", "ChatCompletionsFunction", "CompletionsFunction", "AzureOpenAIFunction",
             "CreditsFunction", "CatalogFunction", "CreditTopupFunction"} <= errors

@@ -16,7 +16,7 @@ from unigate.domain.records import EntryKind, Hold, LedgerEntry
 from unigate.infra.observability import count, get_logger
 from unigate.stores import accounts as account_store
 
-_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:\-]{1,128}\Z")
 # DynamoDB caps an account's ledger (an item collection under a local index) at 10 GB; each request adds
 # about 0.9 KB. Warned of at 8 GB: about two million requests before the cap.
 LEDGER_WARNING_GB = 8.0

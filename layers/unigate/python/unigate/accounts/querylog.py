@@ -4,7 +4,7 @@ Records live in the caller's own partition of QueryLogTable, keyed by time, so a
 that can only ever return the caller's own records. A record is written inside the attempt's settle
 transaction: it costs no extra DynamoDB call and exists exactly when the charge does. Request and
 response bodies are kept only when the request asked for it (`log_query_body`, `log_response_body`),
-truncated to MAX_BODY characters; records expire after the retention period.
+truncated to MAX_BODY bytes of UTF-8; records expire after the retention period.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from unigate.stores.dynamo import ddb, marshal, unmarshal, values
 
 MAX_BODY = 100_000
 MAX_PAGE = 100
+MAX_FILTERS = 64
 
 
 def _table() -> str:
@@ -51,11 +52,21 @@ def record_put(
         "expires_at": int(time.time()) + get_settings().query_log_retention_days * 86400,
     }
     if request_body is not None:
-        item["request_body"] = json.dumps(request_body, ensure_ascii=False)[:MAX_BODY]
+        item["request_body"] = _truncated(json.dumps(request_body, ensure_ascii=False))
     if response_body is not None:
         text = response_body if isinstance(response_body, str) else json.dumps(response_body, ensure_ascii=False)
-        item["response_body"] = text[:MAX_BODY]
+        item["response_body"] = _truncated(text)
     return {"Put": {"TableName": _table(), "Item": marshal(item)}}
+
+
+def _truncated(text: str) -> str:
+    """At most MAX_BODY bytes of UTF-8, cut at a character boundary: DynamoDB limits an item to 400 KB by
+    bytes, and the two bodies, 64 tags and the rest stay well under it. Text that is not UTF-8 (a lone
+    surrogate from an upstream) is replaced, never refused: the record must never fail the settle."""
+    data = text.encode("utf-8", "replace")
+    if len(data) <= MAX_BODY:
+        return data.decode("utf-8")
+    return data[:MAX_BODY].decode("utf-8", "ignore")
 
 
 def _time(value: str | None, name: str) -> str | None:
@@ -78,6 +89,22 @@ def _view(item: dict[str, Any]) -> dict[str, Any]:
     return view
 
 
+def _check_filters(**filters: list[str] | None) -> None:
+    """DynamoDB refuses filter expressions past 4 KB: as many filter values as a request may carry tags."""
+    for name, given in filters.items():
+        if given and (len(given) > MAX_FILTERS or any(len(v.encode("utf-8", "replace")) > 256 for v in given)):
+            raise BadRequest(f"'{name}' filters on at most {MAX_FILTERS} values of at most 256 bytes each.",
+                             param=name)
+
+
+def _start(cursor: str, account_id: str) -> dict[str, Any]:
+    start = cursors.decode(cursor, listing="queries", account_id=account_id)
+    # Exactly the table's key, as DynamoDB takes it (a forged cursor with other attributes was a 500).
+    if set(start) != {"account_id", "query_id"} or "S" not in start["query_id"]:
+        raise BadRequest("'cursor' is not one this listing returned.", param="cursor")
+    return start
+
+
 def list_queries(
     account_id: str, *, tags: list[str] | None = None, endpoints: list[str] | None = None,
     start_time: str | None = None, end_time: str | None = None, failures: bool | None = None,
@@ -86,6 +113,7 @@ def list_queries(
     """The caller's records, newest first, filtered, `limit` at a time."""
     if not 1 <= limit <= MAX_PAGE:
         raise BadRequest(f"'limit' must be 1 to {MAX_PAGE}.", param="limit")
+    _check_filters(tags=tags, endpoints=endpoints)
     low, high = _time(start_time, "start_time") or "0", (_time(end_time, "end_time") or "9") + "#~"
     names: dict[str, str] = {}
     filters: list[str] = []
@@ -112,7 +140,7 @@ def list_queries(
     if names:
         kwargs["ExpressionAttributeNames"] = names
     if cursor:
-        kwargs["ExclusiveStartKey"] = cursors.decode(cursor, listing="queries", account_id=account_id)
+        kwargs["ExclusiveStartKey"] = _start(cursor, account_id)
     found: list[dict[str, Any]] = []
     while len(found) < limit:
         page = ddb().query(**kwargs, Limit=limit - len(found))

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from unigate.catalog.customkeys import check_name
 from unigate.catalog.entries import EndpointSpec, ProviderSpec
-from unigate.domain.errors import BadRequest, NotFound
+from unigate.domain.errors import BadRequest, Conflict, NotFound
 from unigate.domain.openai_params import OPENAI_PARAMS
 from unigate.infra import ssrf
 from unigate.stores import customendpoints as store
@@ -27,8 +27,9 @@ async def create(account_id: str, name: str, url: str, key_name: str, model_arg:
                  ) -> dict[str, str]:
     check_name(name)
     check_name(key_name, "key_name")
-    if not isinstance(url, str) or len(url) > MAX_URL:
-        raise BadRequest(f"'url' must be a URL of at most {MAX_URL} characters.", param="url")
+    if not isinstance(url, str) or len(url) > MAX_URL or not (url.isascii() and url.isprintable()) or " " in url:
+        raise BadRequest(f"'url' must be a URL of at most {MAX_URL} printable ASCII characters without spaces.",
+                         param="url")
     if model_arg is not None and (not model_arg or len(model_arg) > 256):
         raise BadRequest("'model_arg' must be 1-256 characters.", param="model_arg")
     await ssrf.pin(url)
@@ -54,6 +55,10 @@ def rename(account_id: str, name: str, new_name: str) -> dict[str, str]:
     item = store.get(account_id, check_name(name))
     if item is None:
         raise NotFound("Custom endpoint not found.", param="name")
+    if check_name(new_name, "new_name") == name:
+        return {"info": "Custom endpoint renamed successfully!"}  # renaming to its own name changes nothing
+    if store.get(account_id, new_name) is not None:
+        raise Conflict(f"A custom endpoint named {new_name!r} already exists.", param="new_name")
     store.put(account_id, {**{k: v for k, v in item.items() if k not in ("account_id", "sk")},
                            "name": check_name(new_name, "new_name")})
     store.delete(account_id, name)

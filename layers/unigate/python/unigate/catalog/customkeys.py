@@ -11,11 +11,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from unigate.domain.errors import BadRequest, NotFound
+from unigate.domain.errors import BadRequest, Conflict, NotFound
 from unigate.stores import customkeys as store
 from unigate.stores.accounts import now_iso
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}\Z")
 
 
 def check_name(name: str, field: str = "name") -> str:
@@ -30,8 +30,11 @@ def _masked(item: dict[str, Any]) -> dict[str, str]:
 
 def create(account_id: str, name: str, value: str) -> dict[str, str]:
     check_name(name)
-    if not isinstance(value, str) or not 8 <= len(value) <= 4096 or any(c in value for c in "\r\n"):
-        raise BadRequest("'value' must be a key of 8-4096 characters on one line.", param="value")
+    # It goes into an HTTP header: printable ASCII without spaces, or every call with it would fail (and, before
+    # this check, count against the shared endpoint's health).
+    if not isinstance(value, str) or not 8 <= len(value) <= 4096 or not (value.isascii() and value.isprintable()
+                                                                          and " " not in value):
+        raise BadRequest("'value' must be a key of 8-4096 printable ASCII characters without spaces.", param="value")
     store.put(account_id, name, value, now_iso())
     return {"info": "API key created successfully!"}
 
@@ -57,7 +60,11 @@ def rename(account_id: str, name: str, new_name: str) -> dict[str, str]:
     secret = store.value(account_id, check_name(name))
     if secret is None:
         raise NotFound(f"No custom API key named {name!r}.", param="name")
-    store.put(account_id, check_name(new_name, "new_name"), secret, now_iso())
+    if check_name(new_name, "new_name") == name:
+        return {"info": "API key renamed successfully!"}  # renaming to its own name changes nothing
+    if store.value(account_id, new_name) is not None:
+        raise Conflict(f"A custom API key named {new_name!r} already exists.", param="new_name")
+    store.put(account_id, new_name, secret, now_iso())
     store.delete(account_id, name)
     return {"info": "API key renamed successfully!"}
 

@@ -49,8 +49,11 @@ def create(name: str, endpoint: str, *, model_version: str = "", capacity_type: 
     """Checks and stores a deployment: a plain name, an endpoint in the catalog, a known capacity type,
     positive limits and a content filter whose patterns compile. A name may equal a model's (Azure's own
     example is `Mistral-large`): a bare name without `@` always means a deployment."""
-    if not name or len(name) > 64 or not all(c.isalnum() or c in "-_." for c in name):
-        raise BadRequest("A deployment name is 1 to 64 letters, digits, '-', '_' or '.'.", param="name")
+    # ASCII only: names are matched case-insensitively, and only ASCII round-trips through case folding (the
+    # KELVIN SIGN lowers to "k", so a name with it would capture another's requests and never be reachable
+    # itself); it also keeps the name a valid header value (x-unigate-deployment).
+    if not name or len(name) > 64 or not name.isascii() or not all(c.isalnum() or c in "-_." for c in name):
+        raise BadRequest("A deployment name is 1 to 64 ASCII letters, digits, '-', '_' or '.'.", param="name")
     chain = model_strings.parse(endpoint)
     if len(chain) != 1 or not isinstance(chain[0].provider, str):
         raise BadRequest("A deployment binds one endpoint, model@provider.", param="endpoint")

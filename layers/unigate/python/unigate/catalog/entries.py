@@ -21,6 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from unigate.domain.errors import NotFound
 
 Dialect = Literal["completions", "responses", "messages"]
+# The most one image is billed, by wire format, where neither the endpoint nor its provider names a figure:
+# Anthropic scales images to about 1.15 megapixels (about 1,600 tokens); Gemini bills 258 tokens per 768 px
+# tile; OpenAI's gpt-4o-mini bills 2,833 tokens plus 5,667 per 512 px tile, up to about 48,200 for one image,
+# the most of any listed model, so that is the default for every other format.
+MAX_IMAGE_TOKENS = 50_000
+IMAGE_TOKENS = {"anthropic": 2_000, "gemini": 8_192, "bedrock": 8_192, "echo": 1}
+
 Family = Literal["openai", "anthropic", "bedrock", "gemini", "azure-openai", "azure-ai", "echo", "custom"]
 
 
@@ -37,9 +44,15 @@ class ProviderSpec(BaseModel):
     api_version: str | None = None
     # The OpenAI request parameters this provider accepts; others are dropped (see drop_params).
     params: frozenset[str] = frozenset()
-    # The client dialects this provider serves natively: those requests are passed through as sent instead
-    # of translated through the chat form.
+    # The client dialects this provider serves natively ("messages", "responses", "completions"): those
+    # requests are passed through as sent instead of translated through the chat form.
     native: frozenset[Dialect] = frozenset()
+    # The most input tokens one image can be billed, for every endpoint without its own figure.
+    max_image_tokens: int | None = Field(default=None, gt=0)
+
+    def image_tokens(self, endpoint: EndpointSpec) -> int:
+        """What one image reference adds to a hold's input tokens at `endpoint`."""
+        return endpoint.max_image_tokens or self.max_image_tokens or IMAGE_TOKENS.get(self.family, MAX_IMAGE_TOKENS)
 
 
 class EndpointSpec(BaseModel):
@@ -60,6 +73,8 @@ class EndpointSpec(BaseModel):
     dimension_choices: tuple[int, ...] = ()
     image_input: bool = False
     image: Decimal = Field(default=Decimal(0), ge=0, description="USD per input image")
+    # The most input tokens one image in a chat request can be billed (None: the family's default below).
+    max_image_tokens: int | None = Field(default=None, gt=0)
     # Overrides the provider's `native` for this endpoint (an instruct model of a chat provider).
     native: frozenset[Dialect] | None = None
 

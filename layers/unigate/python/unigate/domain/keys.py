@@ -19,7 +19,7 @@ _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _BODY_LEN = 32
 _CHECK_LEN = 6
 KEY_LENGTH = len(PREFIX) + _BODY_LEN + _CHECK_LEN
-_KEY_RE = re.compile(rf"^{PREFIX}[0-9A-Za-z]{{{_BODY_LEN + _CHECK_LEN}}}$")
+_KEY_RE = re.compile(rf"^{PREFIX}[0-9A-Za-z]{{{_BODY_LEN + _CHECK_LEN}}}\Z")
 
 
 def _base62(number: int, width: int) -> str:

@@ -22,9 +22,9 @@ from unigate.domain.errors import BadRequest
 
 MAX_LENGTH = 512
 MAX_CHAIN = 8
-_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
-_PROVIDER = re.compile(r"^[a-z0-9][a-z0-9\-]{0,63}$")
-_THRESHOLD = re.compile(r"^(?P<metric>[a-z\-]+)(?P<op><=|>=|<|>)(?P<value>[0-9]+(?:\.[0-9]+)?)$")
+_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}\Z")
+_PROVIDER = re.compile(r"^[a-z0-9][a-z0-9\-]{0,63}\Z")
+_THRESHOLD = re.compile(r"^(?P<metric>[a-z\-]+)(?P<op><=|>=|<|>)(?P<value>[0-9]+(?:\.[0-9]+)?)\Z")
 
 # Meta-provider names (long, medium and short forms) -> the metric they minimise or maximise.
 META_PROVIDERS = {

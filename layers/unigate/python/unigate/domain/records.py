@@ -21,6 +21,9 @@ class EntryKind(StrEnum):
     TOPUP = "topup"
     HOLD = "hold"
     SETTLE = "settle"
+    # What a request cost beyond its hold that the balance could not cover: amount 0 (the ledger still sums
+    # to the balance), the sum owed in details["uncollected"].
+    UNCOLLECTED = "uncollected"
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,8 @@ MAX_STOP = 4  # as OpenAI
 MAX_TOOLS = 128  # as OpenAI
 MAX_LOGIT_BIAS = 1024
 MAX_TAGS = 64
+# A tag's length: 64 of them stay within 64 KB of the query log record, whatever their script.
+MAX_TAG_CHARS = 256
 MAX_EMBEDDING_INPUTS = 2048
 
 
@@ -56,6 +58,7 @@ class Body(Strict):
 
 
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TAG_CHARS)]
 
 
 class TextPart(Strict):
@@ -154,7 +157,7 @@ class ResponseFormat(Strict):
 class UnifyExtras(Strict):
     """Unify's extras on every paid route: read by unigate, never forwarded."""
 
-    tags: Annotated[list[str], Field(max_length=MAX_TAGS)] | None = Field(
+    tags: Annotated[list[Tag], Field(max_length=MAX_TAGS)] | None = Field(
         default=None, description="Unify extra: labels for the query log")
     drop_params: bool = Field(default=True, description="drop parameters the provider does not support")
     use_custom_keys: bool = Field(default=False, description="call the provider with your own key (custom_api_key)")

@@ -77,6 +77,7 @@ def check_fields(body: Any) -> None:
         if isinstance(value, dict):
             schema = _is_schema(path)
             for key, child in value.items():
+                _check_text(key, (*path, key))
                 if not schema and key.lower() in FORBIDDEN_FIELDS:
                     where = field_path((*path, key))
                     raise BadRequest(
@@ -90,6 +91,21 @@ def check_fields(body: Any) -> None:
         elif isinstance(value, float) and not math.isfinite(value):
             where = field_path(path)
             raise BadRequest(f"'{where}' is not a finite number.", param=where or None)
+        elif isinstance(value, str):
+            _check_text(value, path)
+
+
+def _check_text(text: str, path: tuple[str | int, ...]) -> None:
+    """Text must be encodable as UTF-8: a lone surrogate (JSON's "\\ud800") is refused here, as DynamoDB,
+    the query log and every provider would refuse it after the hold."""
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        where = field_path(path)
+        raise BadRequest(f"'{where}' holds a lone surrogate (\\ud800-\\udfff), which is not text.",
+                         param=where or None) from None
 
 
 def field_path(path: tuple[str | int, ...]) -> str:

@@ -48,3 +48,38 @@ def prompt_estimate(messages: list[dict[str, Any]], tools: Any = None) -> int:
     if tools:
         total += estimate(_content_text(tools))
     return total
+
+
+# ------------------------------------------------------------------------------ the hold's upper bound
+# Parts that providers bill by what they show, not by their bytes: each counts the catalog's per-image
+# maximum on top of its bytes. The shapes are each wire format's own (OpenAI, Anthropic, Gemini, Bedrock).
+_MEDIA_TYPES = frozenset({"image_url", "image", "input_image"})
+_MEDIA_KEYS = frozenset({"inlineData", "fileData", "inline_data", "file_data"})
+
+
+def payload_bytes(payload: Any) -> int:
+    """The UTF-8 bytes of a request body as the upstream client sends it (compact JSON; binary parts, such
+    as Bedrock's image bytes, at their base64 size)."""
+    def binary(value: Any) -> str:
+        if isinstance(value, (bytes, bytearray)):
+            return "A" * (4 * math.ceil(len(value) / 3))
+        raise TypeError(type(value).__name__)
+
+    return len(json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=binary).encode("utf-8",
+                                                                                                   "surrogatepass"))
+
+
+def media_parts(payload: Any) -> int:
+    """How many images (or other media billed per item) a request body carries, at any depth."""
+    found, stack = 0, [payload]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            if value.get("type") in _MEDIA_TYPES or _MEDIA_KEYS & value.keys() or (
+                    isinstance(value.get("image"), dict) and "source" in value["image"]):
+                found += 1
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return found
+

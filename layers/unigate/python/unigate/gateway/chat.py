@@ -17,7 +17,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, TypeGuard, TypeVar
+from urllib.parse import quote
 
 import anyio
 
@@ -39,9 +40,9 @@ from unigate.domain.openai_params import ALWAYS_FORWARDED, OPENAI_PARAMS, UNIFY_
 from unigate.domain.records import Caller, Deployment, FilterCategory, Hold
 from unigate.gateway import ratelimits, routing
 from unigate.infra.config import get_settings
-from unigate.infra.observability import get_logger
+from unigate.infra.observability import count, get_logger
 from unigate.providers import adapter_for
-from unigate.providers.base import Adapter, UpstreamCall, UpstreamFailure, scrub
+from unigate.providers.base import Adapter, UpstreamCall, UpstreamFailure, scrub, scrubbed, secrets_of
 from unigate.stores.metrics import Measurement, window_update
 
 MAX_ALTERNATIVES = 8
@@ -96,7 +97,8 @@ class Prepared:
         if self.deployment is not None:
             headers["x-unigate-deployment"] = self.deployment.name
         if self.dropped:
-            headers["x-unigate-dropped-params"] = ",".join(sorted(self.dropped))
+            # Parameter names come from the request: percent-encoded, so any name makes a valid header value.
+            headers["x-unigate-dropped-params"] = ",".join(sorted(quote(name, safe="") for name in self.dropped))
         return headers
 
     def adapter(self) -> Adapter:
@@ -201,7 +203,6 @@ class _Prompt:
     """What a request's prompt counts for, computed once per request whatever its number of candidates."""
 
     fair: int
-    worst: int
 
 
 def _bind(request: request_models.ChatCompletionRequest, body: dict[str, Any], candidate: routing.Candidate,
@@ -218,12 +219,65 @@ def _bind(request: request_models.ChatCompletionRequest, body: dict[str, Any], c
     forwarded, dropped, extra = split_parameters(body, OPENAI_PARAMS, provider.params | ALWAYS_FORWARDED,
                                                  provider.name, extra_mode=extra_mode)
     forwarded["model"] = endpoint.upstream
+    cap = max_out or endpoint.max_output
+    dropped = _with_cap(forwarded, dropped, provider, cap, sent_max_tokens=request.max_tokens is not None)
     usage_chunk = bool(request.stream_options and request.stream_options.include_usage)
     prepared = Prepared(endpoint, provider, forwarded, request.stream, 0, dropped, **extras, usage_chunk=usage_chunk,
                         own_key=key, deployment=candidate.deployment, extra=extra, prompt_estimate=prompt.fair,
                         limit_tokens=prompt.fair + (max_out or 0) * n)
-    prepared.worst_case_micros = prepared.cost(prompt.worst, (max_out or endpoint.max_output) * n)
+    bound(prepared)
     return prepared
+
+
+def _with_cap(forwarded: dict[str, Any], dropped: list[str], provider: ProviderSpec, cap: int, *,
+              sent_max_tokens: bool) -> list[str]:
+    """Puts the output cap the hold prices into the request, in the parameter the provider takes: the one the
+    client sent when the provider takes it, else max_completion_tokens where listed (every OpenAI model takes
+    it), else max_tokens (what every other API and OpenAI-compatible server takes). Adapters of other formats
+    read it from either and write their own (max_tokens, maxOutputTokens, maxTokens)."""
+    forwarded.pop("max_tokens", None)
+    forwarded.pop("max_completion_tokens", None)
+    if sent_max_tokens and "max_tokens" in provider.params:
+        name = "max_tokens"
+    elif "max_completion_tokens" in provider.params:
+        name = "max_completion_tokens"
+    else:
+        name = "max_tokens"
+    forwarded[name] = cap
+    # A limit mapped into the provider's own parameter was not dropped.
+    return [p for p in dropped if p not in ("max_tokens", "max_completion_tokens")]
+
+
+def outgoing(prepared: Prepared) -> Any:
+    """The body the adapter will send upstream for this request (after translation, dropped parameters and
+    pass-through), which the hold is computed from."""
+    adapter = adapter_for(prepared.provider.family)
+    call = UpstreamCall(prepared.endpoint, prepared.provider, prepared.body, {}, 0.0, prepared.extra)
+    return adapter.request_body(call, stream=prepared.stream)
+
+
+def choices_asked(payload: Any) -> int:
+    """How many choices the outgoing body asks for (OpenAI's n, Gemini's candidateCount)."""
+    counts = [1]
+    if isinstance(payload, dict):
+        counts.append(payload.get("n") or 1)
+        config = payload.get("generationConfig")
+        if isinstance(config, dict):
+            counts.append(config.get("candidateCount") or 1)
+    return max(c for c in counts if isinstance(c, int) and not isinstance(c, bool))
+
+
+def bound(prepared: Prepared) -> None:
+    """Sets the hold to the most the provider can bill for the request unigate sends: every byte of it as a
+    token, each image at the catalog's maximum, and the output cap it carries (see _with_cap) for every choice
+    it asks for; and the input estimate billed when the provider reports no usage to one token per 4 bytes
+    of it (images at the maximum, which cannot be checked)."""
+    cap = int(prepared.body.get("max_completion_tokens") or prepared.body.get("max_tokens") or 0)
+    payload = outgoing(prepared)
+    size, images = tokens.payload_bytes(payload), tokens.media_parts(payload)
+    image_tokens = prepared.provider.image_tokens(prepared.endpoint)
+    prepared.prompt_estimate = math.ceil(size / 4) + images * image_tokens
+    prepared.worst_case_micros = prepared.cost(size + images * image_tokens, cap * choices_asked(payload))
 
 
 def prepare(body: Any, caller: Caller, *, extra_parameters: str | None = None, prefix: str = "") -> list[Prepared]:
@@ -237,7 +291,7 @@ def prepare(body: Any, caller: Caller, *, extra_parameters: str | None = None, p
         chain = model_strings.parse(request.model)
         max_tokens = request.max_completion_tokens or request.max_tokens
         messages, tools = sent["messages"], sent.get("tools")
-        prompt = _Prompt(tokens.prompt_estimate(messages, tools), tokens.worst_case_prompt(messages, tools))
+        prompt = _Prompt(tokens.prompt_estimate(messages, tools))
         fetched: dict[str, str] = {}
         for candidate in routing.plan(chain, caller, max_tokens=max_tokens):
             if candidate.deployment is not None:
@@ -318,23 +372,42 @@ def retryable(failure: UpstreamFailure) -> bool:
     return failure.kind in ("timeout", "connect", "protocol")
 
 
+# No request can use more tokens than this: a count above it is nonsense, not usage.
+MAX_REPORTED_TOKENS = 100_000_000
+
+
+def _valid_count(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_REPORTED_TOKENS
+
+
 def _usage_tokens(usage: Any, fallback_prompt: int, fallback_completion: int) -> tuple[int, int]:
-    """Token counts from an upstream usage object, or the estimates when it has none usable."""
-    if isinstance(usage, dict):
-        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-        if isinstance(prompt, int) and isinstance(completion, int) and not isinstance(prompt, bool):
-            return max(prompt, 0), max(completion, 0)
-    return fallback_prompt, fallback_completion
+    """Token counts from an upstream usage object, each replaced by its estimate when it is missing or invalid
+    (negative, not an integer, absurd) and logged; an answer with output is never billed 0 output tokens."""
+    if not isinstance(usage, dict):
+        return fallback_prompt, fallback_completion
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    invalid = [name for name, value in (("prompt_tokens", prompt), ("completion_tokens", completion))
+               if value is not None and not _valid_count(value)]
+    if invalid:
+        get_logger().warning("invalid upstream usage replaced by the estimate", extra={"fields": invalid})
+    billed_prompt: int = prompt if _valid_count(prompt) and (prompt or not fallback_prompt) else fallback_prompt
+    billed_completion: int = completion if _valid_count(completion) and completion else fallback_completion
+    return billed_prompt, billed_completion
 
 
 def _output_text(choices: Any) -> str:
     parts = []
     for choice in choices if isinstance(choices, list) else []:
-        source = choice.get("message") or choice.get("delta") or {}
+        source = (choice.get("message") or choice.get("delta") or {}) if isinstance(choice, dict) else {}
+        if not isinstance(source, dict):
+            continue
         if isinstance(source.get("content"), str):
             parts.append(source["content"])
-        for call in source.get("tool_calls") or []:
-            parts.append(str((call.get("function") or {}).get("arguments", "")))
+        calls = source.get("tool_calls")
+        for call in calls if isinstance(calls, list) else []:
+            function = call.get("function") if isinstance(call, dict) else None
+            if isinstance(function, dict):
+                parts.append(str(function.get("arguments", "")))
     return "".join(parts)
 
 
@@ -363,7 +436,9 @@ class Attempt:
         """Settles once; the settle transaction also carries the endpoint measurement (when the endpoint
         was measured) and the query log record (always: every paid request has one)."""
         if self.charged is None:
-            self.charged = min(max(cost_micros, 0), self.hold.amount_micros)
+            # What the usage says, never clamped to the hold: the settle charges any excess the balance covers
+            # and records the rest as uncollected.
+            self.charged = max(cost_micros, 0)
             prepared = self.prepared
             record = querylog.record_put(
                 account_id=self.hold.account_id, endpoint=prepared.endpoint.name,
@@ -375,16 +450,44 @@ class Attempt:
                 response_body=response if prepared.log_response else None,
             )
             extra = (window_update(measurement), record) if measurement else (record,)
-            # On the event loop's thread, like every AWS call of a request (see _attempt): nothing can
-            # cancel it half way.
-            billing.settle(self.hold, self.charged, extra)
+            with anyio.CancelScope(shield=True):
+                await settle_with_retries(self.hold, self.charged, extra)
             if measurement is not None:
-                _after_measurement(measurement, self.charged)
+                # An endpoint's health is the operator's: a call with the caller's own key or to their own
+                # endpoint says nothing about it (a bad key of theirs must not cool it down for everyone).
+                _after_measurement(measurement, self.charged,
+                                   health=prepared.own_key is None and prepared.provider.family != "custom")
         return self.charged
 
 
-def _after_measurement(measurement: Measurement, cost_micros: int) -> None:
+SETTLE_ATTEMPTS = 4
+
+
+async def settle_with_retries(hold: Hold, cost_micros: int, extra: tuple[dict[str, Any], ...]) -> None:
+    """A settle that fails (the store busy or unreachable) is tried again with capped, jittered backoff; the
+    last tries go without the extra items (the measurement and query log record), so they can never be why
+    a charge is lost. If every try fails, the hold stays open for the sweeper, which charges it whole; that
+    is counted (SettleFailures, alarmed) and logged, and the caller's answer is not failed for it."""
+    for attempt in range(SETTLE_ATTEMPTS):
+        try:
+            # On the event loop's thread, like every AWS call of a request (see _attempt): nothing can cancel
+            # it half way.
+            billing.settle(hold, cost_micros, extra if attempt < SETTLE_ATTEMPTS // 2 else ())
+            return
+        except Exception as exc:
+            get_logger().warning("settle failed; retrying", extra={"hold_id": hold.hold_id, "attempt": attempt,
+                                                                   "error": type(exc).__name__})
+            if attempt + 1 < SETTLE_ATTEMPTS:
+                await asyncio.sleep(random.uniform(0, min(2.0, 0.1 * 2**attempt)))  # noqa: S311 - jitter
+    count("SettleFailures")
+    get_logger().error("settle failed after its retries; the sweeper will charge the hold whole",
+                       extra={"hold_id": hold.hold_id, "account_id": hold.account_id})
+
+
+def _after_measurement(measurement: Measurement, cost_micros: int, *, health: bool = True) -> None:
     metrics.emit(measurement, cost_micros)
+    if not health:
+        return
     if measurement.outcome == "ok":
         routing.note_success(measurement.endpoint)
     elif measurement.outcome != "client_error":
@@ -445,14 +548,14 @@ async def _attempt_with(attempt: Attempt, call: UpstreamCall) -> Completed | Str
         return Streamed(_relay(attempt, upstream, first, call.credentials),
                     {**prepared.headers, "cache-control": "no-cache"})
     async with refund_on_failure(attempt):
-        response = await adapter.complete(call)
-    prompt, completion = _usage_tokens(
-        response.get("usage"), prepared.prompt_estimate, tokens.estimate(_output_text(response.get("choices")))
-    )
+        response = scrubbed(await adapter.complete(call), secrets_of(call.credentials))
+    text = _output_text(response.get("choices"))
+    prompt, completion = _usage_tokens(response.get("usage"), prepared.prompt_estimate,
+                                       tokens.estimate(text) if text else 0)
     if prepared.output_filter:
         contentfilter.filter_choices(prepared.output_filter, response.get("choices"))
-    # The response as the client gets it (and as the query log keeps it): the charge is never above the hold.
-    charged = min(prepared.cost(prompt, completion), attempt.hold.amount_micros)
+    # The response as the client gets it (and as the query log keeps it).
+    charged = prepared.cost(prompt, completion)
     upstream_usage = response.get("usage")
     response["model"] = prepared.endpoint.name
     response["usage"] = {
@@ -548,6 +651,7 @@ async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], firs
     usage: Any = None
     chunk_id = "chatcmpl-unigate"
     tail = ""
+    secrets = secrets_of(credentials)
 
     def counts() -> tuple[int, int]:
         completion = tokens.estimate("".join(produced)) if any(produced) else 0
@@ -563,9 +667,10 @@ async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], firs
             yield item
 
     try:
-        async for item in chunks():
-            if not isinstance(item, dict):
+        async for raw in chunks():
+            if not isinstance(raw, dict):
                 continue
+            item = scrubbed(raw, secrets)
             chunk_id = str(item.get("id") or chunk_id)
             if isinstance(item.get("usage"), dict):
                 usage = item["usage"]

@@ -40,6 +40,9 @@ class _Native:
     def __init__(self, adapter: Any) -> None:
         self.adapter = adapter
 
+    def request_body(self, call: UpstreamCall, *, stream: bool) -> Any:
+        return self.adapter.completions_payload(call, stream=stream)
+
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
         return dialect.native_to_chat(await self.adapter.text_complete(call))
 

@@ -10,6 +10,7 @@ for base64 by default.
 from __future__ import annotations
 
 import base64
+import math
 import struct
 from dataclasses import dataclass
 from typing import Any
@@ -65,9 +66,6 @@ def prepare(body: Any, caller: Caller, *, images: bool = False, extra_parameters
     encoding, dimensions, input_type = request.encoding_format or "float", request.dimensions, request.input_type
     extras = chat.unify_extras(request, body)
     text = "\n".join(_text_of(item) for item in inputs)
-    # Every token covers at least one byte, so bytes bound the tokens a provider can count.
-    worst = sum(len(item) if isinstance(item, list) else len(_text_of(item).encode()) + 1 for item in inputs)
-    fair = sum(len(item) if isinstance(item, list) else tokens.estimate(_text_of(item)) for item in inputs)
     token_arrays = any(isinstance(item, list) for item in inputs)
     attempts = []
     fetched: dict[str, str] = {}
@@ -89,9 +87,16 @@ def prepare(body: Any, caller: Caller, *, images: bool = False, extra_parameters
         prepared = EmbeddingRequest(
             endpoint, provider, forwarded, False, 0, dropped, **extras,
             own_key=chat.own_key(candidate, body, caller, fetched), deployment=candidate.deployment, extra=extra,
-            prompt_estimate=fair, limit_tokens=fair, images=len(inputs) if images else 0, encoding=encoding,
+            images=len(inputs) if images else 0, encoding=encoding,
         )
-        prepared.worst_case_micros = prepared.cost(worst, 0)
+        # Every token covers at least one byte, so the bytes sent bound the tokens a provider can count (token
+        # arrays: one token per element); without a count from the provider, one token per 4 bytes is billed.
+        sent = adapter_for(provider.family).embedding_body(  # type: ignore[attr-defined]
+            UpstreamCall(endpoint, provider, forwarded, {}, 0.0, extra))
+        size = tokens.payload_bytes(sent)
+        arrays = sum(len(item) for item in inputs if isinstance(item, list))
+        prepared.prompt_estimate = prepared.limit_tokens = arrays + math.ceil(size / 4)
+        prepared.worst_case_micros = prepared.cost(arrays + size, 0)
         attempts.append(prepared)
     return chat.admit_key(attempts, caller)
 
@@ -113,7 +118,7 @@ async def _attempt_with(attempt: chat.Attempt, call: UpstreamCall) -> chat.Compl
             raise UpstreamFailure(None, "The upstream returned embeddings of the wrong number or size.",
                                   kind="protocol")
     prompt = result.prompt_tokens if result.prompt_tokens is not None else prepared.prompt_estimate
-    charged = min(prepared.cost(prompt, 0), attempt.hold.amount_micros)
+    charged = prepared.cost(prompt, 0)
     response = {
         "object": "list",
         "data": [{"object": "embedding", "index": i, "embedding": encode(v, prepared.encoding)}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import re
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -29,7 +30,8 @@ from unigate.domain.records import Caller
 from unigate.gateway import chat, routing
 from unigate.infra.config import get_settings
 from unigate.infra.observability import get_logger
-from unigate.providers.base import UpstreamCall, UpstreamFailure, scrub
+from unigate.providers.base import UpstreamCall, UpstreamFailure, scrub, scrubbed, secrets_of
+from unigate.providers.openai_format import tokens_sum
 
 # Seconds of upstream silence after which a `ping` event keeps the client's and proxies' timers alive.
 PING_SECONDS = 10.0
@@ -119,17 +121,21 @@ def prepare(body: Any, caller: Caller, inbound: Inbound) -> list[MessagesPrepare
     for prepared in chat.prepare(chat_body, caller):
         attempt = MessagesPrepared(**{f.name: getattr(prepared, f.name) for f in fields(chat.Prepared)},
                                    model=body["model"])
+        if attempt.logged_request is not None:  # log_query_body: the query log keeps what the client sent
+            attempt.logged_request = body
         if is_native(attempt):
             native = {k: v for k, v in body.items() if k not in dialect.EXTRAS}
             native["model"] = attempt.endpoint.upstream
             native["max_tokens"] = min(body["max_tokens"], attempt.endpoint.max_output)
             attempt.native = native
             attempt.dropped = []
-            # The hold covers what the native body carries (thinking blocks, documents) that the chat form drops.
-            worst = tokens.worst_case_prompt([{"content": body.get("messages")}, {"content": body.get("system")}],
-                                             body.get("tools"))
+            # The hold covers what the native body carries (thinking blocks, documents) that the chat form drops:
+            # every byte of the body sent as a token, each image at the catalog's maximum (issue #29).
+            size, images = tokens.payload_bytes(native), tokens.media_parts(native)
+            image_tokens = attempt.provider.image_tokens(attempt.endpoint)
+            attempt.prompt_estimate = max(attempt.prompt_estimate, math.ceil(size / 4) + images * image_tokens)
             attempt.worst_case_micros = max(attempt.worst_case_micros,
-                                            attempt.cost(worst, native["max_tokens"]))
+                                            attempt.cost(size + images * image_tokens, native["max_tokens"]))
         else:
             attempt.dropped = sorted({*attempt.dropped, *dropped})
             attempt.usage_chunk = True
@@ -231,9 +237,11 @@ async def _with_pings(source: AsyncIterator[T], interval: float = PING_SECONDS) 
 # ------------------------------------------------------------------------------------------- native
 def _native_tokens(usage: dict[str, Any], fallback_prompt: int) -> tuple[int, int]:
     """Anthropic's usage as (prompt, completion): input, cache writes and cache reads are all prompt."""
-    prompt = sum(int(usage.get(k) or 0) for k in ("input_tokens", "cache_creation_input_tokens",
-                                                   "cache_read_input_tokens"))
-    return (prompt or fallback_prompt), int(usage.get("output_tokens") or 0)
+    prompt = tokens_sum(*(usage.get(k) for k in ("input_tokens", "cache_creation_input_tokens",
+                                                  "cache_read_input_tokens")))
+    # Invalid counts (strings, negative, absurd) become the estimates, as on every other path.
+    return chat._usage_tokens({"prompt_tokens": prompt, "completion_tokens": usage.get("output_tokens")},
+                              fallback_prompt, 0)
 
 
 def _native_text(content: Any) -> str:
@@ -260,11 +268,12 @@ async def _native(attempt: chat.Attempt, call: UpstreamCall, body: dict[str, Any
         return chat.Streamed(_native_relay(attempt, upstream, first, call.credentials),
                              {**prepared.headers, "cache-control": "no-cache"})
     async with chat.refund_on_failure(attempt):
-        response = await anthropic.native_complete(call, body, headers, beta=inbound.beta)
+        response = scrubbed(await anthropic.native_complete(call, body, headers, beta=inbound.beta),
+                            secrets_of(call.credentials))
     raw_usage: dict[str, Any] = response["usage"] if isinstance(response.get("usage"), dict) else {}
     prompt, completion = _native_tokens(raw_usage, prepared.prompt_estimate)
     completion = completion or tokens.estimate(_native_text(response.get("content")))
-    charged = min(prepared.cost(prompt, completion), attempt.hold.amount_micros)
+    charged = prepared.cost(prompt, completion)  # never clamped to the hold (issue #29)
     await attempt.settle(charged, attempt.measurement("ok", completion), tokens=(prompt, completion),
                          response=response)
     return chat.Completed(response, {**prepared.headers, "x-unigate-cost": format_credits(charged)})
@@ -292,8 +301,10 @@ async def _native_relay(attempt: chat.Attempt, upstream: AsyncIterator[tuple[str
         async for item in _with_pings(upstream):
             yield ("ping", "", {}) if item is None else item
 
+    secrets = secrets_of(credentials)
     try:
-        async for name, data, payload in events():
+        async for name, raw_data, payload in events():
+            data = scrubbed(raw_data, secrets)  # the call's credentials never reach the client (issue #29)
             if name == "ping" and not data:
                 yield dialect.event("ping", {})
                 continue
@@ -303,7 +314,8 @@ async def _native_relay(attempt: chat.Attempt, upstream: AsyncIterator[tuple[str
                 usage.update({k: v for k, v in (payload.get("usage") or {}).items() if v is not None})
             elif name == "content_block_delta":
                 delta = payload.get("delta") or {}
-                produced.append(str(delta.get("text") or delta.get("thinking") or delta.get("partial_json") or ""))
+                text = str(delta.get("text") or delta.get("thinking") or delta.get("partial_json") or "")
+                produced.append(scrubbed(text, secrets))
             elif name == "error":
                 prompt, completion = counts()
                 await attempt.settle(cost_so_far(), attempt.measurement("server_error", completion),

@@ -31,8 +31,14 @@ METADATA = frozenset(ipaddress.ip_address(a) for a in (
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
 # IETF protocol assignments: Python counts some of these as global, none is a public API.
 PROTOCOL_ASSIGNMENTS = ipaddress.ip_network("192.0.0.0/24")
-_NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}$", re.IGNORECASE)
-_DOTTED_QUAD = re.compile(r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$")
+_NUMERIC_HOST = re.compile(r"^(0x[0-9a-f]+|[0-9]+)(\.(0x[0-9a-f]+|[0-9]+)){0,3}\Z", re.IGNORECASE)
+_DOTTED_QUAD = re.compile(r"^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\Z")
+
+
+# IPv4-compatible (::a.b.c.d, deprecated but still routed by some stacks) and IPv4-translated (::ffff:0:a.b.c.d,
+# SIIT) addresses carry an IPv4 address in their last 32 bits, which is what is checked.
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")
 
 
 class UnsafeUrl(BadRequest):
@@ -57,14 +63,15 @@ def _unwrapped(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddr
             return address.sixtofour
         if address.teredo is not None:
             return address.teredo[1]
-        if address in NAT64:
+        if address in NAT64 or address in IPV4_COMPATIBLE or address in IPV4_TRANSLATED:
             return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return address
 
 
 def blocked(address: str) -> bool:
     ip = _unwrapped(ipaddress.ip_address(address.split("%", 1)[0]))
-    return not ip.is_global or ip.is_multicast or ip in METADATA or ip in PROTOCOL_ASSIGNMENTS
+    site_local = isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local
+    return not ip.is_global or ip.is_multicast or site_local or ip in METADATA or ip in PROTOCOL_ASSIGNMENTS
 
 
 async def _resolve(host: str, port: int) -> list[str]:

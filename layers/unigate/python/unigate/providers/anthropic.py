@@ -14,8 +14,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from unigate.providers.base import UpstreamCall, UpstreamFailure
-from unigate.providers.messages import merge_turn, stop_sequences, tool_arguments
-from unigate.providers.openai_format import chunk, completion_id, usage
+from unigate.providers.extras import merged
+from unigate.providers.messages import chosen_tool, merge_turn, stop_sequences, tool_arguments
+from unigate.providers.openai_format import chunk, completion_id, tokens_sum, usage
 from unigate.providers.upstream import open_stream, parse_json, post_json, sse_data
 
 API_VERSION = "2023-06-01"
@@ -58,7 +59,7 @@ def _tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
     elif choice == "none":
         return {"type": "none"}
     elif isinstance(choice, dict):
-        out = {"type": "tool", "name": (choice.get("function") or {}).get("name", "")}
+        out = {"type": "tool", "name": chosen_tool(choice)}
     else:
         out = {"type": "auto"}
     if parallel is False:
@@ -110,14 +111,15 @@ def to_anthropic(call: UpstreamCall, *, stream: bool) -> dict[str, Any]:
         out["metadata"] = {"user_id": str(body["user"])}
     if stream:
         out["stream"] = True
-    return {**out, **call.extra}
+    return merged(out, call.extra)
 
 
-def _usage(raw: dict[str, Any]) -> dict[str, int]:
-    prompt = int(raw.get("input_tokens") or 0) + int(raw.get("cache_creation_input_tokens") or 0) + int(
-        raw.get("cache_read_input_tokens") or 0
-    )
-    return usage(prompt, int(raw.get("output_tokens") or 0))
+def _usage(raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raw = {}
+    prompt = tokens_sum(raw.get("input_tokens"), raw.get("cache_creation_input_tokens"),
+                        raw.get("cache_read_input_tokens"))
+    return usage(prompt, tokens_sum(raw.get("output_tokens")))
 
 
 def from_anthropic(body: dict[str, Any], model: str) -> dict[str, Any]:
@@ -144,6 +146,9 @@ def from_anthropic(body: dict[str, Any], model: str) -> dict[str, Any]:
 
 
 class Anthropic:
+    def request_body(self, call: UpstreamCall, *, stream: bool) -> dict[str, Any]:
+        return to_anthropic(call, stream=stream)
+
     def _headers(self, call: UpstreamCall) -> dict[str, str]:
         return {"x-api-key": str(call.credentials.get("api_key", "")), "anthropic-version": API_VERSION}
 
@@ -165,11 +170,15 @@ class Anthropic:
         stopped = False
         async for event, data in sse_data(response):
             payload = parse_json(data)
+            if not isinstance(payload, dict):
+                raise UpstreamFailure(None, "Anthropic sent an event that is not an object.", kind="protocol")
             kind = payload.get("type", event)
             if kind == "message_start":
-                message = payload.get("message") or {}
+                started = payload.get("message")
+                message: dict[str, Any] = started if isinstance(started, dict) else {}
                 chunk_id = message.get("id") or chunk_id
-                prompt_usage = message.get("usage") or {}
+                reported_usage = message.get("usage")
+                prompt_usage = reported_usage if isinstance(reported_usage, dict) else {}
                 yield chunk(chunk_id, model, {"role": "assistant", "content": ""})
             elif kind == "content_block_start":
                 block = payload.get("content_block") or {}
@@ -189,7 +198,9 @@ class Anthropic:
                     yield chunk(chunk_id, model, {"tool_calls": [{
                         "index": position, "function": {"arguments": delta.get("partial_json", "")}}]})
             elif kind == "message_delta":
-                completion_tokens = int((payload.get("usage") or {}).get("output_tokens") or completion_tokens)
+                reported = payload.get("usage")
+                completion_tokens = (reported.get("output_tokens") if isinstance(reported, dict) else None
+                                     ) or completion_tokens
                 reason = (payload.get("delta") or {}).get("stop_reason")
                 if reason:
                     yield chunk(chunk_id, model, {}, finish_reason=FINISH.get(reason, "stop"))

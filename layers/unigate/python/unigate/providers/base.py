@@ -57,6 +57,28 @@ class UpstreamFailure(Exception):
         self.retry_after = retry_after
 
 
+def secrets_of(credentials: dict[str, Any]) -> list[str]:
+    """The credential values worth scrubbing, as scrub() takes them (a short value would match ordinary text)."""
+    return [v for v in credentials.values() if isinstance(v, str) and len(v) >= 6]
+
+
+def scrubbed(value: Any, secrets: list[str]) -> Any:
+    """`value` (an answer, a chunk, text) with every credential of the call replaced: providers can be made to
+    put their key into successful content too, and the caller must never see it, nor the query log keep it."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, "[REDACTED]")
+        return value
+    if isinstance(value, dict):
+        return {k: scrubbed(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrubbed(v, secrets) for v in value]
+    return value
+
+
 def scrub(failure: UpstreamFailure, credentials: dict[str, Any]) -> UpstreamFailure:
     """Removes the credentials of the call from a failure's message: providers echo keys back in their
     error messages ("Incorrect API key provided: ..."), and not every key has a recognisable shape."""
@@ -67,6 +89,10 @@ def scrub(failure: UpstreamFailure, credentials: dict[str, Any]) -> UpstreamFail
 
 
 class Adapter(Protocol):
+    def request_body(self, call: UpstreamCall, *, stream: bool) -> Any:
+        """The body sent upstream for `call`, exactly (what the hold is computed from)."""
+        ...
+
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
         """A whole OpenAI `chat.completion` object."""
         ...
@@ -85,6 +111,10 @@ class Embedded:
 
 
 class Embedder(Protocol):
+    def embedding_body(self, call: UpstreamCall) -> Any:
+        """The body (or bodies) sent upstream for an embeddings call (what the hold is computed from)."""
+        ...
+
     async def embed(self, call: UpstreamCall) -> Embedded:
         """Embeds call.body["input"]: strings or token arrays, or, when call.body["images"] is true,
         {"image": data URL, "text": optional} items. call.body may name "dimensions" and "input_type"."""

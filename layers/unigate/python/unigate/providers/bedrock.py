@@ -14,9 +14,11 @@ from collections.abc import AsyncIterator
 from functools import lru_cache
 from typing import Any
 
+from unigate.domain.errors import BadRequest
 from unigate.providers.base import Embedded, UpstreamCall, UpstreamFailure
-from unigate.providers.messages import merge_turn, stop_sequences
-from unigate.providers.openai_format import chunk, completion_id, usage, vector
+from unigate.providers.extras import merged, without_generation_keys
+from unigate.providers.messages import chosen_tool, merge_turn, stop_sequences
+from unigate.providers.openai_format import chunk, completion_id, tokens_sum, usage, vector
 
 FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
           "guardrail_intervened": "content_filter", "content_filtered": "content_filter",
@@ -53,7 +55,11 @@ def _content(content: Any) -> list[dict[str, Any]]:
             url = (part.get("image_url") or {}).get("url", "")
             mime, _, data = url[5:].partition(";base64,") if url.startswith("data:") else ("", "", "")
             if mime in IMAGE_FORMATS:
-                blocks.append({"image": {"format": IMAGE_FORMATS[mime], "source": {"bytes": base64.b64decode(data)}}})
+                try:
+                    image = base64.b64decode(data, validate=True)
+                except ValueError:
+                    raise BadRequest("An image_url data URL is not valid base64.", param="messages") from None
+                blocks.append({"image": {"format": IMAGE_FORMATS[mime], "source": {"bytes": image}}})
     return blocks
 
 
@@ -105,20 +111,20 @@ def to_converse(call: UpstreamCall) -> dict[str, Any]:
         if choice == "required":
             tool_config["toolChoice"] = {"any": {}}
         elif isinstance(choice, dict):
-            tool_config["toolChoice"] = {"tool": {"name": (choice.get("function") or {}).get("name", "")}}
+            tool_config["toolChoice"] = {"tool": {"name": chosen_tool(choice)}}
         elif choice == "auto":
             tool_config["toolChoice"] = {"auto": {}}
         request["toolConfig"] = tool_config
     if call.extra:
         # Converse's own pass-through for what the model takes beyond its common parameters.
-        request["additionalModelRequestFields"] = dict(call.extra)
+        request["additionalModelRequestFields"] = without_generation_keys(call.extra)
     return request
 
 
-def _usage(raw: dict[str, Any] | None) -> dict[str, int] | None:
-    if not raw:
+def _usage(raw: Any) -> dict[str, Any] | None:
+    if not raw or not isinstance(raw, dict):
         return None
-    return usage(int(raw.get("inputTokens") or 0), int(raw.get("outputTokens") or 0))
+    return usage(tokens_sum(raw.get("inputTokens")), tokens_sum(raw.get("outputTokens")))
 
 
 def from_converse(response: dict[str, Any], model: str) -> dict[str, Any]:
@@ -152,7 +158,7 @@ def failure(exc: Exception) -> UpstreamFailure:
         ReadTimeoutError,
     )
 
-    if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError)):
+    if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError, TimeoutError)):
         return UpstreamFailure(None, "Bedrock did not answer in time.", kind="timeout")
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
@@ -179,7 +185,7 @@ def _embedding_requests(call: UpstreamCall) -> list[dict[str, Any]]:
     if model.startswith("cohere."):
         kind = COHERE_INPUT_TYPES.get(str(body.get("input_type")), "search_document")
         texts = body["input"]
-        return [{"texts": texts[i:i + COHERE_BATCH], "input_type": kind, **call.extra}
+        return [merged({"texts": texts[i:i + COHERE_BATCH], "input_type": kind}, call.extra)
                 for i in range(0, len(texts), COHERE_BATCH)]
     if body.get("images"):
         requests = []
@@ -189,12 +195,12 @@ def _embedding_requests(call: UpstreamCall) -> list[dict[str, Any]]:
                 request["inputText"] = item["text"]
             if size is not None:
                 request["embeddingConfig"] = {"outputEmbeddingLength": size}
-            requests.append({**request, **call.extra})
+            requests.append(merged(request, call.extra))
         return requests
     if "image" in model:  # Titan multimodal, text only
-        return [{"inputText": text, **({"embeddingConfig": {"outputEmbeddingLength": size}} if size else {}),
-                 **call.extra} for text in body["input"]]
-    return [{"inputText": text, **({"dimensions": size} if size else {}), "normalize": True, **call.extra}
+        return [merged({"inputText": text, **({"embeddingConfig": {"outputEmbeddingLength": size}} if size else {})},
+                       call.extra) for text in body["input"]]
+    return [merged({"inputText": text, **({"dimensions": size} if size else {}), "normalize": True}, call.extra)
             for text in body["input"]]
 
 
@@ -215,6 +221,12 @@ def _invoke(model: str, request: dict[str, Any]) -> tuple[list[list[float]], int
 
 
 class Bedrock:
+    def embedding_body(self, call: UpstreamCall) -> list[dict[str, Any]]:
+        return _embedding_requests(call)
+
+    def request_body(self, call: UpstreamCall, *, stream: bool) -> dict[str, Any]:
+        return to_converse(call)
+
     async def embed(self, call: UpstreamCall) -> Embedded:
         gate = asyncio.Semaphore(PARALLEL_INVOCATIONS)
 
@@ -238,7 +250,8 @@ class Bedrock:
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
         request = to_converse(call)
         try:
-            response = await asyncio.to_thread(runtime_client().converse, **request)
+            # The call's deadline, not only boto3's per-read timeout.
+            response = await asyncio.wait_for(asyncio.to_thread(runtime_client().converse, **request), call.timeout)
         except Exception as exc:
             raise failure(exc) from None
         return from_converse(response, call.endpoint.upstream)
@@ -265,9 +278,14 @@ class Bedrock:
         chunk_id, model = completion_id(), call.endpoint.upstream
         tool_index: dict[int, int] = {}
         stopped = False
+        deadline = loop.time() + call.timeout
         try:
             while True:
-                event = await queue.get()
+                try:
+                    event = await asyncio.wait_for(queue.get(), max(deadline - loop.time(), 0))
+                except TimeoutError:
+                    raise UpstreamFailure(None, "Bedrock did not finish by the call's deadline.",
+                                          kind="timeout") from None
                 if event is _DONE:
                     break
                 if isinstance(event, Exception):

@@ -240,6 +240,9 @@ def _choices(call: UpstreamCall) -> list[_Choice]:
 
 
 class Echo:
+    def request_body(self, call: UpstreamCall, *, stream: bool) -> dict[str, Any]:
+        return {**call.body, "stream": stream}
+
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
         choices = _choices(call)
         wants_logprobs = bool(call.body.get("logprobs"))
@@ -284,6 +287,9 @@ class Echo:
             yield chunk(chunk_id, model, {}, finish_reason=choice.finish, index=index)
         yield chunk(chunk_id, model, usage=usage(tokens.prompt_estimate(call.body.get("messages", [])),
                                                  sum(c.completion_tokens for c in choices)))
+
+    def embedding_body(self, call: UpstreamCall) -> dict[str, Any]:
+        return call.body
 
     async def embed(self, call: UpstreamCall) -> Embedded:
         size = call.body.get("dimensions") or call.endpoint.dimensions or 256

@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from unigate.providers.base import Embedded, UpstreamCall, UpstreamFailure
-from unigate.providers.messages import merge_turn, stop_sequences, tool_arguments
-from unigate.providers.openai_format import chunk, completion_id, usage, vector
+from unigate.providers.extras import merged
+from unigate.providers.messages import chosen_tool, merge_turn, stop_sequences, tool_arguments
+from unigate.providers.openai_format import chunk, completion_id, tokens_sum, usage, vector
 from unigate.providers.upstream import open_stream, parse_json, post_json, sse_data
 
 TASK_TYPES = {"query": "RETRIEVAL_QUERY", "document": "RETRIEVAL_DOCUMENT"}
@@ -92,11 +93,11 @@ def to_gemini(call: UpstreamCall) -> dict[str, Any]:
         choice = body.get("tool_choice")
         if choice is not None:
             if isinstance(choice, dict):
-                mode = {"mode": "ANY", "allowedFunctionNames": [(choice.get("function") or {}).get("name", "")]}
+                mode = {"mode": "ANY", "allowedFunctionNames": [chosen_tool(choice)]}
             else:
                 mode = {"mode": {"auto": "AUTO", "required": "ANY", "none": "NONE"}.get(str(choice), "AUTO")}
             out["toolConfig"] = {"functionCallingConfig": mode}
-    return {**out, **call.extra}
+    return merged(out, call.extra)
 
 
 def _message(candidate: dict[str, Any], call_offset: int = 0) -> tuple[str, list[dict[str, Any]]]:
@@ -120,12 +121,14 @@ def _finish(candidate: dict[str, Any], has_calls: bool) -> str | None:
     return "tool_calls" if has_calls and reason == "STOP" else FINISH.get(reason, "stop")
 
 
-def _usage(body: dict[str, Any]) -> dict[str, int] | None:
+def _usage(body: dict[str, Any]) -> dict[str, Any] | None:
     meta = body.get("usageMetadata")
     if not meta:
         return None
-    return usage(int(meta.get("promptTokenCount") or 0),
-                 int(meta.get("candidatesTokenCount") or 0) + int(meta.get("thoughtsTokenCount") or 0))
+    if not isinstance(meta, dict):
+        return None
+    return usage(tokens_sum(meta.get("promptTokenCount")),
+                 tokens_sum(meta.get("candidatesTokenCount"), meta.get("thoughtsTokenCount")))
 
 
 def from_gemini(body: dict[str, Any], model: str) -> dict[str, Any]:
@@ -153,14 +156,16 @@ def from_gemini(body: dict[str, Any], model: str) -> dict[str, Any]:
 
 
 class Gemini:
+    def request_body(self, call: UpstreamCall, *, stream: bool) -> dict[str, Any]:
+        return to_gemini(call)
+
     def _url(self, call: UpstreamCall, method: str) -> str:
         return f"{call.base_url()}/models/{call.endpoint.upstream}:{method}"
 
     def _headers(self, call: UpstreamCall) -> dict[str, str]:
         return {"x-goog-api-key": str(call.credentials.get("api_key", ""))}
 
-    async def embed(self, call: UpstreamCall) -> Embedded:
-        """batchEmbedContents: one request per input; Gemini reports no token counts."""
+    def embedding_body(self, call: UpstreamCall) -> dict[str, Any]:
         task = TASK_TYPES.get(str(call.body.get("input_type")))
         requests = []
         for text in call.body["input"]:
@@ -170,9 +175,14 @@ class Gemini:
                 request["outputDimensionality"] = call.body["dimensions"]
             if task:
                 request["taskType"] = task
-            requests.append({**request, **call.extra})
-        body = await post_json(self._url(call, "batchEmbedContents"), {"requests": requests}, self._headers(call),
-                               call.timeout)
+            requests.append(merged(request, call.extra))
+        return {"requests": requests}
+
+    async def embed(self, call: UpstreamCall) -> Embedded:
+        """batchEmbedContents: one request per input; Gemini reports no token counts."""
+        payload = self.embedding_body(call)
+        requests = payload["requests"]
+        body = await post_json(self._url(call, "batchEmbedContents"), payload, self._headers(call), call.timeout)
         embeddings = body.get("embeddings") if isinstance(body, dict) else None
         if not isinstance(embeddings, list) or len(embeddings) != len(requests):
             raise UpstreamFailure(None, "Gemini returned the wrong number of embeddings.", kind="protocol")
@@ -189,6 +199,8 @@ class Gemini:
             calls_seen = 0
             async for _, data in sse_data(response):
                 payload = parse_json(data)
+                if not isinstance(payload, dict):
+                    raise UpstreamFailure(None, "Gemini sent an event that is not an object.", kind="protocol")
                 if "error" in payload:
                     raise UpstreamFailure(None, f"Gemini error mid-stream: {payload['error']}", kind="protocol")
                 if not started:

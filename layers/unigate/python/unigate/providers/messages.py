@@ -33,3 +33,10 @@ def tool_arguments(tool_call: dict[str, Any]) -> Any:
     except ValueError:
         return {}
 
+
+
+def chosen_tool(choice: dict[str, Any]) -> str:
+    """The function an OpenAI tool_choice object names ("" when it names none properly)."""
+    function = choice.get("function")
+    name = function.get("name") if isinstance(function, dict) else None
+    return name if isinstance(name, str) else ""

@@ -9,8 +9,16 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from unigate.providers.base import Embedded, UpstreamCall, UpstreamFailure
+from unigate.providers.extras import merged
 from unigate.providers.openai_format import openai_embeddings
 from unigate.providers.upstream import open_stream, parse_json, post_json, sse_data
+
+
+def _choices_ok(choices: Any) -> bool:
+    """A list of choice objects whose message or delta, when present, is an object."""
+    return isinstance(choices, list) and all(
+        isinstance(c, dict) and isinstance(c.get("message", {}), dict) and isinstance(c.get("delta", {}), dict)
+        for c in choices)
 
 
 class OpenAICompatible:
@@ -22,7 +30,7 @@ class OpenAICompatible:
         return {"Authorization": f"Bearer {key}"} if key else {}
 
     def payload(self, call: UpstreamCall, *, stream: bool) -> dict[str, Any]:
-        body = {**call.body, **call.extra, "model": call.endpoint.upstream, "stream": stream}
+        body = merged({**call.body, "model": call.endpoint.upstream, "stream": stream}, call.extra)
         if stream:
             body.pop("stream_options", None)
             if "stream_options" in call.provider.params:
@@ -31,6 +39,13 @@ class OpenAICompatible:
         else:
             body.pop("stream_options", None)
         return body
+
+    def request_body(self, call: UpstreamCall, *, stream: bool) -> dict[str, Any]:
+        """The body this adapter sends for `call` (what the hold is computed from)."""
+        return self.payload(call, stream=stream)
+
+    def embedding_body(self, call: UpstreamCall) -> dict[str, Any]:
+        return self.embeddings_payload(call)
 
     def embeddings_url(self, call: UpstreamCall) -> str:
         return f"{call.base_url()}/embeddings"
@@ -41,7 +56,7 @@ class OpenAICompatible:
         for name in ("dimensions", "user"):
             if call.body.get(name) is not None:
                 payload[name] = call.body[name]
-        return {**payload, **call.extra}
+        return merged(payload, call.extra)
 
     async def embed(self, call: UpstreamCall) -> Embedded:
         body = await post_json(self.embeddings_url(call), self.embeddings_payload(call), self.headers(call),
@@ -55,7 +70,7 @@ class OpenAICompatible:
     async def complete(self, call: UpstreamCall) -> dict[str, Any]:
         body = await post_json(self.url(call), self.payload(call, stream=False), self.headers(call), call.timeout,
                                **self.request_options(call))
-        if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
+        if not isinstance(body, dict) or not _choices_ok(body.get("choices")):
             raise UpstreamFailure(None, "The upstream response has no choices.", kind="protocol")
         return body
 
@@ -91,6 +106,9 @@ class OpenAICompatible:
                 parsed = parse_json(data)
                 if isinstance(parsed, dict) and "error" in parsed and "choices" not in parsed:
                     raise UpstreamFailure(None, f"Upstream error mid-stream: {parsed['error']}", kind="protocol")
+                if not isinstance(parsed, dict) or not _choices_ok(parsed.get("choices") or []):
+                    raise UpstreamFailure(None, "The upstream sent a chunk whose choices are not objects.",
+                                          kind="protocol")
                 yield parsed
             if not finished:
                 raise UpstreamFailure(None, "The upstream stream ended before [DONE].", kind="protocol")

@@ -50,6 +50,22 @@ def chunk(
     return out
 
 
-def usage(prompt: int, completion: int) -> dict[str, int]:
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+def usage(prompt: Any, completion: Any) -> dict[str, Any]:
+    """OpenAI's usage object. Counts that are not non-negative integers are passed on as they are, for the
+    gateway to replace with its estimate (and log), never to fail on here."""
+    total = prompt + completion if all(isinstance(v, int) for v in (prompt, completion)) else None
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
+
+
+def tokens_sum(*values: Any) -> Any:
+    """The sum of a provider's token counts where each is a non-negative integer (or absent); otherwise the
+    first invalid one, to be replaced by the estimate."""
+    total = 0
+    for value in values:
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            return value
+        total += value
+    return total
 

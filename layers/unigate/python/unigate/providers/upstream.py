@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import re
 import zlib
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
@@ -23,9 +24,11 @@ def retry_after_seconds(value: str | None) -> float | None:
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         return None
+    # `inf`, `nan` and absurd waits are no advice (they used to overflow into a 500).
+    return max(0.0, seconds) if math.isfinite(seconds) and seconds <= 86_400 else None
 
 
 def error_message(payload: bytes) -> str:
@@ -326,8 +329,9 @@ async def open_stream(url: str, payload: dict[str, Any], headers: dict[str, str]
     """A POST's answer, its body still to be read, closed on exit (which cancels the upstream request
     when the caller stops early). Answers other than 2xx raise; so do transport errors while reading,
     as UpstreamFailure. `server_name`: the URL names the address a custom endpoint vetted, and TLS
-    verifies this host name (see unigate.infra.ssrf). `timeout` bounds connecting (at most
-    transport.CONNECT_TIMEOUT_SECONDS) and each wait for the upstream's next bytes."""
+    verifies this host name (see unigate.infra.ssrf). `timeout` is the call's deadline, in seconds from
+    now: connecting (at most transport.CONNECT_TIMEOUT_SECONDS), each wait for the next bytes and the whole
+    answer, stream included, end by it."""
     import aiohttp
 
     from unigate.infra.transport import CONNECT_TIMEOUT_SECONDS, get_client
@@ -341,7 +345,9 @@ async def open_stream(url: str, payload: dict[str, Any], headers: dict[str, str]
     try:
         response = await get_client(server_name).post(
             url, data=body, headers=headers, allow_redirects=False, server_hostname=server_name,
-            timeout=aiohttp.ClientTimeout(total=None, connect=connect, sock_connect=connect, sock_read=timeout))
+            # `total` is a deadline for the whole call, reading the answer (or the whole stream) included: an
+            # upstream that drips bytes cannot keep it open past the function's own deadline.
+            timeout=aiohttp.ClientTimeout(total=timeout, connect=connect, sock_connect=connect, sock_read=timeout))
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:  # ValueError: a URL aiohttp cannot send to
         raise transport_failure(exc) from None
     answer: Answer | None = None

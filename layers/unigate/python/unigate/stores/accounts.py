@@ -22,8 +22,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from unigate.domain.errors import Conflict, InsufficientCredits, NotFound
+from unigate.domain.money import MAX_MICROS
 from unigate.domain.records import Account, AccountStatus, EntryKind, Hold, LedgerEntry
 from unigate.infra.config import get_settings
+from unigate.infra.observability import count, get_logger
 from unigate.stores.dynamo import TransactionCancelled, ddb, marshal, query_all, transact, unmarshal, values
 
 ACCOUNT_SK = "ACCOUNT"
@@ -158,16 +160,21 @@ def credit(entry: LedgerEntry) -> LedgerEntry:
     return entry
 
 
-def _balance_change(account_id: str, delta: int, *, covered: int | None = None) -> dict[str, Any]:
+def _balance_change(account_id: str, delta: int, *, covered: int | None = None, active: bool = True
+                    ) -> dict[str, Any]:
     """A transaction item that adds `delta` (negative to take) to an existing account's balance. With
-    `covered`, only while the account is active and its balance covers that amount, so it never goes below
-    zero. ADD is DynamoDB's atomic increment: once the condition has found the balance, nothing else reads it."""
+    `covered`, only while its balance covers that amount (and, with `active`, the account is active), so it
+    never goes below zero. ADD is DynamoDB's atomic increment: once the condition has found the balance,
+    nothing else reads it."""
     condition, names = "attribute_exists(account_id)", {}
     amounts = values(delta=delta)
-    if covered is not None:
+    if covered is not None and active:
         condition += " AND #st = :active AND balance >= :covered"
         names = {"#st": "status"}
         amounts.update(values(covered=covered, active=str(AccountStatus.ACTIVE)))
+    elif covered is not None:
+        condition += " AND balance >= :covered"
+        amounts.update(values(covered=covered))
     return {"Update": {
         "TableName": _accounts(), "Key": _account_key(account_id), "UpdateExpression": "ADD balance :delta",
         "ConditionExpression": condition, "ExpressionAttributeValues": amounts,
@@ -233,13 +240,52 @@ def settle_hold(hold: Hold, cost_micros: int, extra: tuple[dict[str, Any], ...] 
     Returns False when the hold was already settled (a retry, or a release racing a settle): then
     nothing changes. `extra` items (unconditional counter updates, such as the attempt's measurement)
     ride in the same transaction, so they cost no extra call and apply exactly when the settle does.
-    The cost is clamped to [0, hold]: a hold is the most a request may cost, so neither a negative nor
-    an absurd upstream usage can raise a balance or overdraw it.
+
+    The charge is the cost, never silently clamped to the hold: a provider that produced more than the hold
+    priced is charged the excess too, conditionally on the balance (it never goes below zero). What the
+    balance cannot cover is written as an `uncollected#<hold>` ledger entry (amount 0, the sum owed in its
+    details) in the same transaction, so it is never dropped; the caller counts it as a metric.
     """
-    cost = min(max(int(cost_micros), 0), hold.amount_micros)
-    refund = hold.amount_micros - cost
+    cost = min(max(int(cost_micros), 0), MAX_MICROS)
+    excess = max(cost - hold.amount_micros, 0)
+    collect = excess
+    for _ in range(3):
+        try:
+            transact(_settle_items(hold, cost, collect, excess - collect) + list(extra))
+        except TransactionCancelled as cancelled:
+            if cancelled.failed(1) or cancelled.failed(2):
+                return False
+            if not (collect and cancelled.failed(0)):
+                raise
+            # The balance moved below the excess: take what it holds now (or nothing, on the last try).
+            account = get_account(hold.account_id)
+            available = max(account.balance_micros, 0) if account else 0
+            collect = min(collect, available)
+            continue
+        break
+    else:
+        collect = 0
+        try:
+            transact(_settle_items(hold, cost, 0, excess) + list(extra))
+        except TransactionCancelled as cancelled:
+            if cancelled.failed(1) or cancelled.failed(2):
+                return False
+            raise
+    if excess > collect:
+        # Alarmed (template.yaml): a provider billed beyond the hold and the balance could not pay for it.
+        count("UncollectedMicros", excess - collect)
+        get_logger().warning("a charge exceeded its hold and the balance", extra={
+            "account_id": hold.account_id, "hold_id": hold.hold_id, "uncollected_micros": excess - collect})
+    return True
+
+
+def _settle_items(hold: Hold, cost: int, collect: int, uncollected: int) -> list[dict[str, Any]]:
+    """The settle transaction's items: the balance change (only while it covers what is taken beyond the hold),
+    the hold's delete, the settle entry, and the uncollected entry when some of the cost cannot be taken."""
+    charged = min(cost, hold.amount_micros) + collect
+    refund = hold.amount_micros - charged
     settled = now_iso()
-    give_back = _balance_change(hold.account_id, refund)
+    give_back = _balance_change(hold.account_id, refund, covered=collect or None, active=False)
     # The hold is deleted, not marked settled: the ledger's settle entry is its record, a second settle or a
     # release racing this one still finds no open hold and changes nothing, and a delete is a cheaper write.
     close = {
@@ -251,21 +297,14 @@ def settle_hold(hold: Hold, cost_micros: int, extra: tuple[dict[str, Any], ...] 
             "ExpressionAttributeValues": values(open="open", amount=hold.amount_micros),
         }
     }
-    entry = LedgerEntry(
-        hold.account_id,
-        f"settle#{hold.hold_id}",
-        EntryKind.SETTLE,
-        refund,
-        settled,
-        {"cost": str(cost), "held": str(hold.amount_micros)},
-    )
-    try:
-        transact([give_back, close, _ledger_put(entry), *extra])
-    except TransactionCancelled as cancelled:
-        if cancelled.failed(1) or cancelled.failed(2):
-            return False
-        raise
-    return True
+    details = {"cost": str(charged), "held": str(hold.amount_micros)}
+    items = [give_back, close, _ledger_put(LedgerEntry(hold.account_id, f"settle#{hold.hold_id}", EntryKind.SETTLE,
+                                                       refund, settled, details))]
+    if uncollected:
+        items.append(_ledger_put(LedgerEntry(hold.account_id, f"uncollected#{hold.hold_id}", EntryKind.UNCOLLECTED,
+                                             0, settled, {"uncollected": str(uncollected), "cost": str(cost),
+                                                          "held": str(hold.amount_micros)})))
+    return items
 
 
 def list_open_holds(account_id: str) -> list[dict[str, Any]]:

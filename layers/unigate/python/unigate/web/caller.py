@@ -4,6 +4,8 @@ caller the API-key authorizer established, the admin's IAM principal, request id
 from __future__ import annotations
 
 import json
+import math
+import time
 import uuid
 from typing import Annotated, Any
 
@@ -131,9 +133,26 @@ async def admin_principal(request: Request) -> str:
 AdminDep = Annotated[str, Depends(admin_principal)]
 
 
+# How the Lambda Web Adapter hands the invocation's Lambda context (with its deadline) to the app.
+LWA_LAMBDA_CONTEXT_HEADER = "x-amzn-lambda-context"
+
+
 def remaining_ms(request: Request) -> int | None:
-    """Milliseconds left before Lambda stops this invocation (None when not under Lambda)."""
+    """Milliseconds left before Lambda stops this invocation: from Mangum's Lambda context, or from the
+    deadline (milliseconds since the epoch) in the Lambda Web Adapter's context header; None when not
+    under Lambda. A deadline in that header can only shorten the configured upstream timeout."""
     context = request.scope.get("aws.context")
     getter = getattr(context, "get_remaining_time_in_millis", None)
-    return int(getter()) if getter else None
+    if getter:
+        return int(getter())
+    header = request.headers.get(LWA_LAMBDA_CONTEXT_HEADER)
+    if not header:
+        return None
+    try:
+        deadline = json.loads(header).get("deadline")
+    except (ValueError, AttributeError):
+        return None
+    if isinstance(deadline, bool) or not isinstance(deadline, int | float) or not math.isfinite(deadline):
+        return None
+    return max(int(deadline - time.time() * 1000), 0)
 
