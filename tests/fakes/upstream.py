@@ -13,6 +13,9 @@ Scripted by the last user message:
   "scenario:overloaded"      (Anthropic) an `event: error` after the first text when streaming
   "scenario:usage:<kind>"    reports USAGE[<family>][<kind>]: cache reads and writes, reasoning, a long prompt
 anything else                  "fake reply to: <text>" (5 words), streamed word by word
+
+Legacy completions (`/completions`, OpenAI's text_completion wire format) are scripted by each prompt the
+same way, and honour n, max_tokens (finish reason "length"), echo and logprobs.
 """
 
 from __future__ import annotations
@@ -290,6 +293,70 @@ def build(fake: FakeUpstream) -> Starlette:
             )
         return sse(events, tail=[b"data: [DONE]\n\n"], pace=0.15 if name == "paced" else 0.002)
 
+    # --- OpenAI legacy completions (vLLM, TGI, together-ai, fireworks-ai, gpt-3.5-turbo-instruct) ------------
+    async def openai_completions(request: Request) -> Response:
+        body = await record(request)
+        scripted = await script(request)
+        if scripted is not None:
+            return scripted
+        prompt = body.get("prompt")
+        if isinstance(prompt, str) or (prompt and isinstance(prompt[0], int)):
+            prompt = [prompt]
+        texts = [p if isinstance(p, str) else " ".join(str(t) for t in p) for p in prompt]
+        name, arg = _scenario(texts[0])
+        if name == "error":
+            return _error(int(arg), "openai")
+        n, limit = body.get("n") or 1, body.get("max_tokens", 16)
+        logprobs, echo = body.get("logprobs"), bool(body.get("echo"))
+        model = body.get("model", "")
+
+        def legacy_logprobs(words: list[str], offset: int) -> dict[str, Any]:
+            offsets = []
+            for word in words:
+                offsets.append(offset)
+                offset += len(word)
+            return {"tokens": words, "token_logprobs": [-0.5] * len(words),
+                    "top_logprobs": [{w: -0.5} for w in words], "text_offset": offsets}
+
+        outputs = []  # (index, prefix, words, finish)
+        for p_index, text in enumerate(texts):
+            words = _words(text)
+            finish = "length" if len(words) > limit else "stop"
+            for j in range(n):
+                outputs.append((p_index * n + j, text if echo else "", words[:limit], finish))
+        produced = sum(len(w) for _, _, w, _ in outputs)
+        usage = {"prompt_tokens": PROMPT_TOKENS * len(texts), "completion_tokens": produced,
+                 "total_tokens": PROMPT_TOKENS * len(texts) + produced}
+        if not body.get("stream"):
+            choices = [{"text": prefix + "".join(words), "index": index,
+                        "logprobs": legacy_logprobs(words, len(prefix)) if logprobs is not None else None,
+                        "finish_reason": finish} for index, prefix, words, finish in outputs]
+            out: dict[str, Any] = {"id": "cmpl-fake", "object": "text_completion", "created": int(time.time()),
+                                   "model": model, "choices": choices}
+            if name != "nousage":
+                out["usage"] = usage
+            return JSONResponse(out)
+
+        def c(index: int, text: str, finish: str | None = None, lp: Any = None) -> dict[str, Any]:
+            return {"id": "cmpl-fake", "object": "text_completion", "created": 1, "model": model,
+                    "choices": [{"text": text, "index": index, "logprobs": lp, "finish_reason": finish}]}
+
+        events: list[Any] = []
+        for index, prefix, words, finish in outputs:
+            if prefix:
+                events.append(c(index, prefix))
+            offset = len(prefix)
+            for word in words:
+                events.append(c(index, word, lp=legacy_logprobs([word], offset) if logprobs is not None else None))
+                offset += len(word)
+            events.append(c(index, "", finish))
+        if name == "truncate":
+            return sse(events[:3])
+        if (body.get("stream_options") or {}).get("include_usage") and name != "nousage":
+            events.append({"id": "cmpl-fake", "object": "text_completion", "created": 1, "model": model,
+                           "choices": [], "usage": usage})
+        return sse(events, tail=[b"data: [DONE]\n\n"], pace=0.15 if name == "paced" else 0.002)
+
     # --- Anthropic Messages ----------------------------------------------------------------------------
     async def anthropic_messages(request: Request) -> Response:
         body = await record(request)
@@ -533,6 +600,7 @@ def build(fake: FakeUpstream) -> Starlette:
             Route("/v1beta/models/{rest:path}", gemini, methods=["POST"]),
             Route("/{prefix:path}/chat/completions", openai_chat, methods=["POST"]),
             Route("/{prefix:path}/responses", openai_responses, methods=["POST"]),
+            Route("/{prefix:path}/completions", openai_completions, methods=["POST"]),
             Route("/{prefix:path}/embeddings", openai_embeddings, methods=["POST"]),
         ]
     )
@@ -610,6 +678,7 @@ def catalog_override(url: str) -> dict[str, Any]:
                 "secret": "together-ai",
                 "env": "TOGETHER_API_KEY",
                 "params": ["temperature", "max_tokens", "stream", "stream_options", "stop"],
+                "native": ["completions"],
             },
             "anthropic": {
                 "family": "anthropic",
@@ -668,6 +737,8 @@ def catalog_override(url: str) -> dict[str, Any]:
                 "base_url": f"{url}/vllm/v1",
                 "secret": None,
                 "params": ["temperature", "max_tokens", "stream", "stream_options"],
+                # A self-hosted vLLM serves /v1/completions itself.
+                "native": ["completions"],
             },
         },
         "endpoints": {

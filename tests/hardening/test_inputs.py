@@ -184,3 +184,49 @@ def test_bad_bodies_on_the_other_paid_routes(server: LocalServer, before: Any, p
     response = _post(server, json.dumps(body), path=path)
     assert response.status_code == status, response.text
     assert isinstance(response.json()["error"], str if path.startswith("/v0") else dict)
+
+
+AZURE = "/openai/deployments/gpt-4o@openai"
+LEGACY = {"model": "gpt-4o@openai", "prompt": "hello"}
+SURFACE_BODIES: list[tuple[str, str, Any, int]] = [
+    ("/v1/completions", "api_base", {**LEGACY, "api_base": "http://169.254.169.254"}, 400),
+    ("/v1/completions", "nested api_key", {**LEGACY, "metadata": {"x": {"api_key": "sk"}}}, 400),
+    ("/v1/completions", "NaN", '{"model": "gpt-4o@openai", "prompt": "x", "temperature": NaN}', 400),
+    ("/v1/completions", "deep nesting", '{"model": "gpt-4o@openai", "prompt": ' + _deep(10_000) + "}", 400),
+    ("/v1/completions", "prompt an object", {**LEGACY, "prompt": {"text": "x"}}, 400),
+    ("/v1/completions", "mixed prompt list", {**LEGACY, "prompt": ["x", [1, 2]]}, 400),
+    ("/v1/completions", "negative tokens", {**LEGACY, "prompt": [-1]}, 400),
+    ("/v1/completions", "3,000 prompts", {**LEGACY, "prompt": ["x"] * 3_000}, 400),
+    ("/v1/completions", "max_tokens beyond the limit", {**LEGACY, "max_tokens": 10_000_000}, 400),
+    ("/v1/completions", "best_of huge", {**LEGACY, "best_of": 10**6}, 400),
+    ("/v1/completions", "a fallback array", [LEGACY, LEGACY], 400),
+    ("/v1/completions", "unknown model", {**LEGACY, "model": "gpt-9@openai"}, 404),
+    ("/v0/completions", "echo not a boolean", {**LEGACY, "echo": "yes"}, 400),
+    ("/v0/completions", "over the size limit", {**LEGACY, "prompt": "x" * 1_100_000}, 413),
+    (f"{AZURE}/chat/completions?api-version=2024-10-21", "api_base", {**GOOD, "api_base": "http://x"}, 400),
+    (f"{AZURE}/chat/completions?api-version=2024-10-21", "malformed JSON", '{"messages": [', 400),
+    (f"{AZURE}/chat/completions?api-version=2024-10-21", "empty messages", {"messages": []}, 400),
+    (f"{AZURE}/chat/completions?api-version=2024-10-21", "a fallback array", [GOOD], 400),
+    (f"{AZURE}/chat/completions", "no api-version", GOOD, 400),
+    (f"{AZURE}/chat/completions?api-version=../../x", "path-like api-version", GOOD, 400),
+    ("/openai/deployments/..%20%3B%20drop/chat/completions?api-version=2024-10-21", "odd deployment", GOOD, 404),
+    ("/openai/deployments/gpt-4o@nope/chat/completions?api-version=2024-10-21", "unknown provider", GOOD, 404),
+    (f"{AZURE}/embeddings?api-version=2024-10-21", "chat model", {"input": "x"}, 422),
+    (f"{AZURE}/completions?api-version=2024-10-21", "no prompt", {}, 400),
+]
+
+
+@pytest.mark.parametrize(("path", "case", "body", "status"), SURFACE_BODIES, ids=[c for _, c, _, _ in SURFACE_BODIES])
+def test_bad_bodies_on_completions_and_azure(server: LocalServer, before: Any, path: str, case: str, body: Any,
+                                            status: int) -> None:
+    """Legacy completions and the Azure surface: each refusal in its own envelope, before any hold."""
+    response = _post(server, body if isinstance(body, str) else json.dumps(body), path=path)
+    assert response.status_code == status, (case, response.text[:300])
+    error = response.json()["error"]
+    if path.startswith("/openai/"):
+        assert isinstance(error["code"], str)
+        assert isinstance(error["message"], str)
+    elif path.startswith("/v1/"):
+        assert set(error) == {"message", "type", "param", "code"}
+    else:
+        assert isinstance(error, str)

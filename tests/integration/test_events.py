@@ -111,6 +111,23 @@ EXPECTED: dict[tuple[str, str], Any] = {
     ("credit_topup", "one_off"): None,
     ("endpoint_probe", "scheduled"): ["echo@echo"],
     ("endpoint_probe", "configured_list"): ["echo@echo"],
+    ("completions", "echo"): (200, "Hello from an event"),
+    ("completions", "echo_stream"): (200, "Hello from an eventHello from an event"),
+    ("completions", "unify_surface"): (200, "Hello from an event"),
+    ("completions", "several_prompts_translated"): (400, {"error": {
+        "message": "Several prompts in one request need an endpoint that serves completions natively.",
+        "type": "invalid_request_error", "param": "prompt", "code": None}}),
+    ("azure_openai", "chat"): (200, "Hello from an event"),
+    ("azure_openai", "chat_stream"): (200, "Hello from an event"),
+    ("azure_openai", "completions"): (200, "Hello from an event"),
+    ("azure_openai", "embeddings"): (200, 2),
+    ("azure_openai", "missing_api_version"): (400, {"error": {
+        "code": "MissingApiVersionParameter",
+        "message": "The api-version query parameter (?api-version=) is required for all requests.",
+        "param": "api-version"}}),
+    ("azure_openai", "unknown_deployment"): (404, {"error": {
+        "code": "DeploymentNotFound", "message": "The API deployment for this resource does not exist. If you created "
+        "the deployment within the last 5 minutes, please wait a moment and try again.", "param": "deployment"}}),
     ("chat_completions", "echo"): (200, "Hello from an event"),
     ("chat_completions", "echo_openai_surface"): (200, "Hello from an event"),
     ("chat_completions", "echo_stream"): (200, "Hello from an event"),
@@ -398,3 +415,55 @@ def test_simple_events(path: Path, event_keys: dict[str, str]) -> None:
     response = _invoke(path)
     assert response["statusCode"] == status, response["body"]
     assert json.loads(response["body"]) == expected
+
+
+def _text_of(body: dict[str, Any]) -> str:
+    choice = body["choices"][0]
+    return choice["text"] if body["object"] == "text_completion" else choice["message"]["content"]
+
+
+def _streamed(body: str) -> tuple[str, dict[str, Any]]:
+    """A stream's text and its last chunk (the usage chunk)."""
+    events = [line[6:] for line in body.split("\n\n") if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    text = "".join(c["choices"][0]["text"] if c["object"] == "text_completion" else
+                   c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
+    return text, chunks[-1]
+
+
+@pytest.mark.parametrize("path", [p for p in CASES if p.parent.name in ("completions", "azure_openai")],
+                         ids=lambda p: f"{p.parent.name}-{p.stem}")
+def test_completions_and_azure_events(path: Path, event_keys: dict[str, str]) -> None:
+    """Legacy completions and the Azure surface (against deployments of mixed-case names): what they return,
+    the balance moved by exactly the cost, and refusals before any hold in the surface's envelope."""
+    from unigate.accounts import accounts
+    from unigate.catalog import deployments
+    from unigate.stores import accounts as store
+
+    deployments.create("Echo-Team", "echo@echo")
+    deployments.create("echo-EMBED-team", "echo-embed@echo")
+    status, expected = EXPECTED[(path.parent.name, path.stem)]
+    response = _invoke(path)
+    assert response["statusCode"] == status, response["body"]
+    headers = {k.lower(): v for k, v in response["headers"].items()}
+    balance = accounts.get_account(EVENT_ACCOUNT).balance_micros
+    if isinstance(expected, dict):
+        assert json.loads(response["body"]) == expected
+        assert balance == 10_000_000
+    elif headers["content-type"].startswith("text/event-stream"):
+        text, last = _streamed(response["body"])
+        assert text == expected
+        assert balance == 10_000_000 - round(last["usage"]["cost"] * 1_000_000)
+    else:
+        body = json.loads(response["body"])
+        if isinstance(expected, int):
+            assert len(body["data"]) == expected
+        else:
+            assert _text_of(body) == expected
+        assert balance == 10_000_000 - round(body["usage"]["cost"] * 1_000_000)
+        assert headers["x-unigate-endpoint"].startswith("echo")
+        if path.parent.name == "azure_openai":
+            assert headers["x-unigate-deployment"] in ("Echo-Team", "echo-EMBED-team")
+    assert store.ledger_sum(EVENT_ACCOUNT) == balance
+    assert store.list_open_holds(EVENT_ACCOUNT) == []

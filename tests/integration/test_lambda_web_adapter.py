@@ -172,3 +172,55 @@ def test_the_messages_run_sh_streams_anthropics_events_like_the_adapter(moto_ser
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.mark.parametrize(("function", "path", "body"), [
+    ("CompletionsFunction", "/v1/completions",
+     {"model": "llama-3.1-8b-chat@local-vllm", "prompt": "scenario:paced", "stream": True}),
+    ("AzureOpenAIFunction", "/openai/deployments/LLAMA-@-VLLM/chat/completions?api-version=2024-10-21",
+     {"messages": [{"role": "user", "content": "scenario:paced"}], "stream": True}),
+])
+def test_the_other_streaming_functions_run_under_the_adapter(function: str, path: str, body: dict,
+                                                              moto_server: str, fake_upstream, tmp_path: Path) -> None:
+    """Legacy completions and the Azure surface are deployed the same way: their run.sh streams too."""
+    from unigate.accounts import accounts, billing
+
+    accounts.create_account(account_id="acct_lwa")
+    billing.grant("acct_lwa", 1_000_000, idempotency_key="lwa")
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps(catalog_override(fake_upstream.url)))
+    port = free_port()
+    env = _lambda_environment(moto_server, catalog, port)
+    spec = template().functions()[function]
+    env.update({**spec.environment, "AWS_LWA_PORT": str(port), "LAMBDA_TASK_ROOT": str(spec.code_dir)})
+    process = subprocess.Popen(["sh", str(spec.code_dir / "run.sh")], env=env, cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+            assert time.monotonic() < deadline, "run.sh did not become ready"
+            time.sleep(0.1)
+        context = {"requestId": "lwa-request-2", "stage": "api",
+                   "authorizer": {"account_id": "acct_lwa", "key_id": "key_lwa", "allowed_models": "[]"}}
+        arrivals, lines = [], []
+        with httpx.stream("POST", base + path.replace("LLAMA-@-VLLM", "llama-3.1-8b-chat@local-vllm"), json=body,
+                          timeout=30, headers={"x-amzn-request-context": json.dumps(context)}) as response:
+            assert response.status_code == 200, response.read()
+            assert response.headers["content-type"].startswith("text/event-stream")
+            for line in response.iter_lines():
+                if line.startswith("data: "):
+                    lines.append(line[6:])
+                    arrivals.append(time.monotonic())
+        assert lines[-1] == "[DONE]"
+        assert arrivals[-2] - arrivals[0] > 0.3  # paced words arrive spread out, not in one burst
+        assert accounts.get_account("acct_lwa").balance_micros < 1_000_000
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

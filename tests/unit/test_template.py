@@ -147,6 +147,19 @@ def _transformed() -> dict:
     return transform(document, {}, Policies())
 
 
+# The routes API Gateway streams (responseTransferMode: STREAM), and the function behind each.
+STREAMING = {
+    "/v0/chat/completions": "ChatCompletionsFunction", "/v1/chat/completions": "ChatCompletionsFunction",
+    "/v0/completions": "CompletionsFunction", "/v1/completions": "CompletionsFunction",
+    "/v1/messages": "MessagesFunction", "/v1/messages/count_tokens": "MessagesFunction",
+    # Every Responses route: the Lambda Web Adapter serves only streaming invocations.
+    **dict.fromkeys(("/v1/responses", "/v1/responses/input_tokens", "/v1/responses/{response_id}",
+                     "/v1/responses/{response_id}/input_items"), "ResponsesFunction"),
+    **{f"/openai/deployments/{{deployment}}/{route}": "AzureOpenAIFunction"
+       for route in ("chat/completions", "completions", "embeddings")},
+}
+
+
 def test_the_deployed_api_has_every_route_but_the_consoles_behind_the_authorizer_and_chat_streams() -> None:
     resources = _transformed()["Resources"]
     (api,) = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::RestApi"]
@@ -161,24 +174,18 @@ def test_the_deployed_api_has_every_route_but_the_consoles_behind_the_authorizer
             assert spec["security"] == expected, path
             integration = spec["x-amazon-apigateway-integration"]
             uri = integration["uri"]["Fn::Sub"]
-            if path.endswith("/chat/completions"):
+            streamed_by = STREAMING.get(path)
+            if streamed_by is not None:
                 assert integration["responseTransferMode"] == "STREAM"
-                assert "/2021-11-15/functions/${ChatCompletionsFunction.Arn}/response-streaming-invocations" in uri
-            elif path.startswith("/v1/responses"):
-                # Every Responses route: the Lambda Web Adapter serves only streaming invocations.
-                assert integration["responseTransferMode"] == "STREAM"
-                assert "/2021-11-15/functions/${ResponsesFunction.Arn}/response-streaming-invocations" in uri
-            elif path.startswith("/v1/messages"):
-                assert integration["responseTransferMode"] == "STREAM"
-                assert "/2021-11-15/functions/${MessagesFunction.Arn}/response-streaming-invocations" in uri
+                assert f"/2021-11-15/functions/${{{streamed_by}.Arn}}/response-streaming-invocations" in uri
             else:
                 assert "responseTransferMode" not in integration
                 assert uri.endswith("/invocations")
-    for name in ("ChatCompletionsFunction", "ResponsesFunction"):
-        streamed = resources[name]["Properties"]
-        assert streamed["Handler"] == "run.sh"
-        assert streamed["Environment"]["Variables"]["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
-        assert streamed["Environment"]["Variables"]["AWS_LWA_INVOKE_MODE"] == "response_stream"
+    for function in set(STREAMING.values()):
+        streaming = resources[function]["Properties"]
+        assert streaming["Handler"] == "run.sh"
+        assert streaming["Environment"]["Variables"]["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
+        assert streaming["Environment"]["Variables"]["AWS_LWA_INVOKE_MODE"] == "response_stream"
 
 
 def test_alarms_cover_what_operators_need_and_notify_the_topic() -> None:
@@ -192,8 +199,8 @@ def test_alarms_cover_what_operators_need_and_notify_the_topic() -> None:
     # Issue #29: money the gateway could not collect, settles that never landed, holds the sweeper charged.
     assert {("unigate", name) for name in ("UncollectedMicros", "SettleFailures", "StaleHoldsCharged")} <= watched
     errors = {a["Dimensions"][0]["Value"]["Ref"] for a in alarms.values() if a["MetricName"] == "Errors"}
-    assert {"AuthorizerFunction", "ChatCompletionsFunction", "CreditsFunction", "CatalogFunction",
-            "CreditTopupFunction"} <= errors
+    assert {"AuthorizerFunction", "ChatCompletionsFunction", "CompletionsFunction", "AzureOpenAIFunction",
+            "CreditsFunction", "CatalogFunction", "CreditTopupFunction"} <= errors
     for alarm in alarms.values():
         assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
 

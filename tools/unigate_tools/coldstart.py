@@ -25,6 +25,8 @@ SAMPLE_EVENTS = {
     "AuthorizerFunction": "authorizer/valid_key.json",
     "CreditsFunction": "credits/credits.json",
     "ChatCompletionsFunction": "chat_completions/echo.json",
+    "CompletionsFunction": "completions/echo.json",
+    "AzureOpenAIFunction": "azure_openai/unknown_deployment.json",
     "MessagesFunction": "messages/echo.json",
     "CatalogFunction": "catalog/models.json",
     "EndpointProbeFunction": "endpoint_probe/scheduled.json",

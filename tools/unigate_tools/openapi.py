@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from unigate import __version__
 from unigate.dialects.anthropic_messages import CountTokensRequest, MessagesRequest
+from unigate.dialects.completions import CompletionRequest
 from unigate.dialects.openai_responses import InputTokensRequest, ResponsesRequest
 from unigate.domain.request_models import (
     ChatCompletionRequest,
@@ -58,6 +59,16 @@ class ChatCompletion(BaseModel):
     usage: Usage
 
 
+class TextCompletion(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    object: str = "text_completion"
+    created: int
+    model: str = Field(description="the endpoint that answered")
+    choices: list[dict[str, Any]]
+    usage: Usage
+
+
 ERRORS = {
     "400": "Malformed body, parameter or model string, or a forbidden field",
     "401": "Unknown, revoked, expired or malformed API key",
@@ -77,15 +88,22 @@ ERROR_SCHEMAS = {
         "type": "object", "required": ["message", "type"],
         "properties": {"message": {"type": "string"}, "type": {"type": "string"},
                        "param": {"type": ["string", "null"]}, "code": {"type": ["string", "null"]}}}}},
+    "AzureErrorBody": {"type": "object", "required": ["error"], "properties": {"error": {
+        "type": "object", "required": ["code", "message"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "param": {"type": "string"},
+                       "innererror": {"type": "object"}}}}},
     "AnthropicErrorBody": {"type": "object", "required": ["type", "error"], "properties": {
         "type": {"const": "error"}, "error": {"type": "object", "required": ["type", "message"], "properties": {
             "type": {"type": "string"}, "message": {"type": "string"}}}}},
 }
+AZURE = "/openai/deployments/{deployment}"
 
 
 def _describe_errors(path: str, operation: dict[str, Any]) -> None:
-    """The contract's error statuses, in the shape of the surface (v0: Unify's, v1: OpenAI's envelope)."""
-    shape = "OpenAIErrorBody" if path.startswith("/v1/") else "ErrorBody"
+    """The contract's error statuses, in the shape of the surface (v0: Unify's, v1: OpenAI's, /v1/messages:
+    Anthropic's, /openai: Azure's envelope)."""
+    azure, v1 = path.startswith(AZURE), path.startswith("/v1/")
+    shape = "AzureErrorBody" if azure else "OpenAIErrorBody" if v1 else "ErrorBody"
     schema: dict[str, Any] = {"oneOf": [{"$ref": f"#/components/schemas/{shape}"},
                                         {"$ref": "#/components/schemas/DetailBody"}]}
     if path.startswith("/v1/messages"):
@@ -105,23 +123,41 @@ REQUEST_MODELS: dict[str, type[BaseModel]] = {
     "/v0/embeddings": EmbeddingRequest, "/v1/embeddings": EmbeddingRequest,
     "/v0/images/embeddings": ImageEmbeddingRequest, "/v0/inference": InferenceRequest,
     "/v1/responses": ResponsesRequest, "/v1/responses/input_tokens": InputTokensRequest,
+    "/v0/completions": CompletionRequest, "/v1/completions": CompletionRequest,
+    f"{AZURE}/chat/completions": ChatCompletionRequest, f"{AZURE}/embeddings": EmbeddingRequest,
+    f"{AZURE}/completions": CompletionRequest,
     "/v1/messages": MessagesRequest, "/v1/messages/count_tokens": CountTokensRequest,
 }
 
 
-def _schema(model: type[BaseModel], schemas: dict[str, Any]) -> dict[str, str]:
+def _schema(model: type[BaseModel], schemas: dict[str, Any], *, azure: bool = False) -> dict[str, str]:
     found = model.model_json_schema(ref_template="#/components/schemas/{model}")
     schemas.update(found.pop("$defs", {}))
-    schemas[model.__name__] = found
-    return {"$ref": f"#/components/schemas/{model.__name__}"}
+    name = model.__name__
+    if azure:  # the deployment in the path is the model
+        name = f"Azure{name}"
+        found = {**found, "title": name, "required": [f for f in found.get("required", []) if f != "model"]}
+    schemas[name] = found
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _streamed(description: str, model: type[BaseModel], event: str, schemas: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": _schema(model, schemas)},
+                    # Before OpenAPI 3.2 an event stream's schema describes each event.
+                    "text/event-stream": {"schema": {"type": "object", "required": ["data"], "properties": {
+                        "event": {"type": "string"},
+                        "data": {"type": "string", "description": f"a {event} as JSON, or [DONE]"},
+                    }}}}}
 
 
 def _describe_body(path: str, operation: dict[str, Any], schemas: dict[str, Any]) -> None:
     model = REQUEST_MODELS.get(path)
     if model is None:
         return
-    schema: dict[str, Any] = _schema(model, schemas)
-    if path.endswith("/chat/completions"):  # a JSON array body holds whole fallback requests
+    schema: dict[str, Any] = _schema(model, schemas, azure=path.startswith(AZURE))
+    if path in ("/v0/chat/completions", "/v1/chat/completions"):  # a JSON array body holds whole fallback requests
         schema = {"oneOf": [schema, {"type": "array", "items": schema, "minItems": 1, "maxItems": 8}]}
     operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
     if path == "/v1/messages":
@@ -137,15 +173,14 @@ def _describe_body(path: str, operation: dict[str, Any], schemas: dict[str, Any]
         operation["responses"]["200"] = {"description": "The prompt's input tokens (nothing is charged).",
                                          "content": {"application/json": {"schema": _schema(TokenCount, schemas)}}}
     if path.endswith("/chat/completions"):
-        operation["responses"]["200"] = {
-            "description": "A chat.completion, or with stream: true server-sent events of chat.completion.chunk "
-                           "ending with a usage chunk and [DONE].",
-            "content": {"application/json": {"schema": _schema(ChatCompletion, schemas)},
-                        # Before OpenAPI 3.2 an event stream's schema describes each event.
-                        "text/event-stream": {"schema": {"type": "object", "required": ["data"], "properties": {
-                            "event": {"type": "string"},
-                            "data": {"type": "string", "description": "a chat.completion.chunk as JSON, or [DONE]"},
-                        }}}}}
+        operation["responses"]["200"] = _streamed(
+            "A chat.completion, or with stream: true server-sent events of chat.completion.chunk ending with a "
+            "usage chunk and [DONE].", ChatCompletion, "chat.completion.chunk", schemas)
+    elif path.endswith("/completions"):
+        operation["responses"]["200"] = _streamed(
+            "A text_completion, or with stream: true server-sent events of text_completion chunks ending with "
+            "[DONE] (a usage chunk first with stream_options.include_usage).", TextCompletion, "text_completion",
+            schemas)
     if path == "/v1/responses":
         operation["responses"]["200"] = {
             "description": "A response, or with stream: true server-sent events of the Responses stream "

@@ -258,7 +258,7 @@ def _provider_entry(provider: Provider, entries: list[dict[str, Any]]) -> dict[s
         out["api_version"] = provider.api_version
     out["params"] = sorted(params)
     if provider.native:
-        out["native"] = list(provider.native)
+        out["native"] = sorted(provider.native)
     return out
 
 

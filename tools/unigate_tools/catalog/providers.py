@@ -45,8 +45,9 @@ def _compat(name: str, litellm: str | tuple[str, ...], base_url: str, env: str |
 
 
 PROVIDERS: tuple[Provider, ...] = (
-    Provider("openai", "openai", ("openai",), "https://api.openai.com/v1", "OPENAI_API_KEY", FULL,
-             ("completions", "responses")),
+    # OpenAI serves /v1/completions only for its instruct models, which the source lists apart (mode
+    # "completion"): its chat models are translated for completions requests.
+    Provider("openai", "openai", ("openai",), "https://api.openai.com/v1", "OPENAI_API_KEY", FULL, ("responses",)),
     Provider("anthropic", "anthropic", ("anthropic",), "https://api.anthropic.com/v1", "ANTHROPIC_API_KEY",
              ("temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "parallel_tool_calls", "stream",
               "stream_options", "user"), ("messages",)),
@@ -60,7 +61,7 @@ PROVIDERS: tuple[Provider, ...] = (
     Provider("aws-bedrock", "bedrock", ("bedrock_converse", "bedrock"), None, None,
              ("temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "stream", "stream_options")),
     Provider("azure-openai", "azure-openai", ("azure",), "https://YOUR-RESOURCE.openai.azure.com",
-             "AZURE_OPENAI_API_KEY", FULL, ("completions", "responses"), api_version="2024-10-21"),
+             "AZURE_OPENAI_API_KEY", FULL, ("responses",), api_version="2024-10-21"),
     Provider("azure-ai", "azure-ai", ("azure_ai",), "https://YOUR-RESOURCE.services.ai.azure.com/models",
              "AZURE_AI_API_KEY", (*CORE, "stream_options"), api_version="2024-05-01-preview"),
     _compat("mistral-ai", "mistral", "https://api.mistral.ai/v1", "MISTRAL_API_KEY", params=(*CORE, "n")),

@@ -54,7 +54,7 @@ class ProviderSpec(BaseModel):
     params: frozenset[str] = frozenset()
     # The client dialects this provider serves natively ("messages", "responses", "completions"): those
     # requests are passed through as sent instead of translated through the chat form.
-    native: tuple[Native, ...] = ()
+    native: frozenset[Native] = frozenset()
     # The most input tokens one image can be billed, for every endpoint without its own figure.
     max_image_tokens: int | None = Field(default=None, gt=0)
 
@@ -101,15 +101,17 @@ class EndpointSpec(BaseModel):
     dimensions: int | None = Field(default=None, gt=0)
     any_dimensions: bool = False
     dimension_choices: tuple[int, ...] = ()
-    # Overrides the provider's `native` list for this endpoint (None: the provider's).
-    native: frozenset[str] | None = None
     image_input: bool = False
     image: Decimal = Field(default=Decimal(0), ge=0, description="USD per input image")
     # The most input tokens one image in a chat request can be billed (None: the family's default above).
     max_image_tokens: int | None = Field(default=None, gt=0)
     capabilities: tuple[str, ...] = ()
     deprecation_date: str | None = None
-    native: tuple[Native, ...] | None = None
+    # Overrides the provider's `native` for this endpoint (an instruct model of a chat provider).
+    native: frozenset[Native] | None = None
+
+    def serves_natively(self, provider: ProviderSpec, dialect: Native) -> bool:
+        return dialect in (self.native if self.native is not None else provider.native)
 
     @property
     def model(self) -> str:
@@ -186,9 +188,9 @@ class Catalog:
     def native(self, endpoint: EndpointSpec) -> tuple[str, ...]:
         """The dialects the endpoint's upstream serves natively (the endpoint's own list, else its provider's)."""
         if endpoint.native is not None:
-            return endpoint.native
+            return tuple(sorted(endpoint.native))
         provider = self.providers.get(endpoint.provider)
-        return provider.native if provider else ()
+        return tuple(sorted(provider.native)) if provider else ()
 
 
 def _read(text: str, origin: str) -> dict[str, dict[str, object]]:

@@ -44,7 +44,7 @@ from unigate.gateway import ratelimits, routing
 from unigate.infra.config import get_settings
 from unigate.infra.observability import count, get_logger
 from unigate.providers import adapter_for
-from unigate.providers.base import UpstreamCall, UpstreamFailure, scrub, scrubbed, secrets_of
+from unigate.providers.base import Adapter, UpstreamCall, UpstreamFailure, scrub, scrubbed, secrets_of
 from unigate.stores.metrics import Measurement, window_update
 
 MAX_ALTERNATIVES = 8
@@ -118,6 +118,10 @@ class Prepared:
             # Parameter names come from the request: percent-encoded, so any name makes a valid header value.
             headers["x-unigate-dropped-params"] = ",".join(sorted(quote(name, safe="") for name in self.dropped))
         return headers
+
+    def adapter(self) -> Adapter:
+        """What the attempt calls: the provider's adapter (a dialect served natively wraps it)."""
+        return adapter_for(self.provider.family)
 
     @property
     def output_filter(self) -> tuple[FilterCategory, ...]:
@@ -565,7 +569,7 @@ async def _attempt(prepared: Prepared, caller: Caller, timeout: float, runner: R
 
 async def _attempt_with(attempt: Attempt, call: UpstreamCall) -> Completed | Streamed:
     prepared = attempt.prepared
-    adapter = adapter_for(prepared.provider.family)
+    adapter = prepared.adapter()
     if prepared.stream:
         upstream = adapter.stream(call).__aiter__()
         # The first chunk is awaited here, so a refused or failing upstream can still be retried, fall

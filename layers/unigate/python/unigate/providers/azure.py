@@ -32,6 +32,9 @@ class AzureOpenAI(_AzureKey):
     def embeddings_url(self, call: UpstreamCall) -> str:
         return self.url(call, "embeddings")
 
+    def completions_url(self, call: UpstreamCall) -> str:
+        return self.url(call, "completions")
+
     # The deployment in the URL names the model.
     def payload(self, call: UpstreamCall, *, stream: bool) -> dict[str, Any]:
         body = super().payload(call, stream=stream)

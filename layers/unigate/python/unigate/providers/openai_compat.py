@@ -74,9 +74,29 @@ class OpenAICompatible:
             raise UpstreamFailure(None, "The upstream response has no choices.", kind="protocol")
         return body
 
-    async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
-        payload = self.payload(call, stream=True)
-        async with open_stream(self.url(call), payload, self.headers(call), call.timeout,
+    def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
+        return self._events(self.url(call), self.payload(call, stream=True), call)
+
+    # Legacy completions (/completions), for upstreams that serve them natively (catalog `native`): the
+    # request is OpenAI's completions body, the answers are OpenAI's text_completion objects as they are.
+    def completions_url(self, call: UpstreamCall) -> str:
+        return f"{call.base_url()}/completions"
+
+    def completions_payload(self, call: UpstreamCall, *, stream: bool) -> dict[str, Any]:
+        return self.payload(call, stream=stream)
+
+    async def text_complete(self, call: UpstreamCall) -> dict[str, Any]:
+        body = await post_json(self.completions_url(call), self.completions_payload(call, stream=False),
+                               self.headers(call), call.timeout, **self.request_options(call))
+        if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
+            raise UpstreamFailure(None, "The upstream response has no choices.", kind="protocol")
+        return body
+
+    def text_stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
+        return self._events(self.completions_url(call), self.completions_payload(call, stream=True), call)
+
+    async def _events(self, url: str, payload: dict[str, Any], call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
+        async with open_stream(url, payload, self.headers(call), call.timeout,
                                **self.request_options(call)) as response:
             finished = False
             async for _, data in sse_data(response):

@@ -51,7 +51,14 @@ def error_body(surface: Surface, message: str, *, kind: str, param: str | None, 
 
         return anthropic_error(status, message)
     if surface == "azure":
-        return {"error": {"code": code or kind, "message": message}}
+        # Azure's `code` is a string: the precise code where there is one, the status otherwise (as Azure's own
+        # 401 and 429); `param` names the field at fault when there is one.
+        error: dict[str, Any] = {"code": code or str(status), "message": message}
+        if param is not None:
+            error["param"] = param
+        if code == "content_filter":
+            error["innererror"] = {"code": "ResponsibleAIPolicyViolation"}
+        return {"error": error}
     if surface == "openai":
         return {"error": {"message": message, "type": kind, "param": param, "code": code}}
     return {"error": message}
@@ -101,7 +108,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
         errors = exc.errors()
         in_body = bool(errors) and tuple(errors[0].get("loc", ()))[:1] == ("body",)
-        if in_body or _is_openai_surface(request.url.path):
+        if in_body or _is_openai_surface(request.url.path) or request.url.path.startswith("/openai/"):
             # A body (an admin route's) is a 400 naming its field, as the paid routes' bodies are.
             located = [{**error, "loc": tuple(error.get("loc", ()))[1:]} for error in errors]
             return error_response(request, invalid(located, exc.body if in_body else None))

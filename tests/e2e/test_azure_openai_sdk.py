@@ -1,0 +1,149 @@
+"""The official `openai.AzureOpenAI` client against the local server's Azure OpenAI surface
+(/openai/deployments/{deployment}/...?api-version=...), as a user points it at unigate deployments."""
+
+from __future__ import annotations
+
+import base64
+import struct
+import uuid
+
+import httpx
+import openai
+import pytest
+
+from tests.e2e.conftest import LocalServer
+from tests.e2e.test_openai_sdk import _cost, _credits
+from tests.fakes.upstream import CANARY_KEYS
+
+API_VERSION = "2024-10-21"
+
+
+def _azure(server: LocalServer, key: str | None = None, *, bearer: bool = False) -> openai.AzureOpenAI:
+    """The client as Azure's docs configure it: the key goes in the `api-key` header only (or, with `bearer`,
+    also as Authorization: Bearer, which unigate takes as well)."""
+    key = key or server.key
+    headers = {"Authorization": f"Bearer {key}"} if bearer else {}
+    return openai.AzureOpenAI(azure_endpoint=server.url, api_key=key, api_version=API_VERSION, max_retries=0,
+                              timeout=30, default_headers=headers)
+
+
+def _deployment(server: LocalServer, endpoint: str, *options: str) -> str:
+    name = f"Team-Azure-{uuid.uuid4().hex[:6].upper()}"
+    server.cli_json("deployments", "create", name, "--endpoint", endpoint, *options)
+    return name
+
+
+def _post(server: LocalServer, path: str, body: object, **params: str) -> httpx.Response:
+    return httpx.post(f"{server.url}{path}", json=body, params=params, timeout=30,
+                      headers={"Authorization": f"Bearer {server.key}"})
+
+
+def test_chat_against_a_deployment_in_any_case(server: LocalServer) -> None:
+    name = _deployment(server, "echo@echo")
+    before = _credits(server)
+    client = _azure(server)
+    raw = client.chat.completions.with_raw_response.create(
+        model=name.lower(), messages=[{"role": "user", "content": "Hello, Azure!"}])
+    completion = raw.parse()
+    assert completion.choices[0].message.content == "Hello, Azure!"
+    assert raw.headers["x-unigate-deployment"] == name
+    assert raw.headers["x-unigate-endpoint"] == "echo@echo"
+    again = client.chat.completions.create(model=name.upper(), messages=[{"role": "user", "content": "again"}])
+    assert again.choices[0].message.content == "again"
+    assert before - _credits(server) == _cost(completion.usage) + _cost(again.usage)
+
+
+def test_streamed_chat_through_an_azure_openai_upstream(server: LocalServer, fake_upstream) -> None:
+    name = _deployment(server, "gpt-4o@azure-openai")
+    before = _credits(server)
+    stream = _azure(server).chat.completions.create(
+        model=name, messages=[{"role": "user", "content": "one two"}], stream=True,
+        stream_options={"include_usage": True})
+    chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "fake reply to: one two"
+    assert fake_upstream.last("/openai/deployments/gpt-4o/chat/completions").query == f"api-version={API_VERSION}"
+    usage = chunks[-1].usage
+    assert usage is not None
+    assert before - _credits(server) == _cost(usage)
+
+
+def test_embeddings_against_a_deployment(server: LocalServer) -> None:
+    name = _deployment(server, "echo-embed@echo")
+    before = _credits(server)
+    result = _azure(server).embeddings.create(model=name.swapcase(), input=["the cat sat", "dog"])
+    assert len(result.data) == 2
+    assert len(result.data[0].embedding) == 256
+    assert before - _credits(server) == _cost(result.usage)
+    # The SDK's default is base64; float vectors come back when asked.
+    raw = _post(server, f"/openai/deployments/{name}/embeddings", {"input": "x", "encoding_format": "base64"},
+                **{"api-version": API_VERSION})
+    vector = struct.unpack("<256f", base64.b64decode(raw.json()["data"][0]["embedding"]))
+    assert abs(sum(v * v for v in vector) - 1) < 1e-3
+
+
+def test_completions_against_a_deployment_served_natively(server: LocalServer, fake_upstream) -> None:
+    name = _deployment(server, "llama-3.1-8b-chat@together-ai")  # together-ai: "native": ["completions"]
+    before = _credits(server)
+    completion = _azure(server).completions.create(model=name, prompt="hi", max_tokens=8)
+    assert completion.choices[0].text == "fake reply to: hi"
+    sent = fake_upstream.last("/together/v1/completions")
+    assert sent.body["prompt"] == "hi"
+    assert sent.headers["authorization"] == f"Bearer {CANARY_KEYS['together-ai']}"
+    stream = _azure(server).completions.create(model=name, prompt="hi", stream=True)
+    assert "".join(c.choices[0].text for c in stream if c.choices) == "fake reply to: hi"
+    assert _credits(server) < before - _cost(completion.usage)
+
+
+def test_errors_come_in_azures_envelope_before_any_hold(server: LocalServer) -> None:
+    name = _deployment(server, "echo@echo")
+    before = _credits(server)
+    with pytest.raises(openai.NotFoundError) as missing:
+        _azure(server).chat.completions.create(model="no-such-deployment", messages=[{"role": "user", "content": "x"}])
+    assert missing.value.code == "DeploymentNotFound"
+    with pytest.raises(openai.BadRequestError) as bad:
+        _azure(server).chat.completions.create(model=name, messages=[{"role": "user", "content": "x"}],
+                                               temperature=7)
+    assert bad.value.body == {"code": "400", "message": "Invalid 'temperature': Input should be less than or equal "
+                              "to 2.", "param": "temperature"}
+    no_version = _post(server, f"/openai/deployments/{name}/chat/completions",
+                       {"messages": [{"role": "user", "content": "x"}]})
+    assert no_version.status_code == 400
+    assert no_version.json()["error"]["code"] == "MissingApiVersionParameter"
+    bad_version = _post(server, f"/openai/deployments/{name}/chat/completions",
+                        {"messages": [{"role": "user", "content": "x"}]}, **{"api-version": "latest"})
+    assert bad_version.json()["error"]["code"] == "InvalidApiVersionParameter"
+    forbidden = _post(server, f"/openai/deployments/{name}/chat/completions",
+                      {"messages": [{"role": "user", "content": "x"}], "api_base": "http://169.254.169.254"},
+                      **{"api-version": API_VERSION})
+    assert forbidden.status_code == 400
+    assert forbidden.json()["error"]["param"] == "api_base"
+    array = _post(server, f"/openai/deployments/{name}/chat/completions", [{"messages": []}],
+                  **{"api-version": API_VERSION})
+    assert array.status_code == 400
+    assert _credits(server) == before
+
+
+def test_a_deployments_content_filter_and_rate_limit_apply(server: LocalServer) -> None:
+    name = _deployment(server, "echo@echo", "--rpm", "1",
+                       "--content-filter", '{"secrets": {"terms": ["password"], "input": true, "output": true}}')
+    client = _azure(server)
+    before = _credits(server)
+    with pytest.raises(openai.BadRequestError) as blocked:
+        client.chat.completions.create(model=name, messages=[{"role": "user", "content": "my password is x"}])
+    assert blocked.value.code == "content_filter"
+    assert blocked.value.body["innererror"] == {"code": "ResponsibleAIPolicyViolation"}  # type: ignore[index]
+    assert _credits(server) == before
+    client.chat.completions.create(model=name, messages=[{"role": "user", "content": "fine"}])
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(model=name, messages=[{"role": "user", "content": "fine again"}])
+
+
+def test_the_key_as_a_bearer_token_works_too_and_a_bad_key_is_refused_in_azures_envelope(
+        server: LocalServer) -> None:
+    name = _deployment(server, "echo@echo")
+    completion = _azure(server, bearer=True).chat.completions.create(
+        model=name, messages=[{"role": "user", "content": "both headers"}])
+    assert completion.choices[0].message.content == "both headers"
+    with pytest.raises(openai.AuthenticationError) as refused:
+        _azure(server, "ug_not_a_key").chat.completions.create(model=name, messages=[{"role": "user", "content": "x"}])
+    assert isinstance(refused.value.code, str)

@@ -1,0 +1,175 @@
+"""Legacy completions through the official `openai` SDK against the local server: passed through to an upstream
+that serves /v1/completions (the fake self-hosted vLLM), and translated to chat (echo@echo, a chat-only fake)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+
+import httpx
+import openai
+import pytest
+
+from tests.e2e.conftest import LocalServer
+from tests.e2e.test_openai_sdk import _account_of, _account_with, _client, _cost, _credits
+from tests.fakes.upstream import PROMPT_TOKENS
+
+NATIVE = "llama-3.1-8b-chat@local-vllm"  # "native": ["completions"] in the test catalog
+CHAT_ONLY = "routing-test@alpha"
+
+
+def _micros(credits: Decimal) -> int:
+    return int(credits * 1_000_000)
+
+
+def test_native_completion_is_passed_through_and_charged_exactly(server: LocalServer, fake_upstream) -> None:
+    before = _credits(server)
+    completion = _client(server).completions.create(model=NATIVE, prompt="hello there", max_tokens=50,
+                                                    temperature=0.2, stop=["\n"], suffix="!")
+    assert completion.object == "text_completion"
+    assert completion.choices[0].text == "fake reply to: hello there"
+    assert completion.choices[0].finish_reason == "stop"
+    assert completion.model == NATIVE
+    assert completion.id == "cmpl-fake"
+    sent = fake_upstream.last("/vllm/v1/completions")
+    assert sent.body["prompt"] == "hello there"
+    assert sent.body["model"] == "meta-llama/Llama-3.1-8B-Instruct"
+    assert sent.body["suffix"] == "!"
+    assert sent.body["stop"] == ["\n"]
+    assert sent.body["max_tokens"] == 50
+    assert completion.usage is not None
+    assert completion.usage.prompt_tokens == PROMPT_TOKENS
+    assert completion.usage.completion_tokens == 5
+    # 0.10 per 1M tokens each way, rounded up to whole micro-credits.
+    assert _micros(_cost(completion.usage)) == 2
+    assert before - _credits(server) == _cost(completion.usage)
+
+
+def test_native_several_prompts_n_echo_and_logprobs(server: LocalServer, fake_upstream) -> None:
+    completion = _client(server).completions.create(model=NATIVE, prompt=["one", "two"], n=2, echo=True,
+                                                    logprobs=2, max_tokens=3)
+    assert [c.index for c in completion.choices] == [0, 1, 2, 3]
+    assert [c.text for c in completion.choices] == ["onefake reply to: ", "onefake reply to: ",
+                                                    "twofake reply to: ", "twofake reply to: "]
+    assert {c.finish_reason for c in completion.choices} == {"length"}
+    logprobs = completion.choices[0].logprobs
+    assert logprobs is not None
+    assert logprobs.tokens == ["fake ", "reply ", "to: "]
+    assert logprobs.text_offset == [3, 8, 14]
+    assert fake_upstream.last("/vllm/v1/completions").body["prompt"] == ["one", "two"]
+    tokens = _client(server).completions.create(model=NATIVE, prompt=[1, 2, 3], max_tokens=4)
+    assert tokens.choices[0].text == "fake reply to: 1 "
+
+
+def test_native_stream(server: LocalServer, fake_upstream) -> None:
+    before = _credits(server)
+    stream = _client(server).completions.create(model=NATIVE, prompt="a b c", stream=True,
+                                                stream_options={"include_usage": True})
+    chunks = list(stream)
+    assert all(c.object == "text_completion" for c in chunks)
+    assert "".join(c.choices[0].text for c in chunks if c.choices) == "fake reply to: a b c"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    usage = chunks[-1].usage
+    assert usage is not None
+    assert chunks[-1].choices == []
+    assert usage.completion_tokens == 6
+    assert fake_upstream.last("/vllm/v1/completions").body["stream"] is True
+    assert before - _credits(server) == _cost(usage)
+
+
+def test_translated_to_chat_with_echo(server: LocalServer) -> None:
+    before = _credits(server)
+    completion = _client(server).completions.create(model="echo@echo", prompt="Hello, unigate!", echo=True,
+                                                    max_tokens=20)
+    assert completion.object == "text_completion"
+    assert completion.choices[0].text == "Hello, unigate!Hello, unigate!"
+    assert completion.model == "echo@echo"
+    assert completion.id.startswith("cmpl-")
+    assert _cost(completion.usage) > 0
+    assert before - _credits(server) == _cost(completion.usage)
+
+
+def test_translated_stream_through_a_chat_only_upstream(server: LocalServer, fake_upstream) -> None:
+    before = _credits(server)
+    raw = httpx.post(f"{server.url}/v1/completions", timeout=30, headers={"Authorization": f"Bearer {server.key}"},
+                     json={"model": CHAT_ONLY, "prompt": "hi you", "stream": True, "suffix": "x",
+                           "stream_options": {"include_usage": True}})
+    assert raw.status_code == 200
+    assert raw.headers["x-unigate-dropped-params"] == "suffix"
+    sent = fake_upstream.last("/alpha/v1/chat/completions")
+    assert sent.body["messages"] == [{"role": "user", "content": "hi you"}]
+    assert sent.body["max_tokens"] == 16
+    stream = _client(server).completions.create(model=CHAT_ONLY, prompt="hi you", stream=True,
+                                                stream_options={"include_usage": True})
+    chunks = list(stream)
+    assert "".join(c.choices[0].text for c in chunks if c.choices) == "fake reply to: hi you"
+    usage = chunks[-1].usage
+    assert usage is not None
+    assert usage.prompt_tokens == PROMPT_TOKENS
+    events = [json.loads(line[6:]) for line in raw.text.split("\n") if line.startswith("data: {")]
+    first_cost = Decimal(str(events[-1]["usage"]["cost"]))
+    assert before - _credits(server) == _cost(usage) + first_cost
+
+
+def test_v0_route_answers_in_unify_envelope(server: LocalServer) -> None:
+    ok = httpx.post(f"{server.url}/v0/completions", timeout=30, headers={"Authorization": f"Bearer {server.key}"},
+                    json={"model": "echo@echo", "prompt": "zero"})
+    assert ok.status_code == 200
+    assert ok.json()["choices"][0]["text"] == "zero"
+    bad = httpx.post(f"{server.url}/v0/completions", timeout=30, headers={"Authorization": f"Bearer {server.key}"},
+                     json={"model": "echo@echo"})
+    assert bad.status_code == 400
+    assert bad.json() == {"error": "Invalid 'prompt': Field required."}
+
+
+@pytest.mark.parametrize(("body", "param"), [
+    ({"model": "echo@echo", "prompt": "x", "max_tokens": -1}, "max_tokens"),
+    ({"model": "echo@echo", "prompt": "x", "logprobs": 6}, "logprobs"),
+    ({"model": "echo@echo", "prompt": ["a", "b"]}, "prompt"),  # several prompts: native endpoints only
+    ({"model": "echo@echo", "prompt": [1, 2]}, "prompt"),
+    ({"model": NATIVE, "prompt": "x", "n": 2, "best_of": 1}, "best_of"),
+    ({"model": NATIVE, "prompt": "x", "best_of": 2, "stream": True}, "best_of"),
+    ({"model": CHAT_ONLY, "prompt": "x", "suffix": "y", "drop_params": False}, "suffix"),
+    ({"model": "echo@echo", "prompt": "x", "metadata": {"api_base": "http://169.254.169.254"}}, "metadata.api_base"),
+])
+def test_bad_input_is_refused_before_any_hold(server: LocalServer, body: dict, param: str) -> None:
+    before = _credits(server)
+    sdk = {k: v for k, v in body.items() if k not in ("drop_params", "metadata")}
+    with pytest.raises(openai.BadRequestError) as refused:
+        _client(server).completions.create(**sdk, extra_body={k: v for k, v in body.items() if k not in sdk})
+    assert refused.value.body["param"] == param  # type: ignore[index]
+    assert refused.value.body["type"] == "invalid_request_error"  # type: ignore[index]
+    assert _credits(server) == before
+
+
+@pytest.mark.parametrize("path", ["/v1/completions", "/openai/deployments/llama-3.1-8b-chat@together-ai/completions"])
+def test_a_client_leaving_a_native_stream_cancels_the_upstream_and_pays_what_was_made(
+        server: LocalServer, fake_upstream, path: str) -> None:
+    key = _account_with(server, "1")
+    disconnects_before = fake_upstream.disconnects
+    body = {"model": "llama-3.1-8b-chat@together-ai", "stream": True, "max_tokens": 1000, "prompt": "scenario:paced"}
+    with httpx.stream("POST", f"{server.url}{path}", json=body, timeout=30, params={"api-version": "2024-10-21"},
+                      headers={"Authorization": f"Bearer {key}"}) as response:
+        assert response.status_code == 200
+        received = list(_first_text(response.iter_lines()))
+    assert received  # one word arrived, then the client went away
+    deadline = time.monotonic() + 5
+    while fake_upstream.disconnects == disconnects_before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fake_upstream.disconnects > disconnects_before
+    time.sleep(0.3)
+    remaining = _credits(server, key)
+    ledger = server.cli_json("credits", "ledger", "--account", _account_of(server, key))
+    assert sum(Decimal(e["credits"]) for e in ledger["entries"]) == remaining
+    assert {e["kind"] for e in ledger["entries"]} == {"grant", "hold", "settle"}
+    # Billed for the prompt and what was generated, far below the 1000-token hold.
+    assert Decimal("0") < Decimal("1") - remaining < Decimal("0.0001")
+
+
+def _first_text(lines: Iterator[str]) -> Iterator[str]:
+    for line in lines:
+        if '"text":"fake' in line.replace(" ", ""):
+            yield line
+            return
