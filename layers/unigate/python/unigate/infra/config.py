@@ -26,6 +26,7 @@ class Settings:
     metrics_table: str = "unigate-metrics"
     query_log_table: str = "unigate-query-log"
     query_log_retention_days: int = 30
+    spend_table: str = "unigate-spend"
 
     # An operator's catalog file merged over the built-in one (self-hosted endpoints, price overrides).
     catalog_path: str | None = None
