@@ -117,3 +117,12 @@ def test_the_aws_time_before_the_first_byte_is_a_streams_hold_and_all_of_a_plain
     plain = httpx.get(timings).json()
     assert plain["calls"] == {"dynamodb:TransactWriteItems": 2}
     assert plain["before_first_byte"] == {"requests": 1, "seconds": plain["seconds"]}
+
+
+def test_a_key_without_a_budget_makes_two_writes_and_no_read_and_one_with_a_budget_at_most_two_writes(
+        servers: bench.Servers) -> None:
+    """What the bench's AWS-call targets rest on (counted by the local server, not timed)."""
+    assert bench.aws_calls(servers, servers.key, 5) == {"dynamodb:TransactWriteItems": 2.0}
+    budgeted = bench.budgeted_calls(servers, 5)
+    assert bench.writes(budgeted) == 2.0
+    assert budgeted == {"dynamodb:TransactWriteItems": 2.0, "dynamodb:GetItem": 1.0}  # the alert check's read

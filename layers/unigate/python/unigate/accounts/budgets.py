@@ -33,18 +33,28 @@ def _renewal(budget: BudgetHold) -> str:
 
 
 def refuse(account_id: str, budget: BudgetHold, amount_micros: int, item: dict[str, Any] | None) -> KeyBudgetExceeded:
-    """The 402 for a hold the key's budget cannot cover; the first refusal of a period is the 100% alert."""
+    """The 402 for a hold the key's budget cannot cover (`item`: the period's item as the refused
+    transaction found it; None when the request is larger than the whole budget and nothing was read).
+    The first refusal of a period is its 100% alert: the key is out of budget for its requests."""
     count("KeyBudgetRejections")
-    used = store.usage_of(item or {})
-    if item is not None and 100 not in used["alerted"] and store.mark_alerted(account_id, budget.key_id,
-                                                                              budget.period, 100):
+    limit = f"This API key's budget of {format_credits(budget.limit_micros)} credits{_per(budget)}"
+    cost = f"the worst-case cost of this request ({format_credits(amount_micros)} credits)"
+    if item is None:
+        return KeyBudgetExceeded(f"{limit} is smaller than {cost}; lower max_tokens, or ask an operator to raise "
+                                 "the budget.")
+    used = store.usage_of(item)
+    if 100 not in used["alerted"] and store.mark_alerted(account_id, budget.key_id, budget.period, 100):
         _alert(account_id, budget, 100, used["spent"])
     in_flight = used["used"] - used["spent"]
     return KeyBudgetExceeded(
-        f"This API key's budget of {format_credits(budget.limit_micros)} credits cannot cover the worst-case cost "
-        f"of this request ({format_credits(amount_micros)} credits): {format_credits(used['spent'])} spent"
+        f"{limit} cannot cover {cost}: {format_credits(used['spent'])} spent"
         + (f" and {format_credits(in_flight)} held by requests in flight" if in_flight > 0 else "")
         + f" in the current period. {_renewal(budget)}")
+
+
+def _per(budget: BudgetHold) -> str:
+    kind = budget.period[:1]
+    return {"d": " per day", "w": " per week", "m": " per month"}.get(kind, "")
 
 
 def after_settle(account_id: str, budget: BudgetHold, charged_micros: int) -> None:
