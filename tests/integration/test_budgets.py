@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from unigate.accounts import accounts, auth, billing, budgets, sweeper
+from unigate.accounts import accounts, auth, billing, budgets, spend, sweeper
 from unigate.accounts.authorizer import authorize
 from unigate.domain.budgets import BudgetHold, period_at
-from unigate.domain.errors import InsufficientCredits, KeyBudgetExceeded
+from unigate.domain.errors import BadRequest, InsufficientCredits, KeyBudgetExceeded
 from unigate.domain.records import Caller
 from unigate.infra import aws
 from unigate.stores import accounts as store
@@ -186,3 +187,21 @@ def test_the_cli_sets_budgets_at_creation_and_later(account: str, capsys: pytest
     assert "budget: the amount must be positive" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # argparse refuses an unknown period itself
         main(["keys", "create", "--account", account, "--budget", "5", "--budget-period", "year"])
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"start_time": "0001-01-01"}, "A report by day covers at most 400 days"),
+    ({"start_time": "0001-01-01", "granularity": "hour"}, "A report by hour covers at most 840 hours"),
+    ({"start_time": "yesterday"}, "'start_time' must be an ISO 8601 time or date"),
+    ({"start_time": "2026-12-02", "end_time": "2026-12-01"}, "'start_time' is after 'end_time'."),
+    ({"group_by": "team"}, "'group_by' is one of key, endpoint, model, tag."),
+    ({"granularity": "minute"}, "'granularity' is day or hour."),
+])
+def test_spend_reports_refuse_what_they_cannot_answer(account: str, options: dict[str, str], message: str) -> None:
+    with pytest.raises(BadRequest, match=re.escape(message)):
+        spend.report(account, **options)
+
+
+def test_a_report_at_the_end_of_time_is_empty_not_an_error(account: str) -> None:
+    report = spend.report(account, start_time="9999-12-31", end_time="9999-12-31T23:59:59Z", granularity="hour")
+    assert (report["total"], report["groups"]) == ({"cost": 0.0, "requests": 0}, [])
