@@ -19,7 +19,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: dev test lint typecheck unit validate build openapi bench lock clean
+.PHONY: dev dev-reset test lint typecheck unit validate build openapi bench lock clean
 
 $(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "unigate needs Python 3.11 or newer (set PYTHON=...)")'
@@ -38,6 +38,10 @@ $(VENV)/.test: pyproject.toml uv.lock $(VENV)/.local
 ## Run the gateway locally on the embedded default (moto, demo account and key, echo provider).
 dev: $(VENV)/.local
 	$(BIN)/unigate dev --port $(PORT)
+
+## The same on an empty store: forgets the accounts, keys and credits earlier runs kept under .unigate/.
+dev-reset: $(VENV)/.local
+	$(BIN)/unigate dev --port $(PORT) --fresh
 
 ## Everything CI runs: lint, types, the template lint, sam build, and the whole test suite.
 test: $(VENV)/.test lint typecheck validate build

@@ -29,7 +29,7 @@ class LocalServer:
     process: subprocess.Popen[str]
 
     def cli_json(self, *argv: str) -> Any:
-        done = self.cli(*argv)
+        done = self.cli(*argv, "--json")
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
 
@@ -41,25 +41,20 @@ class LocalServer:
         )
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory, fake_upstream: Any) -> Iterator[LocalServer]:
-    """`unigate dev` with the fake upstream added through UNIGATE_CATALOG_PATH and provider keys in the
-    usual environment variables, exactly as an operator would configure a self-hosted upstream."""
+def start_server(state_dir: Path, env: dict[str, str], *, argv: tuple[str, ...] = ()) -> LocalServer:
+    """Starts `unigate dev` with `env` on a free port, its state (and log) in `state_dir`, and waits until it
+    answers."""
     port = free_port()
-    key = keys.generate_key()
-    state_dir = tmp_path_factory.mktemp("state")
-    catalog = state_dir / "catalog.json"
-    catalog.write_text(json.dumps(catalog_override(fake_upstream.url)))
-    env = {**os.environ, "UNIGATE_DEV_KEY": key, "UNIGATE_STATE_DIR": str(state_dir), "PORT": str(port),
-           "UNIGATE_CATALOG_PATH": str(catalog),
-           **{variable: CANARY_KEYS[provider] for variable, provider in ENV_KEYS.items()}}
+    # Provider keys only as the test gives them: a developer's own never reach a test's server.
+    inherited = {name: value for name, value in os.environ.items() if not name.endswith(("_API_KEY", "_API_TOKEN"))}
+    env = {**inherited, **env, "UNIGATE_STATE_DIR": str(state_dir), "PORT": str(port)}
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         env.pop(name, None)
-    log = (state_dir / "server.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "unigate_tools.cli", "dev"],
-        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True,
-    )
+    with (state_dir / "server.log").open("a") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "unigate_tools.cli", "dev", *argv],
+            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -71,10 +66,27 @@ def server(tmp_path_factory: pytest.TempPathFactory, fake_upstream: Any) -> Iter
                 process.kill()
                 raise RuntimeError("local server did not start:\n" + (state_dir / "server.log").read_text()) from None
             time.sleep(0.2)
-    yield LocalServer(url=url, key=key, state_dir=state_dir, process=process)
-    process.terminate()
+    return LocalServer(url=url, key=env.get("UNIGATE_DEV_KEY", ""), state_dir=state_dir, process=process)
+
+
+def stop_server(server: LocalServer) -> None:
+    server.process.terminate()
     try:
-        process.wait(timeout=10)
+        server.process.wait(timeout=10)
     except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+        server.process.kill()
+        server.process.wait()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, fake_upstream: Any) -> Iterator[LocalServer]:
+    """`unigate dev` with the fake upstream added through UNIGATE_CATALOG_PATH and provider keys in the
+    usual environment variables, exactly as an operator would configure a self-hosted upstream."""
+    state_dir = tmp_path_factory.mktemp("state")
+    catalog = state_dir / "catalog.json"
+    catalog.write_text(json.dumps(catalog_override(fake_upstream.url)))
+    local = start_server(state_dir, {
+        "UNIGATE_DEV_KEY": keys.generate_key(), "UNIGATE_CATALOG_PATH": str(catalog),
+        **{variable: CANARY_KEYS[provider] for variable, provider in ENV_KEYS.items()}})
+    yield local
+    stop_server(local)

@@ -64,26 +64,20 @@ def test_cli_manages_the_running_servers_store(server: LocalServer) -> None:
     after = _get(server, "/v0/credits", _auth(server.key)).json()["credits"]
     assert round(after - before, 6) == 1.25
 
-    created = server.cli("keys", "create", "--account", "acct_demo", "--name", "e2e")
-    assert created.returncode == 0, created.stderr
-    import json
-
-    new_key = json.loads(created.stdout)["key"]
+    new_key = server.cli_json("keys", "create", "--account", "acct_demo", "--name", "e2e")["key"]
     assert _get(server, "/v0/credits", _auth(new_key)).json()["id"] == "acct_demo"
 
 
 def test_authorizer_decisions_are_cached_per_header_like_api_gateway(server: LocalServer) -> None:
     """API Gateway caches the authorizer's decision for the TTL (300 s): a key revoked meanwhile keeps
     working until its entry expires. The local server must behave the same, or it would hide that."""
-    import json
-
-    created = json.loads(server.cli("keys", "create", "--account", "acct_demo").stdout)
+    created = server.cli_json("keys", "create", "--account", "acct_demo")
     assert _get(server, "/v0/credits", _auth(created["key"])).status_code == 200
     assert server.cli("keys", "revoke", created["key_id"]).returncode == 0
     assert _get(server, "/v0/credits", _auth(created["key"])).status_code == 200
 
     # A key revoked before its first use is refused at once.
-    fresh = json.loads(server.cli("keys", "create", "--account", "acct_demo").stdout)
+    fresh = server.cli_json("keys", "create", "--account", "acct_demo")
     assert server.cli("keys", "revoke", fresh["key_id"]).returncode == 0
     assert _get(server, "/v0/credits", _auth(fresh["key"])).status_code == 401
 

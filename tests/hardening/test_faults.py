@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.fakes.upstream import catalog_override
+from tests.fakes.upstream import CANARY_KEYS, catalog_override
 from tests.integration.chat_helpers import assert_money_consistent, run_chat
 from unigate.catalog.entries import get_catalog
 from unigate.domain.errors import ServiceUnavailable, UpstreamError
@@ -97,6 +97,32 @@ def test_fallbacks_pass_over_an_endpoint_whose_provider_has_no_key(providers: An
     assert providers.received == []
     charged = round((body["usage"]["cost"] + array["usage"]["cost"]) * 1_000_000)
     assert assert_money_consistent() == START - charged
+
+
+def test_a_meta_provider_passes_over_the_best_endpoint_when_its_provider_has_no_key(
+        providers: Any, account: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One model at two providers: the cheaper's provider has no key, so `@lowest-input-cost` is answered by
+    the other, with nothing held for the first."""
+    override = catalog_override(providers.url)
+    shared = {"context": 8192, "max_output": 1024, "type": "chat"}
+    override["endpoints"] |= {"shared-model@openai": {**shared, "upstream": "shared-a", "input": "0.10", "output": "1"},
+                              "shared-model@together-ai": {**shared, "upstream": "shared-b", "input": "0.50",
+                                                           "output": "1"}}
+    (tmp_path / "shared.json").write_text(json.dumps(override))
+    monkeypatch.setenv("UNIGATE_CATALOG_PATH", str(tmp_path / "shared.json"))
+    monkeypatch.setenv("UNIGATE_SECRET_CACHE_SECONDS", "0")  # the deletion below is seen at once
+    get_settings.cache_clear()
+    get_catalog.cache_clear()
+    message = [{"role": "user", "content": "cheapest usable"}]
+    secrets = aws.client("secretsmanager")
+    secrets.delete_secret(SecretId="unigate/providers/openai", ForceDeleteWithoutRecovery=True)
+    headers, body = run_chat({"model": "shared-model@lowest-input-cost", "messages": message})
+    assert headers["x-unigate-endpoint"] == "shared-model@together-ai"
+    assert body["usage"]["cost"] > 0
+    secrets.create_secret(Name="unigate/providers/openai", SecretString=CANARY_KEYS["openai"])
+    headers, _ = run_chat({"model": "shared-model@lowest-input-cost", "messages": message})
+    assert headers["x-unigate-endpoint"] == "shared-model@openai"  # with its key back, the cheaper one answers
+    assert [r.body["model"] for r in providers.received] == ["shared-b", "shared-a"]
 
 
 def test_when_no_endpoint_is_usable_the_error_names_each(providers: Any, account: str) -> None:

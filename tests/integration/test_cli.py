@@ -10,7 +10,7 @@ from unigate_tools.cli import main
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> object:
-    assert main(list(argv)) == 0
+    assert main([*argv, "--json"]) == 0
     return json.loads(capsys.readouterr().out)
 
 
@@ -52,3 +52,28 @@ def test_generated_keys_are_well_formed(capsys: pytest.CaptureFixture[str]) -> N
 
     assert main(["keys", "generate"]) == 0
     assert keys.is_well_formed(capsys.readouterr().out.strip())
+
+
+def test_results_are_tables_in_credits_by_default(aws: None, capsys: pytest.CaptureFixture[str]) -> None:
+    account = _run(capsys, "accounts", "create", "--name", "Team B")["account_id"]
+    plan = _run(capsys, "plans", "create", "--account", account, "--amount", "10", "--period", "week")
+    assert (plan["amount"], plan["period"]) == ("10.0", "week")
+    topup = _run(capsys, "credits", "topup", "--account", account, "--amount", "25.5", "--idempotency-key", "t1")
+    assert topup["credits"] == "25.5"
+    assert "amount_micros" not in topup
+    listed = _run(capsys, "plans", "list", "--account", account)
+    assert listed == [plan]
+    assert not {"sk", "plan_group", "plan_key"} & set(listed[0])
+
+    assert main(["plans", "list", "--account", account]) == 0
+    header, rule, row = capsys.readouterr().out.splitlines()
+    assert header.split() == list(plan)
+    assert set(rule) <= {"-", " "}
+    assert row.split()[:5] == [plan["plan_id"], account, "periodic", "week", "10.0"]
+    assert main(["--json", "credits", "ledger", "--account", account]) == 0
+    assert json.loads(capsys.readouterr().out)["entries"][0]["credits"] == "25.5"
+    assert main(["credits", "ledger", "--account", account]) == 0
+    table = capsys.readouterr().out
+    assert table.startswith("next_cursor")
+    assert "entries:" in table
+    assert "topup#t1" in table

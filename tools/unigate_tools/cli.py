@@ -22,8 +22,43 @@ def admin() -> Any:
     return operations
 
 
+# How results are printed: a readable table, or JSON with --json (set once by main).
+_as_json = [False]
+
+
 def _print(data: Any) -> None:
-    print(json.dumps(data, indent=2, default=str))
+    print(json.dumps(data, indent=2, default=str) if _as_json[0] else render(data))
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str, separators=(",", ":"))
+    return "" if value is None else str(value)
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "(none)"
+    columns = list(dict.fromkeys(column for row in rows for column in row))
+    cells = [[_cell(row.get(column)) for column in columns] for row in rows]
+    widths = [max(len(column), *(len(line[i]) for line in cells)) for i, column in enumerate(columns)]
+    lines = [columns, ["-" * width for width in widths], *cells]
+    return "\n".join("  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip()
+                     for line in lines)
+
+
+def render(data: Any) -> str:
+    """A result for people: a list of records as a table; a record as `field  value` lines, with a list
+    inside it (a ledger's entries, a run's plans) as a table below them."""
+    if isinstance(data, list):
+        return _table([row if isinstance(row, dict) else {"value": row} for row in data])
+    if not isinstance(data, dict):
+        return _cell(data)
+    scalars = {k: v for k, v in data.items() if not (isinstance(v, list) and all(isinstance(r, dict) for r in v))}
+    width = max((len(k) for k in scalars), default=0)
+    parts = ["\n".join(f"{k.ljust(width)}  {_cell(v)}" for k, v in scalars.items())] if scalars else []
+    parts += [f"{k}:\n{_table(v)}" for k, v in data.items() if k not in scalars]
+    return "\n\n".join(parts)
 
 
 def _use_local() -> None:
@@ -70,7 +105,8 @@ def cmd_dev(args: argparse.Namespace) -> None:
     from unigate_tools.runner import run
 
     port = args.port or int(os.environ.get("PORT", "3000"))
-    run(args.host, port, dev_key=os.environ.get("UNIGATE_DEV_KEY") or None, external=args.external)
+    run(args.host, port, dev_key=os.environ.get("UNIGATE_DEV_KEY") or None, external=args.external,
+        fresh=args.fresh)
 
 
 def cmd_accounts_create(args: argparse.Namespace) -> None:
@@ -178,8 +214,18 @@ def cmd_credits_ledger(args: argparse.Namespace) -> None:
     _print(admin().ledger(args.account, limit=args.limit, cursor=args.cursor))
 
 
+class _Parser(argparse.ArgumentParser):
+    """Every command and its subcommands (made with this class too) take `--json`, anywhere among their
+    arguments; unset, it leaves a value given earlier alone."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                          help="print JSON (for scripts) instead of a table")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="unigate", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="unigate", description=__doc__.splitlines()[0])
     target = parser.add_argument_group("target (where accounts, keys and credits live)")
     target.add_argument("--local", action="store_true", help="the running local server's embedded store")
     target.add_argument("--stack", help="a deployed stack: table names from its outputs")
@@ -195,6 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--external", action="store_true",
                      help="use the AWS your environment names (AWS_ENDPOINT_URL, credentials) instead of moto")
+    dev.add_argument("--fresh", action="store_true",
+                     help="start on an empty embedded store (forget what earlier runs kept under .unigate/)")
     dev.set_defaults(func=cmd_dev)
 
     acc = commands.add_parser("accounts").add_subparsers(dest="action", required=True)
@@ -317,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _as_json[0] = bool(getattr(args, "json", False))
     if args.command != "dev":
         _target(args)
     from unigate.domain.errors import UnigateError

@@ -21,6 +21,9 @@ pyproject.toml, since both touch moto's own classes):
 And one call of moto's own: its lists of every model object made, for its server's dashboard, are emptied
 every thousand requests (`reset_model_data`, what moto's reset does), so that the local server's memory
 grows with its data only.
+
+The same wrappers hand each accepted write (of DynamoDB and of Secrets Manager, whose `call_action` is wrapped
+for this alone) to the local server's on-disk journal, `unigate_tools.persistence`, when it keeps one.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ import socket
 import threading
 from dataclasses import dataclass
 from typing import Any
+
+from unigate_tools import persistence
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -57,9 +62,27 @@ def _one_request_at_a_time(call_action: Any) -> Any:
             _requests[0] += 1
             if _requests[0] % _UNTRACK_EVERY == 0:
                 reset_model_data()
-            return call_action(self)
+            return _journalled_request("dynamodb", call_action, self)
 
     return serialised
+
+
+def _journalled_request(service: str, call_action: Any, handler: Any) -> Any:
+    """Runs one request and hands an accepted write to the on-disk journal (unigate_tools.persistence)."""
+    body = handler.body  # the request as sent: moto's DynamoDB handler replaces it with parsed parameters
+    status, headers, response = call_action(handler)
+    if int(status) < 300:
+        action = str(handler.headers.get("X-Amz-Target", "")).rpartition(".")[2]
+        persistence.record(service, action, body)
+    return status, headers, response
+
+
+def _secrets_journalled(call_action: Any) -> Any:
+    @functools.wraps(call_action)
+    def journalled(self: Any) -> Any:
+        return _journalled_request("secretsmanager", call_action, self)
+
+    return journalled
 
 
 class _TablesNotCopied:
@@ -119,15 +142,19 @@ def _restore(table: Any, key: dict[str, Any], before: Any) -> None:
 
 
 def make_writes_atomic() -> None:
-    """Serialises moto's DynamoDB requests and journals its transactions (see the module's docstring)."""
+    """Serialises moto's DynamoDB requests and journals its transactions (see the module's docstring); hands
+    accepted writes to the on-disk journal when the local server keeps one."""
     import moto.dynamodb.models as dynamodb_models
     from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
     from moto.dynamodb.responses import DynamoHandler
+    from moto.secretsmanager.responses import SecretsManagerResponse
 
     if getattr(DynamoDBBackend, "_unigate_atomic", False):
         return
     DynamoHandler.call_action = _one_request_at_a_time(DynamoHandler.call_action)  # type: ignore[method-assign]
+    SecretsManagerResponse.call_action = _secrets_journalled(  # type: ignore[method-assign]
+        SecretsManagerResponse.call_action)
     DynamoDBBackend.transact_write_items = _journalled(  # type: ignore[method-assign]
         DynamoDBBackend.transact_write_items)
     dynamodb_models.copy = _TablesNotCopied(Table)  # type: ignore[assignment]

@@ -15,8 +15,14 @@ STATE_DIR = Path(os.environ.get("UNIGATE_STATE_DIR") or PROJECT_ROOT / ".unigate
 STATE_FILE = STATE_DIR / "dev.json"
 
 
-def prepare(*, dev_key: str | None, external: bool) -> dict[str, Any]:
-    """Sets up AWS (embedded unless `external`), the functions' environment, tables and demo data."""
+# The embedded store's journal (unigate_tools.persistence), and the demo key, so both survive a restart.
+JOURNAL_FILE = STATE_DIR / "store.jsonl"
+DEMO_KEY_FILE = STATE_DIR / "demo-key"
+
+
+def prepare(*, dev_key: str | None, external: bool, fresh: bool = False) -> dict[str, Any]:
+    """Sets up AWS (embedded unless `external`), the functions' environment, tables and demo data; the
+    embedded store comes back from the state directory unless `fresh`."""
     from unigate.domain import keys
 
     if dev_key and not keys.is_well_formed(dev_key):
@@ -47,12 +53,34 @@ def prepare(*, dev_key: str | None, external: bool) -> dict[str, Any]:
     existing = set(client.list_tables().get("TableNames", []))
     if not all(template.table_name(t) in existing for t in template.tables()):
         template.create_tables(client)
-    from unigate_tools.seed import seed_demo
-
-    demo = seed_demo(dev_key) if embedded else None
+    demo = None
     if embedded:
+        from unigate_tools import persistence
+        from unigate_tools.seed import seed_demo
+
+        if fresh:
+            JOURNAL_FILE.unlink(missing_ok=True)
+            DEMO_KEY_FILE.unlink(missing_ok=True)
+        tables = [template.table_name(t) for t in template.tables()]
+        persistence.restore_and_keep(JOURNAL_FILE, {"dynamodb": client,
+                                                    "secretsmanager": aws.client("secretsmanager")}, tables)
+        demo = seed_demo(dev_key or _kept_demo_key())
+        _keep_demo_key(demo.key)
         seed_provider_secrets()
     return {"template": template, "embedded": embedded, "demo": demo}
+
+
+def _kept_demo_key() -> str | None:
+    return DEMO_KEY_FILE.read_text().strip() if DEMO_KEY_FILE.exists() else None
+
+
+def _keep_demo_key(key: str) -> None:
+    """The demo key's plaintext, readable by its owner only, so that it stays the same across restarts (the
+    store keeps only its hash)."""
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(DEMO_KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(key + "\n")
 
 
 def seed_provider_secrets() -> list[str]:
@@ -104,7 +132,7 @@ def banner(info: dict[str, Any], url: str) -> str:
     if demo:
         lines += [
             "",
-            f"demo account {demo.account_id} with 10 credits",
+            f"demo account {demo.account_id}, {_balance(demo.account_id)} credits",
             f"demo key     {demo.key}",
             "",
             "try:",
@@ -115,10 +143,16 @@ def banner(info: dict[str, Any], url: str) -> str:
     return "\n".join(lines)
 
 
-def run(host: str, port: int, *, dev_key: str | None, external: bool) -> None:
+def _balance(account_id: str) -> str:
+    from unigate.accounts import billing
+
+    return str(billing.credits_of(account_id)["credits"])
+
+
+def run(host: str, port: int, *, dev_key: str | None, external: bool, fresh: bool = False) -> None:
     import uvicorn
 
-    info = prepare(dev_key=dev_key, external=external)
+    info = prepare(dev_key=dev_key, external=external, fresh=fresh)
     from unigate_tools.server import LocalApi
 
     api = LocalApi(info["template"])
@@ -131,4 +165,7 @@ def run(host: str, port: int, *, dev_key: str | None, external: bool) -> None:
         if STATE_FILE.exists() and json.loads(STATE_FILE.read_text()).get("pid") == os.getpid():
             Path(STATE_FILE).unlink()
         if info["embedded"]:
+            from unigate_tools import persistence
+
+            persistence.stop()
             info["embedded"].stop()

@@ -202,7 +202,7 @@ def create_plan(account_id: str, **options: Any) -> dict[str, Any]:
 
 
 def list_plans(account_id: str) -> list[dict[str, Any]]:
-    return plans.for_account(account_id)
+    return [topups.plan_view(plan) for plan in plans.for_account(account_id)]
 
 
 def delete_plan(account_id: str, plan_id: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from unigate.domain.errors import BadRequest, Conflict, NotFound
-from unigate.domain.money import AmountError, credits_to_micros
+from unigate.domain.money import AmountError, credits_to_micros, format_credits
 from unigate.domain.records import EntryKind, LedgerEntry
 from unigate.stores import accounts as account_store
 from unigate.stores import plans as plan_store
@@ -64,7 +64,16 @@ def create_plan(account_id: str, *, kind: str, period: str, amount: Any = None, 
         plan["max_per_period"] = max_per_period
     plan_id = "plan_" + secrets.token_hex(6)
     plan_store.put(account_id, plan_id, plan)
-    return {"plan_id": plan_id, "account_id": account_id, **plan}
+    return plan_view({"plan_id": plan_id, "account_id": account_id, **plan})
+
+
+def plan_view(plan: dict[str, Any]) -> dict[str, Any]:
+    """A plan as operators see it: amounts in credits, none of the store's own fields."""
+    view: dict[str, Any] = {field: plan[field] for field in ("plan_id", "account_id", "kind", "period")
+                            if field in plan}
+    view |= {field: format_credits(int(plan[field])) for field in ("amount", "threshold", "target") if field in plan}
+    view |= {field: plan[field] for field in ("max_per_period", "created_at") if field in plan}
+    return view
 
 
 def _credit(account_id: str, entry_id: str, amount: int, details: dict[str, str]) -> tuple[LedgerEntry, bool]:
@@ -80,7 +89,8 @@ def one_off(account_id: str, amount: Any, idempotency_key: str) -> dict[str, Any
         raise BadRequest("'idempotency_key' must be 1-128 characters.", param="idempotency_key")
     micros = _micros(amount, "amount")
     entry, applied = _credit(account_id, f"topup#{idempotency_key}", micros, {"source": "one-off"})
-    return {"account_id": account_id, "entry_id": entry.entry_id, "applied": applied, "amount_micros": micros}
+    return {"account_id": account_id, "entry_id": entry.entry_id, "applied": applied,
+            "credits": format_credits(micros)}
 
 
 def _apply(plan: dict[str, Any], at: datetime) -> dict[str, Any]:
