@@ -166,7 +166,7 @@ def test_rotation_keeps_the_budget(account: str) -> None:
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> object:
-    assert main(list(argv)) == 0
+    assert main([*argv, "--json"]) == 0
     return json.loads(capsys.readouterr().out)
 
 

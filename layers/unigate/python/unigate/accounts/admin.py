@@ -100,6 +100,7 @@ def key_view(key: ApiKey) -> dict[str, Any]:
     view["status"] = str(key.status)
     view["allowed_models"] = list(key.allowed_models)
     view.pop("budget_micros")
+    view.pop("budget_period")
     view["budget"] = format_credits(key.budget_micros) if key.budget_micros is not None else None
     view["budget_period"] = key.budget_period if key.budget_micros is not None else None
     return view
