@@ -68,7 +68,8 @@ def hold(account_id: str, amount_micros: int, details: dict[str, str] | None = N
     except TransactionCancelled as cancelled:  # only the budget's item: the balance's reasons are the store's
         if budget is None:
             raise
-        raise budgets.refuse(account_id, budget, held.amount_micros, cancelled.items[3]) from None
+        found = cancelled.items[3] if len(cancelled.items) > 3 else None
+        raise budgets.refuse(account_id, budget, held.amount_micros, found or {}) from None
     except InsufficientCredits:
         count("HoldRejections")
         raise

@@ -43,7 +43,7 @@ def refuse(account_id: str, budget: BudgetHold, amount_micros: int, item: dict[s
         return KeyBudgetExceeded(f"{limit} is smaller than {cost}; lower max_tokens, or ask an operator to raise "
                                  "the budget.")
     used = store.usage_of(item)
-    if 100 not in used["alerted"] and store.mark_alerted(account_id, budget.key_id, budget.period, 100):
+    if item and 100 not in used["alerted"] and store.mark_alerted(account_id, budget.key_id, budget.period, 100):
         _alert(account_id, budget, 100, used["spent"])
     in_flight = used["used"] - used["spent"]
     return KeyBudgetExceeded(
