@@ -350,7 +350,7 @@ def budgeted_calls(servers: Servers, count: int = 50) -> dict[str, float]:
 
     created = subprocess.run(
         [sys.executable, "-m", "unigate_tools.cli", "--local", "keys", "create", "--account", DEMO_ACCOUNT,
-         "--budget", "1000", "--budget-period", "month"],
+         "--budget", "1000", "--budget-period", "month", "--json"],
         env={**os.environ, "UNIGATE_STATE_DIR": str(servers.workdir)}, cwd=PROJECT_ROOT, capture_output=True,
         text=True, check=True, timeout=60)
     return aws_calls(servers, json.loads(created.stdout)["key"], count)
