@@ -19,7 +19,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: dev dev-reset test lint typecheck unit validate build openapi bench lock clean
+.PHONY: dev dev-reset test lint typecheck unit validate build openapi bench lock clean clients browsers
 
 $(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "unigate needs Python 3.11 or newer (set PYTHON=...)")'
@@ -44,8 +44,30 @@ dev-reset: $(VENV)/.local
 	$(BIN)/unigate dev --port $(PORT) --fresh
 
 ## Everything CI runs: lint, types, the template lint, sam build, and the whole test suite.
-test: $(VENV)/.test lint typecheck validate build
+test: $(VENV)/.test browsers lint typecheck validate build clients
 	$(BIN)/pytest -n auto --dist loadfile -q
+
+## The npm CLIs the end-to-end tests run (Claude Code), pinned in tests/clients/package-lock.json. Without
+## node and npm their tests are skipped, saying so.
+CLIENTS := tests/clients/node_modules/.package-lock.json
+clients: $(if $(shell command -v npm 2>/dev/null),$(CLIENTS),)
+	@command -v npm >/dev/null || echo "npm not found: the Claude Code tests will be skipped"
+
+$(CLIENTS): tests/clients/package.json tests/clients/package-lock.json
+	cd tests/clients && npm ci --no-audit --no-fund
+	@touch $@
+
+# The console's browser tests drive the system's Chromium (Debian's package; Playwright for Python comes from
+# the lock with the test extra). Installed here when missing and this is root; otherwise those tests skip and
+# say how to enable them.
+browsers:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium for the console's browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core; \
+	  else \
+	    echo "chromium not found and not root: the console's browser tests will be skipped (sudo apt-get install chromium enables them)"; \
+	  fi; }
 
 # ruff, and the import contract in pyproject.toml (dependencies point one way, from web down to domain).
 lint: $(VENV)/.test

@@ -60,10 +60,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def _forget_process_state() -> None:
     """What a warm Lambda keeps between invocations must not leak from one test into the next."""
+    from unigate.accounts import authorizer
     from unigate.catalog import deployments, metrics
     from unigate.gateway import routing
     from unigate.stores import secrets
 
+    authorizer.forget()
     deployments.forget()
     metrics.reset_cache()
     routing._known_failures.clear()

@@ -64,6 +64,17 @@ def test_the_gateway_answers_the_bench_model_with_a_charge(servers: bench.Server
     assert float(body["usage"]["cost"]) > 0
 
 
+def test_the_bench_measures_the_messages_surface_against_the_same_upstream(servers: bench.Servers) -> None:
+    response = httpx.post(f"{servers.gateway}/v1/messages", json=bench._messages_body(),
+                          headers={"x-api-key": servers.key, "anthropic-version": "2023-06-01"})
+    assert response.status_code == 200
+    assert response.json()["content"] == [{"type": "text", "text": "ok"}]
+    assert float(response.headers["x-unigate-cost"]) > 0
+    client = httpx.Client(timeout=30, headers={"x-api-key": servers.key})
+    first, last, _ = bench._stream_once(client, f"{servers.gateway}/v1/messages", bench._messages_body(True, "paced"))
+    assert 0 < first < last
+
+
 @pytest.mark.parametrize("path", ["proxy", "gateway"])
 def test_paced_chunks_arrive_one_by_one(servers: bench.Servers, path: str) -> None:
     if path == "proxy":

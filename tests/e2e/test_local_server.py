@@ -44,10 +44,33 @@ def test_malformed_headers_are_401(server: LocalServer) -> None:
 
 
 def test_no_credentials_is_403(server: LocalServer) -> None:
-    for headers in ({}, {"Authorization": ""}, {"X-Api-Key": server.key}):
+    for headers in ({}, {"Authorization": ""}, {"X-Api-Key": ""}, {"Proxy-Authorization": f"Bearer {server.key}"}):
         response = _get(server, "/v0/credits", headers)
         assert response.status_code == 403
         assert response.json() == {"detail": "Not authenticated"}
+
+
+def test_a_key_in_x_api_key_or_api_key_is_credentials(server: LocalServer) -> None:
+    for header in ("X-Api-Key", "Api-Key"):
+        assert _get(server, "/v0/credits", {header: server.key}).status_code == 200
+        refused = _get(server, "/v0/credits", {header: keys.generate_key()})
+        assert (refused.status_code, refused.json()) == (401, {"error": "Invalid API key"})
+    # Authorization comes first when it is there.
+    both = _get(server, "/v0/credits", {"Authorization": "Bearer ug_wrong", "X-Api-Key": server.key})
+    assert both.status_code == 401
+
+
+def test_authorizer_refusals_answer_in_each_surfaces_envelope(server: LocalServer) -> None:
+    bad = {"Authorization": f"Bearer {keys.generate_key()}"}
+    assert _get(server, "/v0/credits", bad).json() == {"error": "Invalid API key"}
+    openai = _get(server, "/v1/models", bad)
+    assert (openai.status_code, openai.json()["error"]["type"], openai.json()["error"]["code"]) == (
+        401, "authentication_error", "invalid_api_key")
+    missing = _get(server, "/v1/models", {})
+    assert (missing.status_code, missing.json()["error"]["type"]) == (403, "authentication_error")
+    anthropic_models = _get(server, "/v1/models", {**bad, "anthropic-version": "2023-06-01"})
+    assert (anthropic_models.status_code, anthropic_models.json()) == (401, {
+        "type": "error", "error": {"type": "authentication_error", "message": "Invalid API key"}})
 
 
 def test_unknown_routes_are_404(server: LocalServer) -> None:

@@ -8,6 +8,7 @@ Scripted by the last user message:
   "scenario:tool"            a tool call to `get_weather` with {"city": "Paris"}
   "scenario:stall"           waits 5 s before answering
   "scenario:paced"           streams its words 150 ms apart (to see chunks pass through unbuffered)
+  "scenario:overloaded"      (Anthropic) an `event: error` after the first text when streaming
 anything else                  "fake reply to: <text>" (5 words), streamed word by word
 """
 
@@ -335,6 +336,8 @@ def build(fake: FakeUpstream) -> Starlette:
             return sse([*events[:4], b"event: content_block_delta\ndata: {nope\n\n"])
         if name == "truncate":
             return sse(events[:5])
+        if name == "overloaded":  # Anthropic's error event after some text
+            return sse([*events[:4], ev("error", {"error": {"type": "overloaded_error", "message": "Overloaded"}})])
         events += [
             ev(
                 "message_delta",
@@ -342,7 +345,11 @@ def build(fake: FakeUpstream) -> Starlette:
             ),
             ev("message_stop", {}),
         ]
-        return sse(events)
+        return sse(events, pace=0.15 if name == "paced" else 0.002)
+
+    async def anthropic_count_tokens(request: Request) -> Response:
+        body = await record(request)
+        return JSONResponse({"input_tokens": 1000 + len(json.dumps(body.get("messages")))})
 
     # --- OpenAI-compatible and Azure embeddings (text, and Azure AI's image embeddings) ----------------
     async def openai_embeddings(request: Request) -> Response:
@@ -431,6 +438,7 @@ def build(fake: FakeUpstream) -> Starlette:
     return Starlette(
         routes=[
             Route("/v1/messages", anthropic_messages, methods=["POST"]),
+            Route("/v1/messages/count_tokens", anthropic_count_tokens, methods=["POST"]),
             Route("/v1beta/models/{rest:path}", gemini, methods=["POST"]),
             Route("/{prefix:path}/chat/completions", openai_chat, methods=["POST"]),
             Route("/{prefix:path}/embeddings", openai_embeddings, methods=["POST"]),
@@ -505,6 +513,7 @@ def catalog_override(url: str) -> dict[str, Any]:
                 "secret": "anthropic",
                 "env": "ANTHROPIC_API_KEY",
                 "params": ["temperature", "max_tokens", "stream", "stop", "tools", "tool_choice"],
+                "native": ["messages"],
             },
             "gemini": {
                 "family": "gemini",

@@ -126,17 +126,25 @@ def test_steering_headers(server: LocalServer, before: Any, header: str) -> None
 def test_bad_authorization_headers(server: LocalServer, before: Any, authorization: str) -> None:
     response = httpx.post(f"{server.url}/v1/chat/completions", json=GOOD, headers={"Authorization": authorization},
                           timeout=30)
+    error = response.json()["error"]
     if authorization.strip() == "":
-        assert (response.status_code, response.json()) == (403, {"detail": "Not authenticated"})
+        assert (response.status_code, error["type"], error["code"]) == (403, "authentication_error",
+                                                                       "not_authenticated")
     else:
-        assert (response.status_code, response.json()) == (401, {"error": "Invalid API key"})
+        assert (response.status_code, error) == (401, {"message": "Invalid API key", "type": "authentication_error",
+                                                       "param": None, "code": "invalid_api_key"})
 
 
 def test_a_valid_key_in_another_header_is_not_credentials(server: LocalServer, before: Any) -> None:
-    for header in ("X-Api-Key", "Api-Key", "Proxy-Authorization"):
+    for header in ("Proxy-Authorization", "X-Auth-Token", "Cookie"):
         response = httpx.post(f"{server.url}/v1/chat/completions", json=GOOD, headers={header: f"Bearer {server.key}"},
                               timeout=30)
         assert response.status_code == 403
+    # x-api-key and api-key take the key itself, not a Bearer header value.
+    for header in ("X-Api-Key", "Api-Key"):
+        response = httpx.post(f"{server.url}/v1/chat/completions", json=GOOD, headers={header: f"Bearer {server.key}"},
+                              timeout=30)
+        assert response.status_code == 401
 
 
 def test_another_accounts_key_sees_only_its_account(server: LocalServer) -> None:

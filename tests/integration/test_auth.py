@@ -71,3 +71,57 @@ def test_keys_are_listed_without_secrets_and_for_existing_accounts_only(account:
         auth.create_key("acct_missing")
     with pytest.raises(NotFound):
         auth.revoke_key("key_missing")
+
+
+def _authorize(headers: dict[str, str]) -> dict[str, object]:
+    from unigate.accounts.authorizer import authorize
+
+    event = {"methodArn": "arn:aws:execute-api:us-east-1:1:api/stage/POST/v1/messages", "headers": headers}
+    return dict(authorize(event)["context"])  # type: ignore[arg-type]
+
+
+def test_the_authorizer_takes_a_key_from_authorization_x_api_key_or_api_key_in_that_order(account: str) -> None:
+    _, secret = auth.create_key(account)
+    for headers in ({"Authorization": f"Bearer {secret}"}, {"X-Api-Key": secret}, {"api-key": f" {secret} "},
+                    {"authorization": "  ", "x-api-key": secret}):
+        assert _authorize(headers)["account_id"] == account, headers
+    assert _authorize({"Authorization": "Bearer ug_wrong", "x-api-key": secret}) == {"error": "invalid_api_key"}
+    assert _authorize({"x-api-key": f"Bearer {secret}"}) == {"error": "invalid_api_key"}
+    assert _authorize({}) == {"error": "not_authenticated"}
+    assert _authorize({"Proxy-Authorization": f"Bearer {secret}"}) == {"error": "not_authenticated"}
+
+
+def test_the_authorizer_caches_lookups_by_key_hash_for_its_ttl(account: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from unigate.accounts import authorizer
+    from unigate.infra.config import get_settings
+
+    record, secret = auth.create_key(account)
+    unknown = keys.generate_key()
+    assert _authorize({"x-api-key": secret})["account_id"] == account
+    assert _authorize({"x-api-key": unknown}) == {"error": "invalid_api_key"}
+    assert keys.hash_key(secret) in authorizer._cache
+    assert secret not in str(authorizer._cache)
+    auth.revoke_key(record.key_id)
+    # Within the TTL the cached outcomes stand (as API Gateway's cache did), each costing no lookup.
+    assert _authorize({"Authorization": f"Bearer {secret}"})["account_id"] == account
+    assert _authorize({"x-api-key": unknown}) == {"error": "invalid_api_key"}
+    monkeypatch.setenv("UNIGATE_AUTHORIZER_CACHE_SECONDS", "0")
+    get_settings.cache_clear()
+    assert _authorize({"x-api-key": secret}) == {"error": "invalid_api_key"}
+
+
+def test_a_store_that_cannot_be_read_is_unavailable_and_not_cached(account: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from unigate.accounts import authorizer
+    from unigate.stores import keys as key_store
+
+    _, secret = auth.create_key(account)
+
+    def broken(digest: str) -> None:
+        raise RuntimeError("DynamoDB is down")
+
+    monkeypatch.setattr(key_store, "get_by_hash", broken)
+    assert _authorize({"x-api-key": secret}) == {"error": "unavailable"}
+    assert authorizer._cache == {}
+    monkeypatch.undo()
+    assert _authorize({"x-api-key": secret})["account_id"] == account

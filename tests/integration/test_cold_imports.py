@@ -29,10 +29,11 @@ print(json.dumps({"imported": sorted(set(sys.modules) - before),
 """
 
 FUNCTIONS = template().functions()
-# Plain handlers, without FastAPI: the authorizer is on every request's path, the others are scheduled.
-PLAIN = {"AuthorizerFunction", "CreditTopupFunction", "HoldSweeperFunction"}
+# Plain handlers, without FastAPI: the authorizer is on every request's path, the console serves files, the
+# others are scheduled.
+PLAIN = {"AuthorizerFunction", "ConsoleFunction", "CreditTopupFunction", "HoldSweeperFunction"}
 # The functions behind API routes: FastAPI apps.
-ROUTES = {route.function for route in template().routes()}
+ROUTES = {route.function for route in template().routes()} - PLAIN
 
 
 def _fresh_python(code: str, *args: str) -> str:

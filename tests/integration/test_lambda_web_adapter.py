@@ -36,7 +36,10 @@ def moto_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
     aws.reset()
-    template().create_tables(aws.client("dynamodb"))
+    client = aws.client("dynamodb")
+    for table in client.list_tables()["TableNames"]:  # moto's backends outlive one server: start empty
+        client.delete_table(TableName=table)
+    template().create_tables(client)
     yield url
     server.stop()
     aws.reset()
@@ -112,6 +115,60 @@ def test_run_sh_serves_and_streams_like_the_adapter(moto_server: str, fake_upstr
         # No authorizer context (a request that did not come through API Gateway): refused.
         refused = httpx.post(f"{base}/v1/chat/completions", json=body, timeout=10)
         assert refused.status_code == 403
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_the_messages_run_sh_streams_anthropics_events_like_the_adapter(moto_server: str, fake_upstream,
+                                                                        tmp_path: Path) -> None:
+    from tests.fakes.upstream import CANARY_KEYS
+    from unigate.accounts import accounts, billing
+    from unigate.infra import aws
+
+    aws.client("secretsmanager").create_secret(Name="unigate/providers/anthropic",
+                                               SecretString=CANARY_KEYS["anthropic"])
+    accounts.create_account(account_id="acct_lwa")
+    billing.grant("acct_lwa", 1_000_000, idempotency_key="lwa")
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps(catalog_override(fake_upstream.url)))
+    port = free_port()
+    env = _lambda_environment(moto_server, catalog, port)
+    spec = template().functions()["MessagesFunction"]
+    env.update({**spec.environment, "AWS_LWA_PORT": str(port), "LAMBDA_TASK_ROOT": str(spec.code_dir)})
+    process = subprocess.Popen(["sh", str(ROOT / "functions/messages/run.sh")], env=env, cwd=tmp_path,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(base + env["AWS_LWA_READINESS_CHECK_PATH"], timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+            assert time.monotonic() < deadline, "run.sh did not become ready"
+            time.sleep(0.1)
+        context = {"requestId": "lwa-request-2", "stage": "api",
+                   "authorizer": {"account_id": "acct_lwa", "key_id": "key_lwa", "allowed_models": "[]"}}
+        body = {"model": "claude-sonnet-4-5", "max_tokens": 100, "stream": True,
+                "messages": [{"role": "user", "content": "scenario:paced"}]}
+        arrivals, names = [], []
+        with httpx.stream("POST", f"{base}/v1/messages", json=body, timeout=30,
+                          headers={"x-amzn-request-context": json.dumps(context)}) as response:
+            assert response.status_code == 200
+            assert response.headers["x-request-id"] == "lwa-request-2"
+            for line in response.iter_lines():
+                if line.startswith("event: "):
+                    names.append(line[7:])
+                    arrivals.append(time.monotonic())
+        assert names[0] == "message_start"
+        assert names[-1] == "message_stop"
+        assert arrivals[-2] - arrivals[1] > 0.3  # the paced words came as they were produced
+        assert accounts.get_account("acct_lwa").balance_micros < 1_000_000
+        refused = httpx.post(f"{base}/v1/messages", json=body, timeout=10)
+        assert (refused.status_code, refused.json()["error"]["type"]) == (401, "authentication_error")
     finally:
         process.terminate()
         process.wait(timeout=10)

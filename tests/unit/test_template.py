@@ -23,12 +23,18 @@ def test_routes_of_the_contract_are_declared_and_authorized() -> None:
     assert ("GET", "/v0/get_credits") in routes
     assert ("POST", "/v0/chat/completions") in routes
     assert ("POST", "/v1/chat/completions") in routes
+    assert ("POST", "/v1/messages") in routes
+    assert ("POST", "/v1/messages/count_tokens") in routes
     for path in ("/v0/models", "/v0/providers", "/v0/endpoints", "/v0/endpoint-metrics", "/v1/models", "/v0/queries",
                  "/v0/custom_api_key/list"):
         assert ("GET", path) in routes
-    # Every route takes unigate keys, except the admin API, which only AWS IAM (SigV4) reaches.
-    assert all(r.authorized != r.iam for r in routes.values())
+    # Every route takes unigate keys, except the admin API, which only AWS IAM (SigV4) reaches, and the
+    # console's static files (its page calls the API with the user's key).
     assert [path for (_, path), r in routes.items() if r.iam] == ["/admin/{proxy+}"]
+    open_routes = {key: r for key, r in routes.items() if not r.authorized and not r.iam}
+    assert set(open_routes) == {("GET", "/"), ("GET", "/console/{proxy+}")}
+    assert {r.function for r in open_routes.values()} == {"ConsoleFunction"}
+    assert all(r.authorized != r.iam for key, r in routes.items() if key not in open_routes)
 
 
 def test_gateway_responses_give_the_contract_statuses() -> None:
@@ -39,10 +45,15 @@ def test_gateway_responses_give_the_contract_statuses() -> None:
     assert responses["ACCESS_DENIED"].body == '{"error": "Invalid API key"}'
 
 
-def test_authorizer_caches_on_the_authorization_header_for_the_ttl_parameter() -> None:
+def test_the_authorizer_has_no_identity_source_and_caches_lookups_itself_for_the_ttl_parameter() -> None:
+    # Keys come in Authorization, x-api-key or api-key: with an identity source API Gateway would answer 401
+    # itself when that one header is missing, so it calls the authorizer every time and caches nothing.
     authorizer = template().authorizer()
-    assert authorizer.identity_headers == ("Authorization",)
-    assert authorizer.ttl_seconds == 300
+    assert authorizer.identity_headers == ()
+    assert authorizer.ttl_seconds == 0
+    env = _functions()["AuthorizerFunction"]["Properties"]["Environment"]["Variables"]
+    assert env["UNIGATE_AUTHORIZER_CACHE_SECONDS"] == {"Ref": "AuthorizerCacheTtl"}
+    assert template().parameters["AuthorizerCacheTtl"]["Default"] == 300
 
 
 def _statements(function: str) -> list[dict]:
@@ -61,6 +72,8 @@ def test_iam_is_least_privilege() -> None:
             # The ledger is append-only: nobody may rewrite or delete an entry.
             if "LedgerTable" in str(statement["Resource"]):
                 assert not {"dynamodb:DeleteItem", "dynamodb:UpdateItem"} & set(actions), name
+    # The console serves its own files and reads nothing else.
+    assert _statements("ConsoleFunction") == []
     assert _statements("AuthorizerFunction") == [
         {"Sid": "ReadKeysOnly", "Effect": "Allow", "Action": "dynamodb:GetItem",
          "Resource": {"Fn::GetAtt": ["KeysTable", "Arn"]}},
@@ -129,7 +142,7 @@ def _transformed() -> dict:
     return transform(document, {}, Policies())
 
 
-def test_the_deployed_api_has_every_route_behind_the_authorizer_and_chat_streams() -> None:
+def test_the_deployed_api_has_every_route_but_the_consoles_behind_the_authorizer_and_chat_streams() -> None:
     resources = _transformed()["Resources"]
     (api,) = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::RestApi"]
     paths = api["Properties"]["Body"]["paths"]
@@ -138,13 +151,17 @@ def test_the_deployed_api_has_every_route_behind_the_authorizer_and_chat_streams
     assert deployed == {(r.method, r.path) for r in template().routes()}
     for path, methods in paths.items():
         for spec in methods.values():
-            expected = [{"AWS_IAM": []}] if path.startswith("/admin/") else [{"ApiKeyAuthorizer": []}]
+            expected = ([{"AWS_IAM": []}] if path.startswith("/admin/") else [{"NONE": []}]
+                        if path == "/" or path.startswith("/console/") else [{"ApiKeyAuthorizer": []}])
             assert spec["security"] == expected, path
             integration = spec["x-amazon-apigateway-integration"]
             uri = integration["uri"]["Fn::Sub"]
             if path.endswith("/chat/completions"):
                 assert integration["responseTransferMode"] == "STREAM"
                 assert "/2021-11-15/functions/${ChatCompletionsFunction.Arn}/response-streaming-invocations" in uri
+            elif path.startswith("/v1/messages"):
+                assert integration["responseTransferMode"] == "STREAM"
+                assert "/2021-11-15/functions/${MessagesFunction.Arn}/response-streaming-invocations" in uri
             else:
                 assert "responseTransferMode" not in integration
                 assert uri.endswith("/invocations")

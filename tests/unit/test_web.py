@@ -86,3 +86,46 @@ def test_a_declared_body_that_does_not_validate_is_a_400_naming_its_field() -> N
     assert (refused.status_code, refused.json()) == (400, {"error": "Invalid 'rpm': Input should be a valid integer."})
     # Query parameters keep FastAPI's own answer on /v0.
     assert client.get("/v0/page?limit=x").status_code == 422
+
+
+def test_authorizer_refusals_and_domain_errors_in_every_surfaces_envelope() -> None:
+    from fastapi.testclient import TestClient
+
+    from unigate.web.caller import CallerDep
+
+    app = web_app.create_app("surfaces")
+
+    @app.get("/{path:path}")
+    async def anything(caller: CallerDep) -> dict[str, str]:
+        return {"account": caller.account_id}
+
+    def context(error: str | None) -> dict[str, str]:
+        authorizer = {"error": error} if error else {}
+        return {"x-amzn-request-context": json.dumps({"authorizer": authorizer})}
+
+    client = TestClient(app)
+    cases = {
+        ("/v0/credits", "invalid_api_key"): (401, {"error": "Invalid API key"}),
+        ("/v0/credits", "not_authenticated"): (403, {"detail": "Not authenticated"}),
+        ("/v1/models", "invalid_api_key"): (401, {"error": {
+            "message": "Invalid API key", "type": "authentication_error", "param": None, "code": "invalid_api_key"}}),
+        ("/v1/messages", "invalid_api_key"): (401, {"type": "error", "error": {"type": "authentication_error",
+                                                                               "message": "Invalid API key"}}),
+        ("/openai/deployments/d/chat/completions", "invalid_api_key"): (401, {"error": {
+            "code": "invalid_api_key", "message": "Invalid API key"}}),
+    }
+    for (path, error), (status, body) in cases.items():
+        response = client.get(path, headers=context(error))
+        assert (response.status_code, response.json()) == (status, body), path
+    for path, status, kind in (("/v1/messages", 401, "authentication_error"), ("/v1/models", 403,
+                                                                               "authentication_error")):
+        response = client.get(path, headers=context("not_authenticated"))
+        assert response.status_code == status
+        assert kind in json.dumps(response.json())
+    azure = client.get("/openai/deployments/d/chat/completions", headers=context("not_authenticated"))
+    assert (azure.status_code, azure.json()["error"]["code"]) == (401, "401")
+    unavailable = client.get("/v1/messages", headers=context("unavailable"))
+    assert (unavailable.status_code, unavailable.json()["error"]["type"]) == (503, "overloaded_error")
+    anthropic_models = client.get("/v1/models",
+                                  headers={**context("invalid_api_key"), "anthropic-version": "2023-06-01"})
+    assert anthropic_models.json()["type"] == "error"

@@ -13,6 +13,7 @@ times its AWS calls), then measures from this process over real HTTP on 127.0.0.
    on this machine with the same server and HTTP client and no gateway work at all;
    on a machine with two or more CPUs the gateway and the proxy get one CPU to themselves and this
    process and the upstream the others (BENCH_PIN=0 turns it off): see _cpu_split;
+   the same for Anthropic's Messages surface (POST /v1/messages, translated to the same upstream);
 3. AWS calls per chat request (authorizer cached, secret warm) and per authorizer invocation;
 4. cold starts: each function against a bare boto3 handler and a minimal FastAPI + Mangum app
    (unigate_tools.coldstart, median of several fresh processes), with peak memory;
@@ -253,6 +254,28 @@ def streaming(servers: Servers) -> dict[str, Any]:
     return out
 
 
+def _messages_body(stream: bool = False, text: str = "hi") -> dict[str, Any]:
+    return {"model": MODEL, "max_tokens": 16, "stream": stream, "messages": [{"role": "user", "content": text}]}
+
+
+def messages(servers: Servers, chat: dict[str, Any], chat_streaming: dict[str, Any]) -> dict[str, Any]:
+    """Anthropic's Messages surface, translated to the same OpenAI-compatible upstream: its added latency
+    and time to first byte beside chat's (the same bounds apply)."""
+    client = httpx.Client(timeout=30, headers={"x-api-key": servers.key, "anthropic-version": "2023-06-01"})
+    url = f"{servers.gateway}/v1/messages"
+    _latencies(client, url, _messages_body(), 30)
+    through = _latencies(client, url, _messages_body(), SEQUENTIAL)
+    streams = [_stream_once(client, url, _messages_body(True, "paced")) for _ in range(STREAMS)]
+    out = {"requests": SEQUENTIAL, "gateway_p50_ms": round(_percentile(through, 0.5), 2),
+           "gateway_p99_ms": round(_percentile(through, 0.99), 2),
+           "gateway_ttfb_p50_ms": round(statistics.median(s[0] for s in streams), 2)}
+    out["added_p50_ms"] = round(out["gateway_p50_ms"] - chat["direct_p50_ms"], 2)
+    out["added_p50_outside_aws_ms"] = round(out["added_p50_ms"] - chat["aws_ms_per_request"], 2)
+    out["added_ttfb_p50_ms"] = round(out["gateway_ttfb_p50_ms"] - chat_streaming["direct_ttfb_p50_ms"], 2)
+    out["vs_chat_p50_ms"] = round(out["gateway_p50_ms"] - chat["gateway_p50_ms"], 2)
+    return out
+
+
 def authorizer_calls() -> dict[str, Any]:
     """AWS calls of one authorizer invocation (counted in a fresh process under moto)."""
     code = (
@@ -370,6 +393,7 @@ def main() -> None:
             report["budgeted_aws_calls_per_request"] = budgeted_calls(servers)
             report["concurrency"] = throughput(servers)
             report["streaming"] = streaming(servers)
+            report["messages"] = messages(servers, report["added_latency"], report["streaming"])
         finally:
             for process in servers.processes:
                 process.terminate()
@@ -383,6 +407,8 @@ def main() -> None:
         "added p50 < 10 ms": report["added_latency"]["added_p50_ms"] < 10,
         "added p50 outside AWS calls < 2 ms": report["added_latency"]["added_p50_outside_aws_ms"] < 2,
         "chunks pass separately": report["streaming"]["chunks_pass_separately"],
+        "messages: added p50 < 10 ms": report["messages"]["added_p50_ms"] < 10,
+        "messages: added p50 outside AWS calls < 2 ms": report["messages"]["added_p50_outside_aws_ms"] < 2,
         "chat: <= 2 DynamoDB writes, no reads, no secret": report["added_latency"]["aws_calls_per_request"] == {
             "dynamodb:TransactWriteItems": 2.0},
         "chat on a budgeted key: <= 2 DynamoDB writes": writes(report["budgeted_aws_calls_per_request"]) <= 2,
@@ -420,6 +446,12 @@ def _print(report: dict[str, Any]) -> None:
     print(f"{'streaming last chunk p50 (ms)':34} {s['direct_last_chunk_p50_ms']:>9} "
           f"{s['gateway_last_chunk_p50_ms']:>9}")
     print(f"  chunks pass separately: {s['chunks_pass_separately']} (spread {s['gateway_chunk_spread_p50_ms']} ms)")
+    m = report["messages"]
+    print(f"{'messages (Anthropic) p50 (ms)':34} {a['direct_p50_ms']:>9} {m['gateway_p50_ms']:>9} "
+          f"{m['added_p50_ms']:>9}")
+    print(f"{'  added p50 outside AWS (ms)':34} {'':>9} {'':>9} {m['added_p50_outside_aws_ms']:>9}")
+    print(f"{'  streaming TTFB p50 (ms)':34} {s['direct_ttfb_p50_ms']:>9} {m['gateway_ttfb_p50_ms']:>9} "
+          f"{m['added_ttfb_p50_ms']:>9}")
     print(f"\nAWS calls per chat request: {a['aws_calls_per_request']}")
     print(f"AWS calls per chat request on a key with a budget: {report['budgeted_aws_calls_per_request']}")
     print(f"AWS calls per authorizer invocation: {report['authorizer_aws_calls']}\n")

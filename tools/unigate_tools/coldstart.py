@@ -25,6 +25,7 @@ SAMPLE_EVENTS = {
     "AuthorizerFunction": "authorizer/valid_key.json",
     "CreditsFunction": "credits/credits.json",
     "ChatCompletionsFunction": "chat_completions/echo.json",
+    "MessagesFunction": "messages/echo.json",
     "CatalogFunction": "catalog/models.json",
     "EndpointProbeFunction": "endpoint_probe/scheduled.json",
     "EmbeddingsFunction": "embeddings/echo.json",

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from unigate import __version__
+from unigate.dialects.anthropic_messages import CountTokensRequest, MessagesRequest
 from unigate.domain.request_models import (
     ChatCompletionRequest,
     EmbeddingRequest,
@@ -27,6 +28,23 @@ class Usage(BaseModel):
     completion_tokens: int
     total_tokens: int
     cost: float = Field(description="credits charged for this request")
+
+
+class Message(BaseModel):
+    """Anthropic's Messages response (what an Anthropic-format endpoint answered, passed through as it came)."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str
+    type: str = "message"
+    role: str = "assistant"
+    model: str
+    content: list[dict[str, Any]]
+    stop_reason: str | None
+    usage: dict[str, Any]
+
+
+class TokenCount(BaseModel):
+    input_tokens: int
 
 
 class ChatCompletion(BaseModel):
@@ -58,13 +76,22 @@ ERROR_SCHEMAS = {
         "type": "object", "required": ["message", "type"],
         "properties": {"message": {"type": "string"}, "type": {"type": "string"},
                        "param": {"type": ["string", "null"]}, "code": {"type": ["string", "null"]}}}}},
+    "AnthropicErrorBody": {"type": "object", "required": ["type", "error"], "properties": {
+        "type": {"const": "error"}, "error": {"type": "object", "required": ["type", "message"], "properties": {
+            "type": {"type": "string"}, "message": {"type": "string"}}}}},
 }
 
 
 def _describe_errors(path: str, operation: dict[str, Any]) -> None:
     """The contract's error statuses, in the shape of the surface (v0: Unify's, v1: OpenAI's envelope)."""
     shape = "OpenAIErrorBody" if path.startswith("/v1/") else "ErrorBody"
-    schema = {"oneOf": [{"$ref": f"#/components/schemas/{shape}"}, {"$ref": "#/components/schemas/DetailBody"}]}
+    schema: dict[str, Any] = {"oneOf": [{"$ref": f"#/components/schemas/{shape}"},
+                                        {"$ref": "#/components/schemas/DetailBody"}]}
+    if path.startswith("/v1/messages"):
+        schema = {"$ref": "#/components/schemas/AnthropicErrorBody"}
+    elif path.startswith("/v1/models"):  # Anthropic's envelope when the request carries anthropic-version
+        schema = {"oneOf": [{"$ref": "#/components/schemas/OpenAIErrorBody"},
+                            {"$ref": "#/components/schemas/AnthropicErrorBody"}]}
     for status, description in ERRORS.items():
         operation["responses"].setdefault(status, {"description": description,
                                                    "content": {"application/json": {"schema": schema}}})
@@ -76,6 +103,7 @@ REQUEST_MODELS: dict[str, type[BaseModel]] = {
     "/v0/chat/completions": ChatCompletionRequest, "/v1/chat/completions": ChatCompletionRequest,
     "/v0/embeddings": EmbeddingRequest, "/v1/embeddings": EmbeddingRequest,
     "/v0/images/embeddings": ImageEmbeddingRequest, "/v0/inference": InferenceRequest,
+    "/v1/messages": MessagesRequest, "/v1/messages/count_tokens": CountTokensRequest,
 }
 
 
@@ -94,6 +122,18 @@ def _describe_body(path: str, operation: dict[str, Any], schemas: dict[str, Any]
     if path.endswith("/chat/completions"):  # a JSON array body holds whole fallback requests
         schema = {"oneOf": [schema, {"type": "array", "items": schema, "minItems": 1, "maxItems": 8}]}
     operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+    if path == "/v1/messages":
+        operation["responses"]["200"] = {
+            "description": "A message, or with stream: true Anthropic's server-sent events (message_start, "
+                           "content_block_start / _delta / _stop per block, message_delta, message_stop; ping; "
+                           "error).",
+            "content": {"application/json": {"schema": _schema(Message, schemas)},
+                        "text/event-stream": {"schema": {"type": "object", "required": ["event", "data"],
+                                                         "properties": {"event": {"type": "string"},
+                                                                        "data": {"type": "string"}}}}}}
+    if path == "/v1/messages/count_tokens":
+        operation["responses"]["200"] = {"description": "The prompt's input tokens (nothing is charged).",
+                                         "content": {"application/json": {"schema": _schema(TokenCount, schemas)}}}
     if path.endswith("/chat/completions"):
         operation["responses"]["200"] = {
             "description": "A chat.completion, or with stream: true server-sent events of chat.completion.chunk "
@@ -137,7 +177,8 @@ def document(template: Template | None = None) -> dict[str, Any]:
             "title": "unigate",
             "version": __version__,
             "description": "A self-hosted universal LLM endpoint: one key and one credit balance for any model at "
-                           "any provider. /v1 is OpenAI-compatible; errors there use OpenAI's envelope.",
+                           "any provider. /v1 is OpenAI-compatible; errors there use OpenAI's envelope. "
+                           "/v1/messages is Anthropic's Messages API, with Anthropic's envelope.",
         },
         "servers": [{"url": "http://127.0.0.1:3000", "description": "make dev"},
                     {"url": "https://{api}.execute-api.{region}.amazonaws.com/api", "description": "deployed",
@@ -145,8 +186,10 @@ def document(template: Template | None = None) -> dict[str, Any]:
         "paths": dict(sorted(paths.items())),
         "components": {
             "schemas": dict(sorted(schemas.items())),
-            "securitySchemes": {"unigateKey": {"type": "http", "scheme": "bearer",
-                                               "description": "A unigate API key (ug_...)."}},
+            "securitySchemes": {"unigateKey": {
+                "type": "http", "scheme": "bearer",
+                "description": "A unigate API key (ug_...). The key may also come in x-api-key (Anthropic's SDKs) "
+                               "or api-key (Azure's SDKs)."}},
         },
     }
 

@@ -125,7 +125,8 @@ def write_state(info: dict[str, Any], url: str) -> None:
 def banner(info: dict[str, Any], url: str) -> str:
     template: Template = info["template"]
     demo = info["demo"]
-    lines = [f"unigate local gateway on {url}", ""]
+    # The console first: it is where a new user starts (sign in there with the demo key below).
+    lines = [f"console  {url}/", f"unigate local gateway on {url}", ""]
     lines.append("routes (from template.yaml):")
     for route in template.routes():
         lines.append(f"  {route.method:6} {route.path:28} -> {route.function}")

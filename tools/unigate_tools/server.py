@@ -1,7 +1,7 @@
 """The local API: what API Gateway does in front of the Lambda functions, on 127.0.0.1.
 
 For each HTTP request it matches a route of template.yaml, runs the real authorizer handler (caching
-its decision per Authorization header for the template's TTL, as API Gateway does), answers with the
+its decision per identity source for the template's TTL, as API Gateway does, when it names any), answers with the
 template's gateway responses where API Gateway would, builds a REST API proxy event with a faithful
 requestContext, runs the real function handler and maps its result back to HTTP.
 """
@@ -254,11 +254,13 @@ class LocalApi:
         route: Route,
         request_id: str,
     ) -> dict[str, Any]:
+        # As API Gateway: a missing identity source is answered before the authorizer runs; without identity
+        # sources the authorizer runs on every request and nothing is cached here.
         identity = [headers.get(h.lower(), "") for h in self.authorizer_spec.identity_headers]
         if not all(v.strip() for v in identity):
             raise GatewayError("UNAUTHORIZED", "Unauthorized")
         cache_key = "\x00".join(identity)
-        decision = self._cache.get(cache_key)
+        decision = self._cache.get(cache_key) if identity else None
         if decision is None or decision.expires < time.monotonic():
             event = {
                 "type": "REQUEST",
@@ -283,7 +285,7 @@ class LocalApi:
                     raise GatewayError("UNAUTHORIZED", "Unauthorized") from exc
                 raise GatewayError("AUTHORIZER_FAILURE", "Authorizer failure") from exc
             decision = _Decision(policy, time.monotonic() + self.authorizer_spec.ttl_seconds)
-            if self.authorizer_spec.ttl_seconds > 0:
+            if self.authorizer_spec.ttl_seconds > 0 and identity:
                 self._cache[cache_key] = decision
         if not _policy_allows(decision.policy, method_arn):
             raise GatewayError("ACCESS_DENIED", "User is not authorized to access this resource")

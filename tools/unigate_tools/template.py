@@ -234,7 +234,8 @@ class Template:
         identity = spec.get("Identity", {})
         return Authorizer(
             function=self.resolve(spec["FunctionArn"]),
-            identity_headers=tuple(identity.get("Headers", ["Authorization"])),
+            # No Headers: no identity source (API Gateway then calls the authorizer on every request).
+            identity_headers=tuple(identity.get("Headers", [])),
             ttl_seconds=int(self.resolve(identity.get("ReauthorizeEvery", 300))),
         )
 

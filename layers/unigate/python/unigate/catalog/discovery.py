@@ -9,6 +9,7 @@ the catalog (credits per 1M tokens).
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from unigate.catalog import metrics
@@ -82,12 +83,27 @@ def endpoints(caller: Caller, model: str | None = None, provider: str | None = N
 
 def openai_models(caller: Caller) -> dict[str, Any]:
     """GET /v1/models in OpenAI's list shape: one entry per endpoint string and deployment usable as `model`."""
-    return {"object": "list", "data": [
-        {"id": e.name, "object": "model", "created": 0, "owned_by": e.provider} for e in _visible(caller)
-    ] + [
+    return {"object": "list", "data": [_openai_entry(e) for e in _visible(caller)] + [
         {"id": d.name, "object": "model", "created": 0, "owned_by": d.endpoint.partition("@")[2]}
         for d in _deployments(caller)
     ]}
+
+
+def _per_token(per_million: Decimal) -> str:
+    return format((per_million / 1_000_000).normalize(), "f")
+
+
+def _openai_entry(e: EndpointSpec) -> dict[str, Any]:
+    """One endpoint in OpenAI's model shape, with OpenRouter's fields for what a client chooses by: the context
+    length, the output limit, the prices (USD per token, as decimal strings) and the modalities."""
+    return {
+        "id": e.name, "object": "model", "created": 0, "owned_by": e.provider,
+        "context_length": e.context,
+        "top_provider": {"context_length": e.context, "max_completion_tokens": e.max_output},
+        "pricing": {"prompt": _per_token(e.input), "completion": _per_token(e.output)},
+        "architecture": {"input_modalities": ["text", "image"] if e.image_input else ["text"],
+                         "output_modalities": ["embeddings"] if e.type == "embedding" else ["text"]},
+    }
 
 
 def openai_model(caller: Caller, model_id: str) -> dict[str, Any]:
@@ -97,6 +113,39 @@ def openai_model(caller: Caller, model_id: str) -> dict[str, Any]:
             return entry
     raise NotFound(f"The model '{model_id}' does not exist or this key may not use it.", param="model",
                    code="model_not_found")
+
+
+def _anthropic_entry(entry: dict[str, Any], as_of: dict[str, str]) -> dict[str, Any]:
+    day = as_of.get(entry["id"]) or "1970-01-01"
+    return {"type": "model", "id": entry["id"], "display_name": entry["id"], "created_at": f"{day}T00:00:00Z"}
+
+
+def anthropic_models(caller: Caller, *, limit: int = 20, after_id: str | None = None,
+                     before_id: str | None = None) -> dict[str, Any]:
+    """GET /v1/models in Anthropic's list shape (what its SDKs and Claude Code read when they send
+    anthropic-version): the same entries as OpenAI's list, paged by after_id / before_id."""
+    as_of = {e.name: e.as_of for e in _visible(caller) if e.as_of}
+    entries = [_anthropic_entry(e, as_of) for e in openai_models(caller)["data"]]
+    ids = [e["id"] for e in entries]
+    start, end = 0, len(entries)
+    if after_id is not None:
+        start = ids.index(after_id) + 1 if after_id in ids else len(ids)
+        end = min(start + limit, len(entries))
+    elif before_id is not None:
+        end = ids.index(before_id) if before_id in ids else 0
+        start = max(end - limit, 0)
+    else:
+        end = min(limit, len(entries))
+    page = entries[start:end]
+    more = end < len(entries) if before_id is None else start > 0
+    return {"data": page, "has_more": more, "first_id": page[0]["id"] if page else None,
+            "last_id": page[-1]["id"] if page else None}
+
+
+def anthropic_model(caller: Caller, model_id: str) -> dict[str, Any]:
+    entry = openai_model(caller, model_id)
+    as_of = {e.name: e.as_of for e in _visible(caller) if e.name == model_id and e.as_of}
+    return _anthropic_entry(entry, as_of)
 
 
 def info(caller: Caller, model: str | None) -> dict[str, str]:

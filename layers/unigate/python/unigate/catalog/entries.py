@@ -36,6 +36,9 @@ class ProviderSpec(BaseModel):
     api_version: str | None = None
     # The OpenAI request parameters this provider accepts; others are dropped (see drop_params).
     params: frozenset[str] = frozenset()
+    # The client dialects this provider serves natively ("messages", "responses", "completions"): those
+    # requests are passed through as sent instead of translated through the chat form.
+    native: frozenset[str] = frozenset()
 
 
 class EndpointSpec(BaseModel):

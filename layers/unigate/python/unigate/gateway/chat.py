@@ -465,6 +465,10 @@ async def _attempt_with(attempt: Attempt, call: UpstreamCall) -> Completed | Str
     return Completed(response, {**prepared.headers, "x-unigate-cost": format_credits(charged)})
 
 
+# The default runner, for surfaces whose runner handles some attempts itself (unigate.gateway.messages).
+run_attempt = _attempt_with
+
+
 def _backoff(retry: int, retry_after: float | None, deadline: float) -> float | None:
     """Seconds to wait before retrying, or None when the wait does not fit (then the failure stands)."""
     settings = get_settings()

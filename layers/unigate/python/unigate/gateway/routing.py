@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from unigate.catalog import metrics
 from unigate.catalog.entries import EndpointSpec, ProviderSpec, get_catalog
@@ -151,3 +152,26 @@ def note_success(endpoint: str) -> None:
     if _known_failures.get(endpoint):
         store.clear_failures(endpoint)
         _known_failures[endpoint] = 0
+
+
+# The meta-providers a model's page lists, by their long names (unigate.domain.model_strings).
+CHOICE_META_PROVIDERS = ("lowest-input-cost", "lowest-output-cost", "cost", "lowest-ttft", "lowest-itl",
+                         "highest-tks-per-sec")
+
+
+def choices(model: str, caller: Caller) -> dict[str, Any]:
+    """GET /v0/endpoint-metrics/choices: the endpoint each meta-provider would send `model@<meta>` to now
+    (the first candidate of the same plan a request makes, cooldowns included), or why there is none."""
+    from unigate.domain.errors import UnigateError
+    from unigate.domain.model_strings import META_PROVIDERS
+
+    if not get_catalog().endpoints_of(model):
+        raise NotFound(f"Unknown model: {model}", param="model")
+    found = []
+    for name in CHOICE_META_PROVIDERS:
+        try:
+            chosen = plan((Target(model, MetaProvider(META_PROVIDERS[name])),), caller)
+            found.append({"meta_provider": f"@{name}", "endpoint": chosen[0].endpoint.name, "reason": None})
+        except UnigateError as refused:
+            found.append({"meta_provider": f"@{name}", "endpoint": None, "reason": refused.message})
+    return {"model": model, "choices": found}

@@ -81,6 +81,11 @@ class Settings:
     transaction_attempts: int = 6
     # A hold open longer than this was left by an invocation that died; the sweeper releases it.
     stale_hold_minutes: int = 20
+    # The Messages surface: where Anthropic model ids (claude-sonnet-4-5...) resolve (anthropic, or
+    # aws-bedrock / vertex-ai to serve them from there).
+    messages_claude_provider: str = "anthropic"
+    # The authorizer's own cache of key lookups (seconds; 0 disables), per warm instance.
+    authorizer_cache_seconds: int = 300
 
     def __post_init__(self) -> None:
         proxy = self.egress_proxy

@@ -12,7 +12,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from unigate.domain.errors import (
     Forbidden,
+    InvalidApiKey,
     NotAuthenticated,
+    ServiceUnavailable,
 )
 from unigate.domain.records import Caller
 
@@ -84,6 +86,14 @@ async def current_caller(request: Request) -> Caller:  # async: FastAPI runs a p
     authorizer = _request_context(request.scope).get("authorizer") or {}
     account_id = authorizer.get("account_id")
     if not account_id:
+        # The authorizer allows every request and says here why it has no caller (see
+        # unigate.accounts.authorizer), so that the refusal is in this surface's envelope.
+        refusal = authorizer.get("error")
+        if refusal == "invalid_api_key":
+            raise InvalidApiKey()
+        if refusal == "unavailable":
+            raise ServiceUnavailable("Authentication is temporarily unavailable; please retry.",
+                                     code="authentication_unavailable")
         raise NotAuthenticated()
     allowed = authorizer.get("allowed_models") or "[]"
     return Caller(

@@ -1,5 +1,6 @@
 """The one place domain errors become HTTP answers: each surface's envelope (Unify's on /v0, OpenAI's on
-/v1) and the exception handlers every route function installs."""
+/v1, Anthropic's on /v1/messages, Azure's on /openai) and the exception handlers every route function
+installs."""
 
 from __future__ import annotations
 
@@ -12,33 +13,72 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from unigate.domain.errors import (
+    NotAuthenticated,
     RateLimited,
     ServiceUnavailable,
     UnigateError,
 )
 from unigate.infra.observability import get_logger
 
+Surface = str  # "anthropic" | "azure" | "openai" | "unify"
+
+
+def surface_of(path: str, headers: Any = None) -> Surface:
+    """Whose envelope a path answers in: Anthropic's on /v1/messages (and on /v1/models when the request
+    carries anthropic-version, as Anthropic's SDKs and Claude Code send), Azure's on /openai, OpenAI's on
+    the rest of /v1, Unify's on /v0."""
+    if path.startswith("/v1/messages"):
+        return "anthropic"
+    if path.startswith("/v1/models") and headers is not None and headers.get("anthropic-version"):
+        return "anthropic"
+    if path.startswith("/openai/"):
+        return "azure"
+    if path.startswith("/v1/"):
+        return "openai"
+    return "unify"
+
 
 def _is_openai_surface(path: str) -> bool:
     return path.startswith("/v1/")
 
 
-def error_body(path: str, message: str, *, kind: str, param: str | None, code: str | None) -> dict[str, Any]:
-    """v0 errors are Unify's `{"error": msg}`; /v1 errors are OpenAI's envelope so its SDKs raise the right class."""
-    if _is_openai_surface(path):
+def error_body(surface: Surface, message: str, *, kind: str, param: str | None, code: str | None,
+               status: int = 400) -> dict[str, Any]:
+    """v0 errors are Unify's `{"error": msg}`; the others are their API's envelope, so that its SDKs raise the
+    right class."""
+    if surface == "anthropic":
+        from unigate.dialects.anthropic_messages import error_body as anthropic_error
+
+        return anthropic_error(status, message)
+    if surface == "azure":
+        return {"error": {"code": code or kind, "message": message}}
+    if surface == "openai":
         return {"error": {"message": message, "type": kind, "param": param, "code": code}}
     return {"error": message}
 
 
+def _not_authenticated(surface: Surface) -> tuple[int, dict[str, Any]]:
+    """No key at all. Unify's contract answers 403 {"detail": ...}; Anthropic and Azure answer 401."""
+    if surface == "unify":
+        return 403, {"detail": "Not authenticated"}
+    message = "Not authenticated: send a unigate key (Authorization: Bearer, x-api-key or api-key)."
+    if surface == "openai":
+        return 403, error_body(surface, message, kind="authentication_error", param=None, code="not_authenticated")
+    return 401, error_body(surface, message, kind="authentication_error", param=None, code="401", status=401)
+
+
 def error_response(request: Request, exc: UnigateError) -> JSONResponse:
+    surface = surface_of(request.url.path, request.headers)
+    if isinstance(exc, NotAuthenticated):
+        status, body = _not_authenticated(surface)
+        return JSONResponse(body, status_code=status)
     headers = {}
     if isinstance(exc, RateLimited):
         headers.update(exc.headers)
         if exc.retry_after is not None:
             headers["retry-after"] = str(exc.retry_after)
-    body = error_body(request.url.path, exc.message, kind=exc.openai_type, param=exc.param, code=exc.code)
+    body = error_body(surface, exc.message, kind=exc.openai_type, param=exc.param, code=exc.code, status=exc.status)
     return JSONResponse(body, status_code=exc.status, headers=headers)
-
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -51,7 +91,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
-        body = error_body(request.url.path, str(exc.detail), kind=kind, param=None, code=None)
+        body = error_body(surface_of(request.url.path, request.headers), str(exc.detail), kind=kind, param=None,
+                          code=None, status=exc.status_code)
         return JSONResponse(body, status_code=exc.status_code)
 
     @app.exception_handler(RequestValidationError)
@@ -75,5 +116,6 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(request, ServiceUnavailable("The gateway's store is busy; please retry.",
                                                               code="store_busy"))
         get_logger().exception("unhandled error")
-        body = error_body(request.url.path, "Internal server error", kind="api_error", param=None, code=None)
+        body = error_body(surface_of(request.url.path, request.headers), "Internal server error", kind="api_error",
+                          param=None, code=None, status=500)
         return JSONResponse(body, status_code=500)
