@@ -63,6 +63,18 @@ async def key_limits(_: Admin, key_id: str, body: Annotated[admin.KeyLimits, Bod
     return admin.set_key_limits(key_id, rpm=body.rpm, tpm=body.tpm)
 
 
+@app.put("/admin/keys/{key_id}/budget")
+async def key_budget(_: Admin, key_id: str, body: admin.KeyBudget) -> dict[str, Any]:
+    return admin.set_key_budget(key_id, **fields(body))
+
+
+@app.get("/admin/accounts/{account_id}/spend")
+async def spend(_: Admin, account_id: str, group_by: str = "key", start_time: str | None = None,
+                end_time: str | None = None, granularity: str = "day") -> dict[str, Any]:
+    return admin.spend_report(account_id, group_by=group_by, start_time=start_time, end_time=end_time,
+                              granularity=granularity)
+
+
 @app.post("/admin/accounts/{account_id}/credits")
 async def grant(_: Admin, account_id: str, body: admin.Grant) -> dict[str, Any]:
     return admin.grant(account_id, body.amount, body.idempotency_key, body.note)

@@ -99,3 +99,28 @@ def test_deployments_through_the_admin_api(server: LocalServer) -> None:
     assert "Admin-Echo" in [d["name"] for d in signed(server, "GET", "/admin/deployments").json()]
     assert signed(server, "DELETE", "/admin/deployments/Admin-Echo").json() == {"name": "Admin-Echo", "deleted": True}
     assert signed(server, "POST", "/admin/deployments", {"name": "x", "endpoint": "nope@echo"}).status_code == 404
+
+
+def test_key_budgets_and_spend_through_the_admin_api(server: LocalServer) -> None:
+    account = signed(server, "POST", "/admin/accounts", {"name": "Team D"}).json()["account_id"]
+    signed(server, "POST", f"/admin/accounts/{account}/credits", {"amount": "1", "idempotency_key": "start"})
+    created = signed(server, "POST", f"/admin/accounts/{account}/keys",
+                     {"name": "agent", "budget": "0.5", "budget_period": "week"}).json()
+    assert (created["budget"], created["budget_period"]) == ("0.5", "week")
+    refused = signed(server, "POST", f"/admin/accounts/{account}/keys", {"budget": 5, "budget_period": "year"})
+    assert (refused.status_code, refused.json()["error"]) == (
+        400, "budget_period: the budget period is one of lifetime, day, week, month.")
+    assert chat(server, created["key"]).status_code == 200
+    # A budget smaller than this request's worst case: 402 key_budget_exceeded, before any upstream call.
+    lowered = signed(server, "PUT", f"/admin/keys/{created['key_id']}/budget",
+                     {"budget": "0.000001", "budget_period": "day"})
+    assert (lowered.status_code, lowered.json()["budget"]) == (200, "0.000001")
+    report = signed(server, "GET", f"/admin/accounts/{account}/spend?group_by=key").json()
+    (line,) = report["groups"]
+    assert (line["key"], line["name"], line["requests"]) == (created["key_id"], "agent", 1)
+    assert line["cost"] == report["total"]["cost"] > 0
+    assert line["budget"]["period"] == "day"
+    assert line["budget"]["spent"] == 0.0  # a new kind of period starts afresh
+    removed = signed(server, "PUT", f"/admin/keys/{created['key_id']}/budget", {"budget": None})
+    assert removed.json()["budget"] is None
+    assert signed(server, "GET", "/admin/accounts/acct_nope/spend").status_code == 404

@@ -137,3 +137,12 @@ def test_the_responses_api_answers_the_bench_upstream_like_chat(servers: bench.S
     assert response.status_code == 200, response.text
     chat = httpx.post(f"{servers.gateway}/v1/chat/completions", json=bench._body(), headers=headers, timeout=30)
     assert response.json()["output"][0]["content"][0]["text"] == chat.json()["choices"][0]["message"]["content"]
+
+
+def test_a_key_without_a_budget_makes_two_writes_and_no_read_and_one_with_a_budget_at_most_two_writes(
+        servers: bench.Servers) -> None:
+    """What the bench's AWS-call targets rest on (counted by the local server, not timed)."""
+    assert bench.aws_calls(servers, servers.key, 5) == {"dynamodb:TransactWriteItems": 2.0}
+    budgeted = bench.budgeted_calls(servers, 5)
+    assert bench.writes(budgeted) == 2.0
+    assert budgeted == {"dynamodb:TransactWriteItems": 2.0, "dynamodb:GetItem": 1.0}  # the alert check's read

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -10,10 +11,11 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
 
-from unigate.accounts import accounts, billing
-from unigate.domain.errors import Conflict, InsufficientCredits
-from unigate.domain.records import Hold
+from unigate.accounts import accounts, billing, budgets
+from unigate.domain.errors import Conflict, InsufficientCredits, KeyBudgetExceeded
+from unigate.domain.records import Caller, Hold
 from unigate.stores import accounts as store
+from unigate.stores import budgets as budget_store
 
 _ids = itertools.count()
 
@@ -96,6 +98,98 @@ def test_any_interleaving_keeps_the_ledger_exact() -> None:
     run_state_machine_as_test(
         Ledger,
         settings=settings(max_examples=25, stateful_step_count=30, deadline=None,
+                          suppress_health_check=list(HealthCheck)),
+    )
+
+
+class BudgetedLedger(RuleBasedStateMachine):
+    """Holds, settles, releases and grants on several budgeted keys of one account while their periods roll
+    over, against a model of the balance and of every key's spend per period."""
+
+    holds = Bundle("budget_holds")
+    KEYS = (("key_day", 3_000_000, "day"), ("key_week", 5_000_000, "week"), ("key_life", 4_000_000, "lifetime"))
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.account = f"acct_b{next(_ids)}"
+        accounts.create_account(account_id=self.account)
+        self.expected = 0
+        self.now = datetime(2026, 11, 29, 22, 0, tzinfo=UTC)  # a Sunday: the day and the week end soon
+        self.used: dict[tuple[str, str], int] = {}
+        self.spent: dict[tuple[str, str], int] = {}
+        self.limits = {key: limit for key, limit, _ in self.KEYS}
+        self.grants: dict[str, int] = {"start": 12_000_000}  # the budgets' sum: either limit can bind first
+        billing.grant(self.account, 12_000_000, idempotency_key="start")
+        self.expected = 12_000_000
+
+    @rule(amount=st.integers(min_value=1, max_value=6_000_000), key=st.sampled_from(["a", "b", "c"]))
+    def grant(self, amount: int, key: str) -> None:
+        try:
+            billing.grant(self.account, amount, idempotency_key=key)
+        except Conflict:
+            return
+        if key not in self.grants:
+            self.grants[key] = amount
+            self.expected += amount
+
+    @rule(hours=st.integers(min_value=1, max_value=30))
+    def time_passes(self, hours: int) -> None:
+        self.now += timedelta(hours=hours)
+
+    # Round amounts as often as odd ones, so that holds meet the limits exactly.
+    @rule(target=holds, which=st.integers(min_value=0, max_value=2), amount=st.one_of(
+        st.integers(min_value=0, max_value=3_500_000), st.sampled_from([500_000, 1_000_000, 1_500_000, 2_000_000])))
+    def hold(self, which: int, amount: int) -> Hold | None:
+        key, limit, period = self.KEYS[which]
+        budget = budgets.for_caller(Caller(self.account, key, budget_micros=limit, budget_period=period), self.now)
+        assert budget is not None
+        slot = (key, budget.period)
+        try:
+            held = billing.hold(self.account, amount, budget=budget)
+        except KeyBudgetExceeded:
+            assert self.used.get(slot, 0) + amount > limit
+            return None
+        except InsufficientCredits:
+            assert amount > self.expected
+            return None
+        assert self.used.get(slot, 0) + amount <= limit
+        self.expected -= amount
+        self.used[slot] = self.used.get(slot, 0) + amount
+        return held
+
+    @rule(held=consumes(holds), cost=st.integers(min_value=-10, max_value=4_000_000), release=st.booleans())
+    def settle(self, held: Hold | None, cost: int, release: bool) -> None:
+        if held is None:
+            return
+        assert held.budget is not None
+        charged = 0 if release else min(max(cost, 0), held.amount_micros)
+        assert billing.release(held) if release else billing.settle(held, cost)
+        assert not billing.settle(held, cost)
+        slot = (held.budget.key_id, held.budget.period)  # the period the hold was taken in, whatever the clock says
+        self.expected += held.amount_micros - charged
+        self.used[slot] -= held.amount_micros - charged
+        self.spent[slot] = self.spent.get(slot, 0) + charged
+
+    @invariant()
+    def budgets_and_balance_hold(self) -> None:
+        balance = accounts.get_account(self.account).balance_micros
+        assert balance == self.expected >= 0
+        assert store.ledger_sum(self.account) == balance
+        if not self.used:
+            return
+        found = budget_store.usages(self.account, list(self.used))
+        for slot, used in self.used.items():
+            assert found[slot]["used"] == used <= self.limits[slot[0]]
+            assert found[slot]["spent"] == self.spent.get(slot, 0) <= self.limits[slot[0]]
+
+
+@pytest.mark.usefixtures("aws")
+def test_any_interleaving_keeps_every_key_within_its_budget() -> None:
+    from hypothesis.stateful import run_state_machine_as_test
+
+    run_state_machine_as_test(
+        BudgetedLedger,
+        settings=settings(max_examples=15, stateful_step_count=30, deadline=None,
                           suppress_health_check=list(HealthCheck)),
     )
 

@@ -45,6 +45,15 @@ EXPECTED: dict[tuple[str, str], Any] = {
     ("credits", "credits"): (200, {"id": EVENT_ACCOUNT, "credits": 10.0}),
     ("credits", "get_credits_legacy"): (200, {"id": EVENT_ACCOUNT, "credits": 10.0}),
     ("credits", "no_authorizer_context"): (403, {"detail": "Not authenticated"}),
+    ("credits", "spend_by_endpoint"): (200, {
+        "object": "spend", "group_by": "endpoint", "granularity": "day", "start_time": "2026-11-01T00:00:00Z",
+        "end_time": "2026-11-22T07:00:00Z", "total": {"cost": 0.0, "requests": 0}, "groups": []}),
+    ("credits", "spend_bad_group"): (400, {"error": "'group_by' is one of key, endpoint, model, tag."}),
+    ("credits", "key"): (200, {
+        "object": "key", "key_id": "key_0123456789abcdef", "allowed_models": [], "rpm": None, "tpm": None,
+        "budget": {"budget": 5.0, "period": "month", "period_start": ANY, "period_end": ANY, "spent": 0.0,
+                   "held": 0.0, "remaining": 5.0},
+        "spend": {"today": 0.0, "this_month": 0.0, "requests_this_month": 0}}),
     ("catalog", "models"): (200, None),
     # The generated catalog's own answers (its contents move with each refresh).
     ("catalog", "models_of_provider"): (200, lambda: sorted({e.model for e in get_catalog().endpoints.values()

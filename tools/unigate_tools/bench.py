@@ -103,6 +103,7 @@ class Servers:
     gateway: str
     key: str
     processes: list[subprocess.Popen[bytes]]
+    workdir: Path  # the local server's state directory, for `unigate --local`
 
 
 def _start(workdir: Path, split: tuple[set[int], set[int]] | None = None) -> Servers:
@@ -138,7 +139,7 @@ def _start(workdir: Path, split: tuple[set[int], set[int]] | None = None) -> Ser
     _wait(proxy, processes[2])
     for process, cpus in placement:
         _pin(process.pid, cpus)
-    return Servers(upstream, proxy, gateway, key, processes)
+    return Servers(upstream, proxy, gateway, key, processes, workdir)
 
 
 def _body(stream: bool = False, text: str = "hi") -> dict[str, Any]:
@@ -375,6 +376,35 @@ def cold_starts() -> dict[str, Any]:
     return result
 
 
+def aws_calls(servers: Servers, key: str, count: int) -> dict[str, float]:
+    """The AWS calls per chat request of `count` sequential requests on `key`, after a warm-up."""
+    client = httpx.Client(timeout=30, headers={"Authorization": f"Bearer {key}"})
+    url = f"{servers.gateway}/v1/chat/completions"
+    _latencies(client, url, _body(), 5)
+    httpx.delete(f"{servers.gateway}/_unigate/aws-calls")
+    _latencies(client, url, _body(), count)
+    calls = httpx.get(f"{servers.gateway}/_unigate/aws-calls").json()["calls"]
+    return {k: round(v / count, 2) for k, v in calls.items()}
+
+
+def writes(calls: dict[str, float]) -> float:
+    return sum(v for k, v in calls.items()
+               if k.split(":")[1].startswith(("Transact", "Put", "Update", "Delete", "BatchWrite")))
+
+
+def budgeted_calls(servers: Servers, count: int = 50) -> dict[str, float]:
+    """The AWS calls of a chat request on a key with a budget (a month's, far from its alerts): the hold
+    and the settle carry the budget's item, and the settle's alert check reads it once."""
+    from unigate_tools.seed import DEMO_ACCOUNT
+
+    created = subprocess.run(
+        [sys.executable, "-m", "unigate_tools.cli", "--local", "keys", "create", "--account", DEMO_ACCOUNT,
+         "--budget", "1000", "--budget-period", "month", "--json"],
+        env={**os.environ, "UNIGATE_STATE_DIR": str(servers.workdir)}, cwd=PROJECT_ROOT, capture_output=True,
+        text=True, check=True, timeout=60)
+    return aws_calls(servers, json.loads(created.stdout)["key"], count)
+
+
 def main() -> None:
     split = _cpu_split()
     report: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0],
@@ -386,6 +416,7 @@ def main() -> None:
         servers = _start(Path(workdir), split)
         try:
             report["added_latency"] = added_latency(servers)
+            report["budgeted_aws_calls_per_request"] = budgeted_calls(servers)
             report["concurrency"] = throughput(servers)
             report["streaming"] = streaming(servers)
             report["messages"] = messages(servers, report["added_latency"], report["streaming"])
@@ -407,6 +438,7 @@ def main() -> None:
         "messages: added p50 outside AWS calls < 2 ms": report["messages"]["added_p50_outside_aws_ms"] < 2,
         "chat: <= 2 DynamoDB writes, no reads, no secret": report["added_latency"]["aws_calls_per_request"] == {
             "dynamodb:TransactWriteItems": 2.0},
+        "chat on a budgeted key: <= 2 DynamoDB writes": writes(report["budgeted_aws_calls_per_request"]) <= 2,
         "authorizer: <= 2 GetItem and nothing else": set(report["authorizer_aws_calls"]) <= {"dynamodb:GetItem"}
         and report["authorizer_aws_calls"].get("dynamodb:GetItem", 0) <= 2,
         "memory: every function under 256 MB": all(
@@ -455,6 +487,7 @@ def _print(report: dict[str, Any]) -> None:
     print(f"{'  streaming TTFB p50':34} {r['chat_ttfb_p50_ms']:>9} {r['responses_ttfb_p50_ms']:>9} "
           f"{r['added_ttfb_p50_ms']:>9}")
     print(f"\nAWS calls per chat request: {a['aws_calls_per_request']}")
+    print(f"AWS calls per chat request on a key with a budget: {report['budgeted_aws_calls_per_request']}")
     print(f"AWS calls per authorizer invocation: {report['authorizer_aws_calls']}\n")
     print(f"{'cold start':26} {'median ms':>10} {'ratio':>7} {'target':>7} {'peak MB':>8} {'vs fastapi+boto3':>17}")
     for name, row in report["cold_start"].items():

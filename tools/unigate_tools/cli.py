@@ -72,7 +72,8 @@ def _use_local() -> None:
         raise SystemExit("The local server is not using the embedded store; target its AWS directly.")
     os.environ.update(FAKE_CREDENTIALS)
     os.environ["AWS_ENDPOINT_URL"] = state["aws_endpoint_url"]
-    _set_tables(state["tables"]["keys"], state["tables"]["accounts"], state["tables"]["ledger"])
+    _set_tables(state["tables"]["keys"], state["tables"]["accounts"], state["tables"]["ledger"],
+                state["tables"].get("spend"))
 
 
 def _use_stack(stack: str) -> None:
@@ -80,11 +81,12 @@ def _use_stack(stack: str) -> None:
 
     outputs = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
     by_key = {o["OutputKey"]: o["OutputValue"] for o in outputs}
-    _set_tables(by_key["KeysTableName"], by_key["AccountsTableName"], by_key["LedgerTableName"])
+    _set_tables(by_key["KeysTableName"], by_key["AccountsTableName"], by_key["LedgerTableName"],
+                by_key.get("SpendTableName"))
 
 
-def _set_tables(keys: str | None, accounts: str | None, ledger: str | None) -> None:
-    for name, value in (("KEYS", keys), ("ACCOUNTS", accounts), ("LEDGER", ledger)):
+def _set_tables(keys: str | None, accounts: str | None, ledger: str | None, spend: str | None = None) -> None:
+    for name, value in (("KEYS", keys), ("ACCOUNTS", accounts), ("LEDGER", ledger), ("SPEND", spend)):
         if value:
             os.environ[f"UNIGATE_{name}_TABLE"] = value
 
@@ -96,7 +98,7 @@ def _target(args: argparse.Namespace) -> None:
         _use_local()
     elif args.stack:
         _use_stack(args.stack)
-    _set_tables(args.keys_table, args.accounts_table, args.ledger_table)
+    _set_tables(args.keys_table, args.accounts_table, args.ledger_table, args.spend_table)
 
 
 def cmd_dev(args: argparse.Namespace) -> None:
@@ -156,7 +158,19 @@ def cmd_credits_topup(args: argparse.Namespace) -> None:
 
 def cmd_keys_create(args: argparse.Namespace) -> None:
     _print(admin().create_key(args.account, name=args.name, expires_in_days=args.expires_in_days,
-                              allowed_models=args.allow_model, rpm=args.rpm, tpm=args.tpm))
+                              allowed_models=args.allow_model, rpm=args.rpm, tpm=args.tpm, budget=args.budget,
+                              budget_period=args.budget_period))
+
+
+def cmd_keys_budget(args: argparse.Namespace) -> None:
+    if (args.budget is None) == (not args.none):
+        raise SystemExit("give --budget CREDITS (with --budget-period), or --none to remove the budget")
+    _print(admin().set_key_budget(args.key_id, budget=args.budget, budget_period=args.budget_period))
+
+
+def cmd_spend(args: argparse.Namespace) -> None:
+    _print(admin().spend_report(args.account, group_by=args.by, start_time=args.start_time, end_time=args.end_time,
+                                granularity=args.granularity))
 
 
 def cmd_keys_list(args: argparse.Namespace) -> None:
@@ -228,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--keys-table")
     target.add_argument("--accounts-table")
     target.add_argument("--ledger-table")
+    target.add_argument("--spend-table")
     commands = parser.add_subparsers(dest="command", required=True)
 
     dev = commands.add_parser("dev", help="run the gateway locally (embedded AWS, demo account and key)")
@@ -264,6 +279,14 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--tpm", type=int, help="tokens per minute: prompt plus max_tokens (default: unlimited)")
     klimits.add_argument("key_id")
     klimits.set_defaults(func=cmd_keys_limits)
+    kbudget = key.add_parser("budget", help="set or remove a key's spend limit")
+    kbudget.add_argument("key_id")
+    kbudget.add_argument("--none", action="store_true", help="remove the budget")
+    for command in (kcreate, kbudget):
+        command.add_argument("--budget", help="credits the key may spend per --budget-period (default: no limit)")
+        command.add_argument("--budget-period", choices=["lifetime", "day", "week", "month"], default="lifetime",
+                             help="UTC calendar periods; a new one starts by itself (default: lifetime)")
+    kbudget.set_defaults(func=cmd_keys_budget)
     kcreate.set_defaults(func=cmd_keys_create)
     klist = key.add_parser("list")
     klist.add_argument("--account", required=True)
@@ -333,6 +356,14 @@ def build_parser() -> argparse.ArgumentParser:
     ddelete = dep.add_parser("delete")
     ddelete.add_argument("name")
     ddelete.set_defaults(func=cmd_deployments_delete)
+
+    spend = commands.add_parser("spend", help="an account's spend by key, endpoint, model or tag (from the aggregates)")
+    spend.add_argument("--account", required=True)
+    spend.add_argument("--by", choices=["key", "endpoint", "model", "tag"], default="key")
+    spend.add_argument("--start-time", help="ISO time or date (default: 30 days before --end-time)")
+    spend.add_argument("--end-time", help="ISO time or date (default: now)")
+    spend.add_argument("--granularity", choices=["day", "hour"], default="day")
+    spend.set_defaults(func=cmd_spend)
 
     runs = commands.add_parser("topups", help="apply top-up plans now").add_subparsers(dest="action", required=True)
     run = runs.add_parser("run", help="what the schedule does, for the period of --scheduled-time (default now)")

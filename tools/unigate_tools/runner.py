@@ -115,6 +115,7 @@ def write_state(info: dict[str, Any], url: str) -> None:
             "keys": os.environ["UNIGATE_KEYS_TABLE"],
             "accounts": os.environ["UNIGATE_ACCOUNTS_TABLE"],
             "ledger": os.environ["UNIGATE_LEDGER_TABLE"],
+            "spend": os.environ["UNIGATE_SPEND_TABLE"],
         },
         "stage": template.stage(),
     }

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from unigate.accounts import accounts, auth, billing, topups
+from unigate.accounts import accounts, auth, billing, spend, topups
 from unigate.catalog import deployments
 from unigate.domain import cursors
 from unigate.domain.errors import BadRequest, NotFound
@@ -29,6 +29,7 @@ class AdminBody(BaseModel):
 
 Amount = Annotated[str | int | float, Field(description="credits, as a decimal string or an integer")]
 Limit = Annotated[int, Field(description="at least 1; leave it out for no limit")]
+Period = Annotated[str, Field(description="lifetime, day, week or month (UTC calendar periods)")]
 
 
 class NewAccount(AdminBody):
@@ -42,6 +43,8 @@ class NewKey(AdminBody):
     allowed_models: Annotated[list[str], Field(max_length=1000)] = []
     rpm: Limit | None = None
     tpm: Limit | None = None
+    budget: Amount | None = None
+    budget_period: Period = "lifetime"
 
 
 class Rotation(AdminBody):
@@ -51,6 +54,11 @@ class Rotation(AdminBody):
 class KeyLimits(AdminBody):
     rpm: Limit | None = None
     tpm: Limit | None = None
+
+
+class KeyBudget(AdminBody):
+    budget: Amount | None = Field(None, description="credits per period; null removes the budget")
+    budget_period: Period = "lifetime"
 
 
 class Grant(AdminBody):
@@ -91,7 +99,20 @@ def key_view(key: ApiKey) -> dict[str, Any]:
     view.pop("key_hash")
     view["status"] = str(key.status)
     view["allowed_models"] = list(key.allowed_models)
+    view.pop("budget_micros")
+    view.pop("budget_period")
+    view["budget"] = format_credits(key.budget_micros) if key.budget_micros is not None else None
+    view["budget_period"] = key.budget_period if key.budget_micros is not None else None
     return view
+
+
+def _budget_micros(amount: Any) -> int | None:
+    if amount is None:
+        return None
+    try:
+        return credits_to_micros(amount)
+    except AmountError as exc:
+        raise BadRequest(f"budget: {exc}", param="budget") from None
 
 
 def deployment_view(deployment: Deployment) -> dict[str, Any]:
@@ -118,10 +139,11 @@ def set_account_status(account_id: str, action: str) -> dict[str, Any]:
 
 
 def create_key(account_id: str, *, name: str = "", expires_in_days: float | None = None,
-               allowed_models: list[str] | tuple[str, ...] = (), rpm: int | None = None, tpm: int | None = None
-               ) -> dict[str, Any]:
+               allowed_models: list[str] | tuple[str, ...] = (), rpm: int | None = None, tpm: int | None = None,
+               budget: Any = None, budget_period: str = "lifetime") -> dict[str, Any]:
     record, secret = auth.create_key(account_id, name=name, expires_in_days=expires_in_days,
-                                     allowed_models=tuple(allowed_models), rpm=rpm, tpm=tpm)
+                                     allowed_models=tuple(allowed_models), rpm=rpm, tpm=tpm,
+                                     budget_micros=_budget_micros(budget), budget_period=budget_period)
     return {**key_view(record), "key": secret, "note": "Store this key now: it is not shown again."}
 
 
@@ -141,6 +163,15 @@ def rotate_key(key_id: str, grace_seconds: int = 0) -> dict[str, Any]:
 
 def set_key_limits(key_id: str, *, rpm: int | None, tpm: int | None) -> dict[str, Any]:
     return key_view(auth.set_limits(key_id, rpm=rpm, tpm=tpm))
+
+
+def set_key_budget(key_id: str, *, budget: Any, budget_period: str = "lifetime") -> dict[str, Any]:
+    return key_view(auth.set_budget(key_id, budget_micros=_budget_micros(budget), period=budget_period))
+
+
+def spend_report(account_id: str, **options: Any) -> dict[str, Any]:
+    accounts.get_account(account_id)  # 404 for an unknown account
+    return {"account_id": account_id, **spend.report(account_id, **options)}
 
 
 def grant(account_id: str, amount: Any, idempotency_key: str, note: str = "") -> dict[str, Any]:

@@ -7,7 +7,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from unigate.domain import keys
+from unigate.domain.budgets import check_period
 from unigate.domain.errors import BadRequest, InvalidApiKey, NotAuthenticated, NotFound
+from unigate.domain.money import MAX_MICROS
 from unigate.domain.records import AccountStatus, ApiKey, Caller, KeyStatus
 from unigate.stores import accounts as account_store
 from unigate.stores import keys as key_store
@@ -36,7 +38,8 @@ def authenticate(authorization: str | None) -> Caller:
     if account is None or account.status is not AccountStatus.ACTIVE:
         raise InvalidApiKey()  # a suspended account's keys stop working
     return Caller(account_id=record.account_id, key_id=record.key_id, allowed_models=record.allowed_models,
-                  rpm=record.rpm, tpm=record.tpm)
+                  rpm=record.rpm, tpm=record.tpm, budget_micros=record.budget_micros,
+                  budget_period=record.budget_period)
 
 
 def create_key(
@@ -47,6 +50,8 @@ def create_key(
     allowed_models: tuple[str, ...] = (),
     rpm: int | None = None,
     tpm: int | None = None,
+    budget_micros: int | None = None,
+    budget_period: str = "lifetime",
     plaintext: str | None = None,
 ) -> tuple[ApiKey, str]:
     """Creates a key and returns it with its plaintext, which is never stored and never shown again.
@@ -71,6 +76,8 @@ def create_key(
         allowed_models=tuple(allowed_models),
         rpm=_limit("rpm", rpm),
         tpm=_limit("tpm", tpm),
+        budget_micros=_budget(budget_micros),
+        budget_period=_period(budget_period),
     )
     key_store.put(record)
     return record, secret
@@ -80,6 +87,31 @@ def _limit(name: str, value: int | None) -> int | None:
     if value is not None and value < 1:
         raise BadRequest(f"{name} must be at least 1 (leave it out for no limit).", param=name)
     return value
+
+
+def _budget(micros: int | None) -> int | None:
+    if micros is not None and not 0 < micros <= MAX_MICROS:
+        raise BadRequest("budget must be a positive number of credits, at most one billion (leave it out for none).",
+                         param="budget")
+    return micros
+
+
+def _period(period: str) -> str:
+    try:
+        return check_period(period)
+    except ValueError as exc:
+        raise BadRequest(f"budget_period: {exc}.", param="budget_period") from None
+
+
+def set_budget(key_id: str, *, budget_micros: int | None, period: str = "lifetime") -> ApiKey:
+    """Sets or removes a key's budget. It reaches requests once the authorizer's cached result expires; what
+    the key spent in the current period counts against the new limit (a changed period starts afresh)."""
+    record = key_store.get_by_id(key_id)
+    if record is None:
+        raise NotFound(f"Key {key_id} not found.")
+    key_store.set_budget(record.key_hash, budget_micros=_budget(budget_micros), period=_period(period))
+    return replace(record, budget_micros=budget_micros,
+                   budget_period=period if budget_micros is not None else "lifetime")
 
 
 def set_limits(key_id: str, *, rpm: int | None, tpm: int | None) -> ApiKey:
@@ -103,7 +135,8 @@ def rotate_key(key_id: str, *, grace_seconds: int = 0) -> tuple[ApiKey, str, Api
         raise BadRequest("grace_seconds is 0 to 30 days.", param="grace_seconds")
     remaining = (old.expires_at - time.time()) / 86400 if old.expires_at is not None else None
     new, secret = create_key(old.account_id, name=old.name, expires_in_days=remaining,
-                             allowed_models=old.allowed_models, rpm=old.rpm, tpm=old.tpm)
+                             allowed_models=old.allowed_models, rpm=old.rpm, tpm=old.tpm,
+                             budget_micros=old.budget_micros, budget_period=old.budget_period)
     if grace_seconds:
         expires_at = int(time.time()) + grace_seconds
         key_store.set_expiry(old.key_hash, expires_at)

@@ -134,5 +134,8 @@ def authorize(event: dict[str, Any]) -> dict[str, Any]:
             # 0: no limit (context values cannot be null).
             "rpm": caller.rpm or 0,
             "tpm": caller.tpm or 0,
+            # The key's budget in micro-credits (0: none) and its period, for the hold's reservation.
+            "budget": caller.budget_micros or 0,
+            "budget_period": caller.budget_period,
         },
     )

@@ -46,6 +46,11 @@ class InsufficientCredits(UnigateError, status=402, openai_type="insufficient_qu
     """The balance cannot cover the request's worst-case cost."""
 
 
+class KeyBudgetExceeded(InsufficientCredits, code="key_budget_exceeded"):
+    """The key's budget for the current period cannot cover the request's worst-case cost (the account's
+    balance may still)."""
+
+
 class NotAuthenticated(UnigateError, status=403, openai_type="authentication_error"):
     def __init__(self) -> None:
         super().__init__("Not authenticated")

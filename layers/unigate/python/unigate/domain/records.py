@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from unigate.domain.budgets import BudgetHold
+
 
 class KeyStatus(StrEnum):
     ACTIVE = "active"
@@ -49,6 +51,9 @@ class ApiKey:
     # Requests and tokens per minute this key may use (None: unlimited).
     rpm: int | None = None
     tpm: int | None = None
+    # A spend limit in micro-credits per budget_period (lifetime, day, week, month); None: no budget.
+    budget_micros: int | None = None
+    budget_period: str = "lifetime"
 
     def is_usable(self, now: float) -> bool:
         return self.status is KeyStatus.ACTIVE and (self.expires_at is None or now < self.expires_at)
@@ -63,6 +68,8 @@ class Caller:
     allowed_models: tuple[str, ...] = ()
     rpm: int | None = None
     tpm: int | None = None
+    budget_micros: int | None = None
+    budget_period: str = "lifetime"
 
     def may_use(self, endpoint: str, model: str, deployment: str | None = None) -> bool:
         """A key limited to models may use an endpoint named in its list, any endpoint of a listed model,
@@ -89,6 +96,8 @@ class Hold:
     account_id: str
     hold_id: str
     amount_micros: int
+    # Also reserved from this key's budget for the period it names (None: the key has no budget).
+    budget: BudgetHold | None = None
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 import anyio
 
-from unigate.accounts import billing, querylog
+from unigate.accounts import billing, budgets, querylog, spend
 from unigate.catalog import metrics
 from unigate.catalog.entries import EndpointSpec, ProviderSpec
 from unigate.domain import contentfilter, model_strings, request_models, tokens
@@ -446,9 +446,10 @@ class Attempt:
     """One try at one endpoint: its hold, its timing, and exactly one settle (shielded from
     cancellation, since a client disconnect must still settle), which also records the measurement."""
 
-    def __init__(self, prepared: Prepared, hold: Hold) -> None:
+    def __init__(self, prepared: Prepared, hold: Hold, key_id: str = "") -> None:
         self.prepared = prepared
         self.hold = hold
+        self.key_id = key_id  # the caller's key, for the spend aggregates
         self.started = time.monotonic()
         self.first_token: float | None = None
         self.charged: int | None = None
@@ -481,7 +482,9 @@ class Attempt:
                 tags=prepared.tags, request_body=prepared.logged_request,
                 response_body=response if prepared.log_response else None, cost_details=cost_details,
             )
-            extra = (window_update(measurement), record) if measurement else (record,)
+            extra: tuple[dict[str, Any], ...] = (window_update(measurement), record) if measurement else (record,)
+            extra += spend.settle_items(self.key_id, self.hold.account_id, prepared.endpoint.name, prepared.tags,
+                                        self.charged)
             with anyio.CancelScope(shield=True):
                 await settle_with_retries(self.hold, self.charged, extra)
             if measurement is not None:
@@ -559,10 +562,11 @@ async def _attempt(prepared: Prepared, caller: Caller, timeout: float, runner: R
         # connects to the address vetted here.
         pinned = await ssrf.pin(prepared.provider.base_url or "")
     try:
-        hold = billing.hold(caller.account_id, prepared.worst_case_micros, {"endpoint": prepared.endpoint.name})
+        hold = billing.hold(caller.account_id, prepared.worst_case_micros, {"endpoint": prepared.endpoint.name},
+                            budget=budgets.for_caller(caller))
         call = UpstreamCall(prepared.endpoint, prepared.provider, prepared.body, credentials, timeout, prepared.extra,
                             pinned)
-        return await runner(Attempt(prepared, hold), call)
+        return await runner(Attempt(prepared, hold, caller.key_id), call)
     except UpstreamFailure as failure:
         raise scrub(failure, credentials) from None
 

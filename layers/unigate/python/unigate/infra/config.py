@@ -29,6 +29,7 @@ class Settings:
     # Stored responses (the Responses API's `store`), kept this long (OpenAI keeps them 30 days).
     responses_table: str = "unigate-responses"
     responses_retention_days: int = 30
+    spend_table: str = "unigate-spend"
 
     # An operator's catalog file merged over the built-in one (self-hosted endpoints, price overrides).
     catalog_path: str | None = None

@@ -21,6 +21,7 @@ import zlib
 from datetime import UTC, datetime
 from typing import Any
 
+from unigate.domain.budgets import BudgetHold
 from unigate.domain.errors import Conflict, InsufficientCredits, NotFound
 from unigate.domain.money import MAX_MICROS
 from unigate.domain.records import Account, AccountStatus, EntryKind, Hold, LedgerEntry
@@ -182,8 +183,12 @@ def _balance_change(account_id: str, delta: int, *, covered: int | None = None, 
     }}
 
 
-def open_hold(hold: Hold, details: dict[str, str]) -> float:
+def open_hold(hold: Hold, details: dict[str, str], extra: tuple[dict[str, Any], ...] = ()) -> float:
     """Moves the worst-case cost out of the balance, only if the balance covers it (never below zero).
+
+    `extra` items (conditional reservations elsewhere, such as the key's budget) ride in the same
+    transaction after the hold's own three: when one of their conditions fails, TransactionCancelled is
+    raised for the caller to interpret, before the balance's own reason.
 
     Returns DynamoDB's estimate, in GB, of the account's ledger as an item collection: the ledger's local
     index caps it at 10 GB, and at the cap every hold fails. The estimate comes in the same answer, at no
@@ -203,6 +208,9 @@ def open_hold(hold: Hold, details: dict[str, str]) -> float:
                     "state": "open",
                     "created_at": created,
                     "open_day": _open_day_key(created, hold.hold_id),
+                    # The budget period the hold was taken in, so that a release by the sweeper gives it back there.
+                    **({"budget_key": hold.budget.key_id, "budget_period": hold.budget.period}
+                       if hold.budget is not None else {}),
                 }
             ),
             "ConditionExpression": "attribute_not_exists(sk)",
@@ -212,8 +220,10 @@ def open_hold(hold: Hold, details: dict[str, str]) -> float:
         hold.account_id, f"hold#{hold.hold_id}", EntryKind.HOLD, -hold.amount_micros, created, details
     )
     try:
-        answer = transact([debit, record, _ledger_put(entry)], collection_sizes=True)
+        answer = transact([debit, record, _ledger_put(entry), *extra], collection_sizes=True)
     except TransactionCancelled as cancelled:
+        if any(cancelled.failed(3 + index) for index in range(len(extra))):
+            raise
         if cancelled.failed(0):
             account = get_account(hold.account_id)
             if account is None:
@@ -333,7 +343,9 @@ def stale_holds(day: str, before: str) -> list[Hold]:
                              ConsistentRead=True)
         record = unmarshal(out.get("Item") or {})
         if record.get("state") == "open":
-            held.append(Hold(record["account_id"], record["sk"][5:], int(record["amount"])))
+            budget = (BudgetHold(record["budget_key"], record["budget_period"], 0)
+                      if record.get("budget_key") else None)
+            held.append(Hold(record["account_id"], record["sk"][5:], int(record["amount"]), budget))
     return held
 
 

@@ -52,8 +52,8 @@ def from_av(av: Mapping[str, Any]) -> Any:
         return {k: from_av(v) for k, v in value.items()}
     if kind == "L":
         return [from_av(v) for v in value]
-    if kind == "SS":
-        return set(value)
+    if kind in {"SS", "NS"}:
+        return set(value) if kind == "SS" else {int(v) for v in value}
     raise TypeError(f"unexpected DynamoDB type {kind}")
 
 
@@ -82,11 +82,13 @@ def query_all(**kwargs: Any) -> list[dict[str, Any]]:
 
 
 class TransactionCancelled(Exception):
-    """A transaction whose condition failed; `reasons` has one code per item ("None" where it passed)."""
+    """A transaction whose condition failed; `reasons` has one code per item ("None" where it passed), and
+    `items` the item as it was wherever a failed item asked for it (ReturnValuesOnConditionCheckFailure)."""
 
-    def __init__(self, reasons: list[str]) -> None:
+    def __init__(self, reasons: list[str], items: list[dict[str, Any] | None] | None = None) -> None:
         super().__init__(", ".join(reasons))
         self.reasons = reasons
+        self.items = items or [None] * len(reasons)
 
     def failed(self, index: int) -> bool:
         return index < len(self.reasons) and self.reasons[index] == "ConditionalCheckFailed"
@@ -119,7 +121,9 @@ def transact(items: list[Item], *, collection_sizes: bool = False) -> dict[str, 
             if not aws.is_busy(exc):
                 reasons = aws.cancellation_reasons(exc)
                 if reasons:
-                    raise TransactionCancelled(reasons) from None
+                    found = exc.response.get("CancellationReasons", [])
+                    raise TransactionCancelled(reasons, [unmarshal(r["Item"]) if r.get("Item") else None
+                                                         for r in found]) from None
                 raise
             if aws.error_code(exc) != "TransactionCanceledException":
                 break  # still throttled after botocore's own retries

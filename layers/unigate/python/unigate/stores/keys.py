@@ -32,6 +32,8 @@ def _to_key(item: dict[str, Any]) -> ApiKey:
         allowed_models=tuple(item.get("allowed_models") or ()),
         rpm=item.get("rpm"),
         tpm=item.get("tpm"),
+        budget_micros=item.get("budget"),
+        budget_period=item.get("budget_period") or "lifetime",
     )
 
 
@@ -48,6 +50,8 @@ def put(key: ApiKey) -> None:
         "allowed_models": list(key.allowed_models) or None,
         "rpm": key.rpm,
         "tpm": key.tpm,
+        "budget": key.budget_micros,
+        "budget_period": key.budget_period if key.budget_micros is not None else None,
     }
     ddb().put_item(
         TableName=_table(), Item=marshal(item), ConditionExpression="attribute_not_exists(key_hash)"
@@ -112,4 +116,16 @@ def set_expiry(key_hash: str, expires_at: int) -> None:
     ddb().update_item(
         TableName=_table(), Key={"key_hash": {"S": key_hash}}, UpdateExpression="SET expires_at = :at",
         ConditionExpression="attribute_exists(key_hash)", ExpressionAttributeValues=values(at=expires_at),
+    )
+
+
+def set_budget(key_hash: str, *, budget_micros: int | None, period: str) -> None:
+    """Sets (or, with None, removes) a key's budget and its period."""
+    if budget_micros is None:
+        expression, named = "REMOVE budget, budget_period", None
+    else:
+        expression, named = "SET budget = :budget, budget_period = :period", values(budget=budget_micros, period=period)
+    ddb().update_item(
+        TableName=_table(), Key={"key_hash": {"S": key_hash}}, UpdateExpression=expression,
+        ConditionExpression="attribute_exists(key_hash)", **({"ExpressionAttributeValues": named} if named else {}),
     )

@@ -104,6 +104,8 @@ async def current_caller(request: Request) -> Caller:  # async: FastAPI runs a p
         allowed_models=tuple(json.loads(allowed)) if isinstance(allowed, str) else tuple(allowed),
         rpm=_positive(authorizer.get("rpm")),
         tpm=_positive(authorizer.get("tpm")),
+        budget_micros=_positive(authorizer.get("budget")),
+        budget_period=str(authorizer.get("budget_period") or "lifetime"),
     )
 
 
