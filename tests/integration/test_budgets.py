@@ -111,13 +111,15 @@ def test_a_new_period_starts_by_itself_and_a_rollover_charges_the_period_of_the_
     assert store.ledger_sum(account) == _balance(account) == 7 * CREDIT
 
 
-def test_the_sweeper_gives_a_stale_hold_back_to_its_budget(account: str) -> None:
+def test_the_sweeper_charges_a_stale_hold_to_its_budget_too(account: str) -> None:
+    """A stale hold is charged at its amount (its request was sent and may have been billed: issue #29),
+    to the balance and to the budget period it was taken in alike."""
     budget = budgets.for_caller(_caller(account))
     assert budget is not None
     billing.hold(account, 2 * CREDIT, budget=budget)
-    assert sweeper.sweep(datetime.now(UTC) + timedelta(hours=1))["released"]
-    assert _used(account, budget)["used"] == 0
-    assert _balance(account) == 10 * CREDIT
+    assert sweeper.sweep(datetime.now(UTC) + timedelta(hours=1))["charged"]
+    assert _used(account, budget)["used"] == 2 * CREDIT
+    assert _balance(account) == 8 * CREDIT
 
 
 def test_alerts_at_80_and_100_percent_once_each_without_the_key(account: str, caplog: pytest.LogCaptureFixture,
