@@ -14,7 +14,10 @@ function fact(entry) {
   const inputs = entry.architecture?.input_modalities || [];
   const outputs = entry.architecture?.output_modalities || [];
   const perM = (v) => (v === undefined || v === null ? null : Number(v) * 1e6);
-  const caps = entry.capabilities || {};
+  // The catalog lists capabilities by name (["tools", "vision", "reasoning", "prompt_caching", ...]).
+  const listed = Array.isArray(entry.capabilities) ? entry.capabilities : null;
+  const caps = listed ? { tools: listed.includes("tools"), vision: listed.includes("vision"),
+    reasoning: listed.includes("reasoning"), caching: listed.includes("prompt_caching") } : entry.capabilities || {};
   return {
     id: entry.id, model: model || entry.id, provider: provider || entry.owned_by || "",
     type: entry.type || (outputs.includes("embeddings") ? "embedding" : "chat"),
