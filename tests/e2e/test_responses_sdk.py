@@ -350,13 +350,13 @@ def test_another_accounts_response_is_not_found(server: LocalServer) -> None:
 # ------------------------------------------------------------------------------------------- other providers
 def test_an_anthropic_endpoint_behind_the_responses_api(server: LocalServer, fake_upstream: Any) -> None:
     client = _client(server)
-    plain = client.responses.create(model="claude-3.5-haiku@anthropic", input="hello claude", store=False,
+    plain = client.responses.create(model="claude-haiku-4.5@anthropic", input="hello claude", store=False,
                                     instructions="Be brief.", max_output_tokens=300)
     assert plain.output_text == "fake reply to: hello claude"
     sent = fake_upstream.last("/v1/messages").body
     assert sent["system"] == "Be brief." or sent["system"][0]["text"] == "Be brief."
     assert sent["max_tokens"] == 300
-    with client.responses.create(model="claude-3.5-haiku@anthropic", input="scenario:tool", tools=[WEATHER],
+    with client.responses.create(model="claude-haiku-4.5@anthropic", input="scenario:tool", tools=[WEATHER],
                                  stream=True, store=False) as stream:
         events = list(stream)
     assert events[-1].type == "response.completed"
@@ -366,7 +366,7 @@ def test_an_anthropic_endpoint_behind_the_responses_api(server: LocalServer, fak
     assert output[0].name == "get_weather"  # type: ignore[union-attr]
     assert json.loads(output[0].arguments) == {"city": "Paris"}  # type: ignore[union-attr]
     # Not streamed, Anthropic's text before the call comes first.
-    answered = client.responses.create(model="claude-3.5-haiku@anthropic", input="scenario:tool", tools=[WEATHER],
+    answered = client.responses.create(model="claude-haiku-4.5@anthropic", input="scenario:tool", tools=[WEATHER],
                                        store=False)
     assert [item.type for item in answered.output] == ["message", "function_call"]
     assert answered.output_text == "Let me check."

@@ -63,7 +63,7 @@ def test_prices_per_class_and_tiers_come_through() -> None:
         Decimal(3), Decimal("0.3"), Decimal("3.75"), Decimal(6), Decimal(15))
     pro = catalog.endpoint("gemini-2.5-pro", "gemini")
     assert (pro.tiers[0].above, pro.tiers[0].input) == (200_000, Decimal("2.5"))
-    assert catalog.native(catalog.endpoint("gpt-5", "openai")) == ("completions", "responses")
+    assert catalog.native(catalog.endpoint("gpt-5", "openai")) == ("responses",)
     assert catalog.native(sonnet) == ("messages",)
 
 
