@@ -162,11 +162,14 @@ class BudgetedLedger(RuleBasedStateMachine):
         if held is None:
             return
         assert held.budget is not None
+        # The budget is charged at most the hold (spent never passes the budget); the balance is charged the
+        # whole cost while it covers it (issue #29: never clamped; the rest is written down as uncollected).
         charged = 0 if release else min(max(cost, 0), held.amount_micros)
+        collected = 0 if release else min(max(cost, 0), held.amount_micros + self.expected)
         assert billing.release(held) if release else billing.settle(held, cost)
         assert not billing.settle(held, cost)
         slot = (held.budget.key_id, held.budget.period)  # the period the hold was taken in, whatever the clock says
-        self.expected += held.amount_micros - charged
+        self.expected += held.amount_micros - collected
         self.used[slot] -= held.amount_micros - charged
         self.spent[slot] = self.spent.get(slot, 0) + charged
 
