@@ -14,17 +14,18 @@ from unigate.catalog.entries import build
 
 
 def test_endpoint_metrics_after_traffic_and_routing_by_them(server: LocalServer, fake_upstream: object) -> None:
+    # Its own model (the console's test sends traffic to routing-test on the same server): exact sample counts.
     client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=server.key, max_retries=0)
     fake_upstream.delays.update({"alpha": 0.15, "beta": 0.0})  # type: ignore[attr-defined]
     try:
         for provider in ("alpha", "beta"):
             for _ in range(6):
-                list(client.chat.completions.create(model=f"routing-test@{provider}", stream=True,
+                list(client.chat.completions.create(model=f"ranking-test@{provider}", stream=True,
                                                     messages=[{"role": "user", "content": "measure me"}]))
-        rows = httpx.get(f"{server.url}/v0/endpoint-metrics", params={"model": "routing-test"},
+        rows = httpx.get(f"{server.url}/v0/endpoint-metrics", params={"model": "ranking-test"},
                          headers={"Authorization": f"Bearer {server.key}"}).json()
         by_name = {row["endpoint"]: row for row in rows}
-        assert set(by_name) == {"routing-test@alpha", "routing-test@beta"}
+        assert set(by_name) == {"ranking-test@alpha", "ranking-test@beta"}
         for row in rows:
             assert row["samples"] == 6
             assert row["ttft"] is not None
@@ -32,19 +33,19 @@ def test_endpoint_metrics_after_traffic_and_routing_by_them(server: LocalServer,
             assert row["itl"] is not None
             assert row["error_rate"] == 0.0
             assert row["measured_at"].endswith("Z")
-        assert by_name["routing-test@alpha"]["ttft"] > by_name["routing-test@beta"]["ttft"]
-        assert by_name["routing-test@alpha"]["input_cost"] == 0.5
+        assert by_name["ranking-test@alpha"]["ttft"] > by_name["ranking-test@beta"]["ttft"]
+        assert by_name["ranking-test@alpha"]["input_cost"] == 0.5
 
         # The local server caches summaries for a few seconds; the ranking is already clear.
         import time
 
         time.sleep(5.1)
-        reply = client.chat.completions.create(model="routing-test@lowest-ttft",
+        reply = client.chat.completions.create(model="ranking-test@lowest-ttft",
                                                messages=[{"role": "user", "content": "route me"}])
-        assert reply.model == "routing-test@beta"
-        reply = client.chat.completions.create(model="routing-test@lowest-input-cost|t<100000",
+        assert reply.model == "ranking-test@beta"
+        reply = client.chat.completions.create(model="ranking-test@lowest-input-cost|t<100000",
                                                messages=[{"role": "user", "content": "route me"}])
-        assert reply.model == "routing-test@alpha"
+        assert reply.model == "ranking-test@alpha"
     finally:
         fake_upstream.delays.clear()  # type: ignore[attr-defined]
 

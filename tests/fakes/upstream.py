@@ -764,6 +764,21 @@ def catalog_override(url: str) -> dict[str, Any]:
                 "context": 8192,
                 "max_output": 1024,
             },
+            # The same two again, for the one test that counts its own samples on the shared test server.
+            "ranking-test@alpha": {
+                "upstream": "routing-test",
+                "input": "0.50",
+                "output": "2.00",
+                "context": 8192,
+                "max_output": 1024,
+            },
+            "ranking-test@beta": {
+                "upstream": "routing-test",
+                "input": "1.00",
+                "output": "1.00",
+                "context": 8192,
+                "max_output": 1024,
+            },
             "embed-test@alpha": {
                 "upstream": "embed-test",
                 "input": "0.10",
