@@ -1,7 +1,6 @@
 """The Azure OpenAI deployment surface: POST /openai/deployments/{deployment}/chat/completions, /embeddings and
 /completions with ?api-version=..., as `openai.AzureOpenAI` calls them, answered in Azure's error envelope."""
 
-from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Query, Request
@@ -10,22 +9,11 @@ from fastapi.responses import JSONResponse, Response
 from unigate.gateway import azure, chat, completions, embeddings
 from unigate.web.app import create_app, lambda_handler_for, read_json
 from unigate.web.caller import CallerDep, remaining_ms
-from unigate.web.streaming import ClientGone, EventStreamResponse, cancel_on_disconnect
+from unigate.web.streaming import answer
 
 app = create_app("Azure OpenAI")
 
 ApiVersion = Annotated[str | None, Query(alias="api-version", description="Azure's API version, e.g. 2024-10-21")]
-
-
-async def _answer(request: Request, run: Callable[[], Awaitable[chat.Completed | chat.Streamed]]) -> Response:
-    try:
-        # A client that leaves before the first byte cancels the upstream call; its hold goes back.
-        result = await cancel_on_disconnect(request, run)
-    except ClientGone:
-        return Response(status_code=499)
-    if isinstance(result, chat.Streamed):
-        return EventStreamResponse(result.chunks, headers=result.headers)
-    return JSONResponse(result.body, headers=result.headers)
 
 
 # Bodies are read and validated by the gateway, as on the OpenAI surface.
@@ -34,7 +22,7 @@ async def chat_completions(deployment: str, request: Request, caller: CallerDep,
                            api_version: ApiVersion = None) -> Response:
     plan = azure.prepare_chat(deployment, api_version, await read_json(request), caller,
                               extra_parameters=request.headers.get("extra-parameters"))
-    return await _answer(request, lambda: chat.complete(plan, caller, remaining_ms=remaining_ms(request)))
+    return await answer(request, lambda: chat.complete(plan, caller, remaining_ms=remaining_ms(request)))
 
 
 @app.post("/openai/deployments/{deployment}/completions", response_model=None)
@@ -42,7 +30,7 @@ async def legacy_completions(deployment: str, request: Request, caller: CallerDe
                              api_version: ApiVersion = None) -> Response:
     plan = azure.prepare_completions(deployment, api_version, await read_json(request), caller,
                                      extra_parameters=request.headers.get("extra-parameters"))
-    return await _answer(request, lambda: completions.complete(plan, caller, remaining_ms=remaining_ms(request)))
+    return await answer(request, lambda: completions.complete(plan, caller, remaining_ms=remaining_ms(request)))
 
 
 @app.post("/openai/deployments/{deployment}/embeddings", response_model=None)

@@ -1,12 +1,12 @@
 """POST /v0/chat/completions and /v1/chat/completions: any model at any provider, billed in credits."""
 
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from unigate.gateway import chat
 from unigate.web.app import create_app, lambda_handler_for, read_json
 from unigate.web.caller import CallerDep, remaining_ms
-from unigate.web.streaming import ClientGone, EventStreamResponse, cancel_on_disconnect
+from unigate.web.streaming import answer
 
 app = create_app("chat completions")
 
@@ -18,15 +18,7 @@ app = create_app("chat completions")
 @app.post("/v1/chat/completions", response_model=None)
 async def chat_completions(request: Request, caller: CallerDep) -> Response:
     plan = chat.prepare(await read_json(request), caller, extra_parameters=request.headers.get("extra-parameters"))
-    try:
-        # A client that leaves before the first byte cancels the upstream call; its hold goes back.
-        result = await cancel_on_disconnect(request, lambda: chat.complete(plan, caller,
-                                                                           remaining_ms=remaining_ms(request)))
-    except ClientGone:
-        return Response(status_code=499)
-    if isinstance(result, chat.Streamed):
-        return EventStreamResponse(result.chunks, headers=result.headers)
-    return JSONResponse(result.body, headers=result.headers)
+    return await answer(request, lambda: chat.complete(plan, caller, remaining_ms=remaining_ms(request)))
 
 
 # No response model: the readiness check's answer needs no validation, and building one is pydantic work

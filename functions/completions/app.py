@@ -2,12 +2,12 @@
 passed through where the endpoint serves them natively and translated to chat elsewhere, billed in credits."""
 
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
-from unigate.gateway import chat, completions
+from unigate.gateway import completions
 from unigate.web.app import create_app, lambda_handler_for, read_json
 from unigate.web.caller import CallerDep, remaining_ms
-from unigate.web.streaming import ClientGone, EventStreamResponse, cancel_on_disconnect
+from unigate.web.streaming import answer
 
 app = create_app("completions")
 
@@ -18,15 +18,7 @@ app = create_app("completions")
 async def create_completion(request: Request, caller: CallerDep) -> Response:
     plan = completions.prepare(await read_json(request), caller,
                                extra_parameters=request.headers.get("extra-parameters"))
-    try:
-        # A client that leaves before the first byte cancels the upstream call; its hold goes back.
-        result = await cancel_on_disconnect(request, lambda: completions.complete(plan, caller,
-                                                                                  remaining_ms=remaining_ms(request)))
-    except ClientGone:
-        return Response(status_code=499)
-    if isinstance(result, chat.Streamed):
-        return EventStreamResponse(result.chunks, headers=result.headers)
-    return JSONResponse(result.body, headers=result.headers)
+    return await answer(request, lambda: completions.complete(plan, caller, remaining_ms=remaining_ms(request)))
 
 
 @app.get("/healthz", include_in_schema=False, response_model=None)

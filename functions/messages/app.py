@@ -3,10 +3,10 @@
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from unigate.gateway import chat, messages
+from unigate.gateway import messages
 from unigate.web.app import create_app, lambda_handler_for, read_json
 from unigate.web.caller import CallerDep, remaining_ms
-from unigate.web.streaming import ClientGone, EventStreamResponse, cancel_on_disconnect
+from unigate.web.streaming import answer
 
 app = create_app("messages")
 
@@ -21,15 +21,7 @@ def _inbound(request: Request) -> messages.Inbound:
 async def create_message(request: Request, caller: CallerDep) -> Response:
     body = await read_json(request)
     inbound = _inbound(request)
-    try:
-        # A client that leaves before the first byte cancels the upstream call; its hold goes back.
-        result = await cancel_on_disconnect(request, lambda: messages.create(body, caller, inbound,
-                                                                             remaining_ms=remaining_ms(request)))
-    except ClientGone:
-        return Response(status_code=499)
-    if isinstance(result, chat.Streamed):
-        return EventStreamResponse(result.chunks, headers=result.headers)
-    return JSONResponse(result.body, headers=result.headers)
+    return await answer(request, lambda: messages.create(body, caller, inbound, remaining_ms=remaining_ms(request)))
 
 
 @app.post("/v1/messages/count_tokens", response_model=None)

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from unigate.gateway import responses
 from unigate.web.app import create_app, lambda_handler_for, read_json
 from unigate.web.caller import CallerDep, remaining_ms
-from unigate.web.streaming import ClientGone, EventStreamResponse, cancel_on_disconnect
+from unigate.web.streaming import answer
 
 app = create_app("responses")
 
@@ -20,15 +20,7 @@ app = create_app("responses")
 @app.post("/v1/responses", response_model=None)
 async def create_response(request: Request, caller: CallerDep) -> Response:
     run = responses.prepare(await read_json(request), caller)
-    try:
-        # A client that leaves before the first byte cancels the upstream call; its hold goes back.
-        result = await cancel_on_disconnect(request, lambda: responses.create(run, caller,
-                                                                              remaining_ms=remaining_ms(request)))
-    except ClientGone:
-        return Response(status_code=499)
-    if isinstance(result, responses.Streaming):
-        return EventStreamResponse(result.events, headers=result.headers)
-    return JSONResponse(result.body, headers=result.headers)
+    return await answer(request, lambda: responses.create(run, caller, remaining_ms=remaining_ms(request)))
 
 
 @app.post("/v1/responses/input_tokens", response_model=None)

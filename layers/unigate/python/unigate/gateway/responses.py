@@ -38,7 +38,7 @@ class Created:
 
 @dataclass
 class Streaming:
-    events: AsyncIterator[bytes]
+    chunks: AsyncIterator[bytes]
     headers: dict[str, str]
 
 

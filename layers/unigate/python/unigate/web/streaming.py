@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 
@@ -66,3 +66,17 @@ class EventStreamResponse(StreamingResponse):
         if self.background is not None:
             await self.background()
 
+
+
+async def answer(request: Request, work: Callable[[], Awaitable[Any]]) -> Response:
+    """A paid request's response: `work`'s result as server-sent events when it streams (it has `chunks`),
+    else its `body` as JSON, both with its headers; 499 when the client left before the first byte (the
+    upstream call cancelled, its hold given back)."""
+    try:
+        result = await cancel_on_disconnect(request, work)
+    except ClientGone:
+        return Response(status_code=499)
+    chunks = getattr(result, "chunks", None)
+    if chunks is not None:
+        return EventStreamResponse(chunks, headers=result.headers)
+    return JSONResponse(result.body, headers=result.headers)
