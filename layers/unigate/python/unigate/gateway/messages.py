@@ -286,15 +286,17 @@ async def _native_relay(attempt: chat.Attempt, upstream: AsyncIterator[tuple[str
     usage: dict[str, Any] = {}
     produced: list[str] = []
 
-    def counts() -> tuple[int, int]:
-        return record().pair()
-
     def record() -> Usage:
         return _native_usage(usage, prepared.prompt_estimate,
                              tokens.estimate("".join(produced)) if any(produced) else 0)
 
-    def cost_so_far() -> int:
-        return prepared.bill(record()).micros if any(produced) or usage.get("output_tokens") else 0
+    async def settle_partial(measured: str | None, *, outcome: str = "") -> None:
+        """What was produced before the stream ended early (the upstream failed, or the client left)."""
+        used = record()
+        cost = prepared.bill(used).micros if any(produced) or usage.get("output_tokens") else 0
+        await attempt.settle(cost, attempt.measurement(measured, used.completion_tokens) if measured else None,
+                             outcome=outcome, tokens=used.pair() if any(produced) else (0, 0),
+                             response="".join(produced))
 
     async def events() -> AsyncIterator[tuple[str, str, dict[str, Any]]]:
         if first is not None:
@@ -318,10 +320,7 @@ async def _native_relay(attempt: chat.Attempt, upstream: AsyncIterator[tuple[str
                 text = str(delta.get("text") or delta.get("thinking") or delta.get("partial_json") or "")
                 produced.append(scrubbed(text, secrets))
             elif name == "error":
-                prompt, completion = counts()
-                await attempt.settle(cost_so_far(), attempt.measurement("server_error", completion),
-                                     tokens=(prompt, completion) if any(produced) else (0, 0),
-                                     response="".join(produced))
+                await settle_partial("server_error")
                 yield f"event: {name}\ndata: {data}\n\n".encode()
                 return
             if name == "message_stop":
@@ -333,9 +332,7 @@ async def _native_relay(attempt: chat.Attempt, upstream: AsyncIterator[tuple[str
                 return
         raise UpstreamFailure(None, "The Anthropic stream ended before message_stop.", kind="protocol")
     except UpstreamFailure as failure:
-        prompt, completion = counts()
-        await attempt.settle(cost_so_far(), attempt.measurement(chat.outcome_of(failure), completion),
-                             tokens=(prompt, completion) if any(produced) else (0, 0), response="".join(produced))
+        await settle_partial(chat.outcome_of(failure))
         error = chat.failure_to_error(scrub(failure, credentials), prepared.provider.name)
         get_logger().warning("stream failed", extra={"endpoint": prepared.endpoint.name, "kind": failure.kind})
         yield dialect.event("error", {"error": dialect.error_body(error.status, error.message)["error"]})
@@ -344,9 +341,7 @@ async def _native_relay(attempt: chat.Attempt, upstream: AsyncIterator[tuple[str
             closer = getattr(upstream, "aclose", None)
             if closer is not None:
                 await closer()
-        prompt, completion = counts()
-        await attempt.settle(cost_so_far(), None, outcome="client_disconnected",
-                             tokens=(prompt, completion) if any(produced) else (0, 0), response="".join(produced))
+        await settle_partial(None, outcome="client_disconnected")
 
 
 # -------------------------------------------------------------------------------------- count_tokens
