@@ -110,23 +110,30 @@ def fake_upstream() -> Iterator[Any]:
     server.should_exit = True
 
 
+def use_catalog(doc: dict[str, Any], path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Makes `doc` the operator's catalog (written to `path`, named by UNIGATE_CATALOG_PATH), read afresh."""
+    import json
+
+    from unigate.catalog.entries import get_catalog
+    from unigate.infra.config import get_settings
+
+    path.write_text(json.dumps(doc))
+    monkeypatch.setenv("UNIGATE_CATALOG_PATH", str(path))
+    get_settings.cache_clear()
+    get_catalog.cache_clear()
+
+
 @pytest.fixture
 def providers(aws: None, fake_upstream: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The catalog pointed at the fake upstream (UNIGATE_CATALOG_PATH) and canary provider keys in Secrets Manager."""
-    import json
-
     from tests.fakes.upstream import CANARY_KEYS, catalog_override
     from unigate.catalog.entries import get_catalog
     from unigate.infra import aws as aws_clients
     from unigate.infra.config import get_settings
 
-    catalog = tmp_path / "catalog.json"
-    catalog.write_text(json.dumps(catalog_override(fake_upstream.url)))
-    monkeypatch.setenv("UNIGATE_CATALOG_PATH", str(catalog))
     # Adapter tests see each upstream answer as it is; retries are tested on their own (test_routing).
     monkeypatch.setenv("UNIGATE_UPSTREAM_RETRIES", "0")
-    get_settings.cache_clear()
-    get_catalog.cache_clear()
+    use_catalog(catalog_override(fake_upstream.url), tmp_path / "catalog.json", monkeypatch)
     for name, key in CANARY_KEYS.items():
         aws_clients.client("secretsmanager").create_secret(Name=f"unigate/providers/{name}", SecretString=key)
     fake_upstream.received.clear()

@@ -3,7 +3,6 @@ released exactly once, with no upstream call made unbilled."""
 
 from __future__ import annotations
 
-import json
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -12,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import use_catalog
 from tests.fakes.upstream import CANARY_KEYS, catalog_override
 from tests.integration.chat_helpers import assert_money_consistent, run_chat
-from unigate.catalog.entries import get_catalog
 from unigate.domain.errors import ServiceUnavailable, UpstreamError
 from unigate.infra import aws
 from unigate.infra.config import get_settings
@@ -28,10 +27,7 @@ def test_connection_refused_is_502_and_free(providers: Any, account: str, tmp_pa
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     override = catalog_override(providers.url)
     override["providers"]["openai"]["base_url"] = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
-    (tmp_path / "refused.json").write_text(json.dumps(override))
-    monkeypatch.setenv("UNIGATE_CATALOG_PATH", str(tmp_path / "refused.json"))
-    get_settings.cache_clear()
-    get_catalog.cache_clear()
+    use_catalog(override, tmp_path / "refused.json", monkeypatch)
     with pytest.raises(UpstreamError):
         run_chat(ASK)
     assert assert_money_consistent() == START
@@ -108,11 +104,8 @@ def test_a_meta_provider_passes_over_the_best_endpoint_when_its_provider_has_no_
     override["endpoints"] |= {"shared-model@openai": {**shared, "upstream": "shared-a", "input": "0.10", "output": "1"},
                               "shared-model@together-ai": {**shared, "upstream": "shared-b", "input": "0.50",
                                                            "output": "1"}}
-    (tmp_path / "shared.json").write_text(json.dumps(override))
-    monkeypatch.setenv("UNIGATE_CATALOG_PATH", str(tmp_path / "shared.json"))
     monkeypatch.setenv("UNIGATE_SECRET_CACHE_SECONDS", "0")  # the deletion below is seen at once
-    get_settings.cache_clear()
-    get_catalog.cache_clear()
+    use_catalog(override, tmp_path / "shared.json", monkeypatch)
     message = [{"role": "user", "content": "cheapest usable"}]
     secrets = aws.client("secretsmanager")
     secrets.delete_secret(SecretId="unigate/providers/openai", ForceDeleteWithoutRecovery=True)

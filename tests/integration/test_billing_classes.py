@@ -7,7 +7,6 @@ when the built-in catalog is refreshed."""
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -18,12 +17,12 @@ import pytest
 import uvicorn
 from botocore.stub import ANY, Stubber
 
+from tests.conftest import use_catalog
 from tests.fakes import bedrock as fake_bedrock
 from tests.fakes.upstream import catalog_override
 from tests.integration.chat_helpers import assert_money_consistent, final_usage, run_chat
 from unigate.accounts import querylog
 from unigate.catalog.entries import get_catalog
-from unigate.infra.config import get_settings
 from unigate.providers.bedrock import runtime_client
 from unigate_tools.emulator import FAKE_CREDENTIALS, free_port
 
@@ -69,11 +68,7 @@ EXPECTED = {
 def priced(providers: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     doc = catalog_override(providers.url)
     doc["endpoints"].update(PRICED)
-    path = tmp_path / "priced.json"
-    path.write_text(json.dumps(doc))
-    monkeypatch.setenv("UNIGATE_CATALOG_PATH", str(path))
-    get_settings.cache_clear()
-    get_catalog.cache_clear()
+    use_catalog(doc, tmp_path / "priced.json", monkeypatch)
     yield providers
     get_catalog.cache_clear()
 

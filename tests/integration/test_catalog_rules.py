@@ -4,18 +4,17 @@ operator marked it free."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import use_catalog
 from tests.fakes.upstream import catalog_override
 from tests.integration.chat_helpers import assert_money_consistent, run_chat
 from unigate.catalog.entries import get_catalog
 from unigate.domain.errors import NotFound, Unpriced
-from unigate.infra.config import get_settings
 
 ENTRY = {"upstream": "routing-test", "context": 8192, "max_output": 1024}
 EXTRA = {
@@ -33,11 +32,7 @@ EXTRA = {
 def marked(providers: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     doc = catalog_override(providers.url)
     doc["endpoints"].update(EXTRA)
-    path = tmp_path / "marked.json"
-    path.write_text(json.dumps(doc))
-    monkeypatch.setenv("UNIGATE_CATALOG_PATH", str(path))
-    get_settings.cache_clear()
-    get_catalog.cache_clear()
+    use_catalog(doc, tmp_path / "marked.json", monkeypatch)
     yield providers
     get_catalog.cache_clear()
 
