@@ -28,7 +28,7 @@ from unigate.domain.records import Caller
 from unigate.gateway import chat, embeddings, inference
 from unigate.infra.transport import aclose_clients
 from unigate.providers.base import UpstreamCall
-from unigate.providers.bedrock import to_converse
+from unigate.providers.bedrock.transformation import to_converse
 from unigate.stores import accounts as store
 
 OPENAI_PARAMS = ["temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "n", "presence_penalty",

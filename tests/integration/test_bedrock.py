@@ -16,7 +16,7 @@ from botocore.stub import Stubber
 from tests.fakes import bedrock as fake_bedrock
 from unigate.catalog.entries import get_catalog
 from unigate.providers.base import UpstreamCall, UpstreamFailure
-from unigate.providers.bedrock import Bedrock, runtime_client
+from unigate.providers.bedrock.adapter import Bedrock, runtime_client
 from unigate_tools.emulator import FAKE_CREDENTIALS, free_port
 
 MODEL_ID = "meta.llama3-1-70b-instruct-v1:0"

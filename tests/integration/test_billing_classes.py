@@ -23,7 +23,7 @@ from tests.fakes.upstream import catalog_override
 from tests.integration.chat_helpers import assert_money_consistent, final_usage, run_chat
 from unigate.accounts import querylog
 from unigate.catalog.entries import get_catalog
-from unigate.providers.bedrock import runtime_client
+from unigate.providers.bedrock.adapter import runtime_client
 from unigate_tools.emulator import FAKE_CREDENTIALS, free_port
 
 START = 10_000_000

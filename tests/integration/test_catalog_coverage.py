@@ -17,7 +17,7 @@ from unigate.catalog.entries import EndpointSpec, ProviderSpec, get_catalog
 from unigate.infra.transport import aclose_clients
 from unigate.providers import adapter_for
 from unigate.providers.base import UpstreamCall
-from unigate.providers.bedrock import runtime_client
+from unigate.providers.bedrock.adapter import runtime_client
 from unigate_tools.emulator import FAKE_CREDENTIALS
 
 # The path under the fake upstream each HTTP family's base URL is pointed at.

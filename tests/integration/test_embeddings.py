@@ -23,7 +23,7 @@ from unigate.domain.errors import ArgumentsMismatch, BadRequest, UnigateError, U
 from unigate.domain.records import Caller
 from unigate.gateway import embeddings
 from unigate.infra.transport import aclose_clients
-from unigate.providers.bedrock import runtime_client
+from unigate.providers.bedrock.adapter import runtime_client
 
 ACCOUNT = "acct_embed"
 START = 5_000_000

@@ -133,7 +133,7 @@ def test_retry_after_nonsense_is_no_advice(value: str) -> None:
 
 def test_choices_that_are_not_objects_are_a_502_with_the_hold_refunded(providers: Any, account: str,
                                                                       monkeypatch: Any) -> None:
-    from unigate.providers import openai_compat
+    from unigate.providers.openai import adapter as openai_compat
 
     async def nonsense(*args: Any, **kwargs: Any) -> Any:
         return {"choices": ["not an object", 3], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}

@@ -12,7 +12,7 @@ import pytest
 
 from unigate.catalog.entries import get_catalog
 from unigate.providers.base import UpstreamCall, UpstreamFailure
-from unigate.providers.echo import Echo, instance_of
+from unigate.providers.echo.adapter import Echo, instance_of
 
 WEATHER = {
     "type": "function",

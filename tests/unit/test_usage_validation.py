@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from unigate.gateway.chat import _usage_tokens
-from unigate.providers.anthropic import from_anthropic
-from unigate.providers.bedrock import from_converse
-from unigate.providers.gemini import from_gemini
+from unigate.providers.anthropic.transformation import from_anthropic
+from unigate.providers.bedrock.transformation import from_converse
+from unigate.providers.gemini.transformation import from_gemini
 
 ESTIMATE = (40, 9)
 

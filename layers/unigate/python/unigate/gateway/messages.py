@@ -254,7 +254,7 @@ def _native_text(content: Any) -> str:
 
 async def _native(attempt: chat.Attempt, call: UpstreamCall, body: dict[str, Any], inbound: Inbound
                   ) -> chat.Completed | chat.Streamed:
-    from unigate.providers import anthropic
+    from unigate.providers.anthropic import native as anthropic
 
     prepared = attempt.prepared
     headers = anthropic.native_headers(call, inbound.forwarded())
@@ -354,7 +354,7 @@ async def count_tokens(body: Any, caller: Caller, inbound: Inbound) -> dict[str,
     candidates = routing.plan(model_strings.parse(model), caller)
     first = candidates[0]
     if first.provider.family == "anthropic" and "messages" in first.provider.native:
-        from unigate.providers import anthropic
+        from unigate.providers.anthropic import native as anthropic
 
         credentials = {"api_key": first.credential} if first.credential else chat.provider_credentials(first.provider)
         call = UpstreamCall(first.endpoint, first.provider, {}, credentials, get_settings().upstream_timeout_seconds)

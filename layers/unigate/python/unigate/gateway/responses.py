@@ -23,8 +23,8 @@ from unigate.domain.money import format_credits, micros_to_credits
 from unigate.domain.records import Caller
 from unigate.gateway import chat
 from unigate.infra.observability import get_logger
-from unigate.providers import openai_responses as native
 from unigate.providers.base import UpstreamCall, UpstreamFailure, scrub
+from unigate.providers.openai import responses as native
 from unigate.stores import responses as store
 
 MAX_LIST = 100

@@ -1,5 +1,6 @@
 """Provider adapters. Each family translates OpenAI-shaped chat requests to its provider's wire format
-and back; adding a provider is one module implementing `Adapter` plus catalog entries.
+and back; adding a provider is one folder (`<family>/transformation.py` for the pure request and response
+shapes, `<family>/adapter.py` for the `Adapter` over the shared transport) plus catalog entries.
 """
 
 from __future__ import annotations
@@ -10,14 +11,14 @@ from unigate.providers.base import Adapter
 
 # family -> "module:attribute"; imported on first use so a function loads only what it calls.
 _ADAPTERS = {
-    "openai": "unigate.providers.openai_compat:OpenAICompatible",
-    "azure-openai": "unigate.providers.azure:AzureOpenAI",
-    "azure-ai": "unigate.providers.azure:AzureAIInference",
-    "anthropic": "unigate.providers.anthropic:Anthropic",
-    "gemini": "unigate.providers.gemini:Gemini",
-    "bedrock": "unigate.providers.bedrock:Bedrock",
-    "echo": "unigate.providers.echo:Echo",
-    "custom": "unigate.providers.custom:CustomEndpoint",
+    "openai": "unigate.providers.openai.adapter:OpenAICompatible",
+    "azure-openai": "unigate.providers.azure.adapter:AzureOpenAI",
+    "azure-ai": "unigate.providers.azure.adapter:AzureAIInference",
+    "anthropic": "unigate.providers.anthropic.adapter:Anthropic",
+    "gemini": "unigate.providers.gemini.adapter:Gemini",
+    "bedrock": "unigate.providers.bedrock.adapter:Bedrock",
+    "echo": "unigate.providers.echo.adapter:Echo",
+    "custom": "unigate.providers.custom.adapter:CustomEndpoint",
 }
 _instances: dict[str, Adapter] = {}
 

@@ -1,34 +1,25 @@
-"""Amazon Bedrock's Converse and ConverseStream APIs through boto3, with the function's IAM role (no
-secret). boto3 is blocking: calls run in a worker thread, and stream events cross into the event loop
-through a queue. The SDK's own retries are off (the routing layer owns retries).
+"""Amazon Bedrock's Converse, ConverseStream and InvokeModel (embeddings) through boto3, with the
+function's IAM role (no secret). boto3 is blocking: calls run in a worker thread, and stream events
+cross into the event loop through a queue. The SDK's own retries are off (the routing layer owns retries).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import threading
-import time
 from collections.abc import AsyncIterator
 from functools import lru_cache
 from typing import Any
 
-from unigate.domain.errors import BadRequest
-from unigate.domain.usage import from_bedrock as from_bedrock_usage
 from unigate.providers.base import Embedded, UpstreamCall, UpstreamFailure
-from unigate.providers.extras import merged, without_generation_keys
-from unigate.providers.messages import chosen_tool, merge_turn, stop_sequences
+from unigate.providers.bedrock.transformation import FINISH, embedding_requests, from_converse, to_converse, usage_of
 from unigate.providers.openai_format import chunk, completion_id, vector
 
-FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
-          "guardrail_intervened": "content_filter", "content_filtered": "content_filter",
-          "model_context_window_exceeded": "length"}
 STATUS = {"ThrottlingException": 429, "ServiceQuotaExceededException": 429, "ValidationException": 400,
           "AccessDeniedException": 403, "ResourceNotFoundException": 404, "ModelTimeoutException": 408,
           "ServiceUnavailableException": 503, "ModelNotReadyException": 503, "InternalServerException": 500,
           "ModelErrorException": 502, "ModelStreamErrorException": 502}
-IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/gif": "gif", "image/webp": "webp"}
 
 
 @lru_cache(maxsize=1)
@@ -41,115 +32,6 @@ def runtime_client() -> Any:
     config = Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5,
                     read_timeout=get_settings().upstream_timeout_seconds)
     return aws.new_client("bedrock-runtime", config)
-
-
-def _content(content: Any) -> list[dict[str, Any]]:
-    if content is None:
-        return []
-    if isinstance(content, str):
-        return [{"text": content}] if content else []
-    blocks: list[dict[str, Any]] = []
-    for part in content:
-        if part.get("type") == "text":
-            blocks.append({"text": part.get("text", "")})
-        elif part.get("type") == "image_url":
-            url = (part.get("image_url") or {}).get("url", "")
-            mime, _, data = url[5:].partition(";base64,") if url.startswith("data:") else ("", "", "")
-            if mime in IMAGE_FORMATS:
-                try:
-                    image = base64.b64decode(data, validate=True)
-                except ValueError:
-                    raise BadRequest("An image_url data URL is not valid base64.", param="messages") from None
-                blocks.append({"image": {"format": IMAGE_FORMATS[mime], "source": {"bytes": image}}})
-    return blocks
-
-
-def to_converse(call: UpstreamCall) -> dict[str, Any]:
-    body = call.body
-    system: list[dict[str, Any]] = []
-    messages: list[dict[str, Any]] = []
-
-
-    for message in body["messages"]:
-        role = message["role"]
-        if role in ("system", "developer"):
-            system.extend(b for b in _content(message.get("content")) if "text" in b)
-        elif role == "user":
-            merge_turn(messages, "user", _content(message.get("content")))
-        elif role == "assistant":
-            blocks = _content(message.get("content"))
-            for tool_call in message.get("tool_calls") or []:
-                function = tool_call.get("function") or {}
-                try:
-                    arguments = json.loads(function.get("arguments") or "{}")
-                except ValueError:
-                    arguments = {}
-                blocks.append({"toolUse": {"toolUseId": tool_call.get("id", ""), "name": function.get("name", ""),
-                                           "input": arguments}})
-            merge_turn(messages, "assistant", blocks)
-        elif role in ("tool", "function"):
-            content = message.get("content")
-            text = content if isinstance(content, str) else json.dumps(content)
-            result = {"toolUseId": message.get("tool_call_id", ""), "content": [{"text": text}]}
-            merge_turn(messages, "user", [{"toolResult": result}])
-
-    inference: dict[str, Any] = {"maxTokens": call.max_tokens}
-    for ours, theirs in (("temperature", "temperature"), ("top_p", "topP")):
-        if body.get(ours) is not None:
-            inference[theirs] = body[ours]
-    if stop_sequences(body):
-        inference["stopSequences"] = stop_sequences(body)
-    request: dict[str, Any] = {"modelId": call.endpoint.upstream, "messages": messages, "inferenceConfig": inference}
-    if system:
-        request["system"] = system
-    if body.get("tools") and body.get("tool_choice") != "none":
-        tool_config: dict[str, Any] = {"tools": [
-            {"toolSpec": {"name": t["function"]["name"], "description": t["function"].get("description") or
-                          t["function"]["name"],
-                          "inputSchema": {"json": t["function"].get("parameters") or {"type": "object"}}}}
-            for t in body["tools"] if t.get("type", "function") == "function"]}
-        choice = body.get("tool_choice")
-        if choice == "required":
-            tool_config["toolChoice"] = {"any": {}}
-        elif isinstance(choice, dict):
-            tool_config["toolChoice"] = {"tool": {"name": chosen_tool(choice)}}
-        elif choice == "auto":
-            tool_config["toolChoice"] = {"auto": {}}
-        request["toolConfig"] = tool_config
-    if call.extra:
-        # Converse's own pass-through for what the model takes beyond its common parameters.
-        request["additionalModelRequestFields"] = without_generation_keys(call.extra)
-    return request
-
-
-def _usage(raw: Any) -> dict[str, Any] | None:
-    """OpenAI's usage; Converse reports cache reads and writes beside inputTokens."""
-    if not raw or not isinstance(raw, dict):
-        return None
-    return from_bedrock_usage(raw).to_chat()
-
-
-def from_converse(response: dict[str, Any], model: str) -> dict[str, Any]:
-    text, calls = [], []
-    for block in ((response.get("output") or {}).get("message") or {}).get("content") or []:
-        if "text" in block:
-            text.append(block["text"])
-        elif "toolUse" in block:
-            tool = block["toolUse"]
-            calls.append({"id": tool.get("toolUseId"), "type": "function",
-                          "function": {"name": tool.get("name"), "arguments": json.dumps(tool.get("input", {}))}})
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(text) if text or not calls else None}
-    if calls:
-        message["tool_calls"] = calls
-    out: dict[str, Any] = {
-        "id": completion_id(), "object": "chat.completion", "created": int(time.time()), "model": model,
-        "choices": [{"index": 0, "message": message, "logprobs": None,
-                     "finish_reason": FINISH.get(response.get("stopReason") or "", "stop")}],
-    }
-    found = _usage(response.get("usage"))
-    if found:
-        out["usage"] = found
-    return out
 
 
 def failure(exc: Exception) -> UpstreamFailure:
@@ -174,36 +56,7 @@ def failure(exc: Exception) -> UpstreamFailure:
 
 
 _DONE = object()
-# Cohere's embed models take up to 96 texts per call; Titan's take one input per call, sent in parallel.
-COHERE_BATCH = 96
 PARALLEL_INVOCATIONS = 8
-COHERE_INPUT_TYPES = {"query": "search_query", "document": "search_document", "text": "search_document"}
-
-
-def _embedding_requests(call: UpstreamCall) -> list[dict[str, Any]]:
-    """InvokeModel bodies for an embeddings call, in the model family's own format."""
-    model, body = call.endpoint.upstream, call.body
-    size = body.get("dimensions")
-    if model.startswith("cohere."):
-        kind = COHERE_INPUT_TYPES.get(str(body.get("input_type")), "search_document")
-        texts = body["input"]
-        return [merged({"texts": texts[i:i + COHERE_BATCH], "input_type": kind}, call.extra)
-                for i in range(0, len(texts), COHERE_BATCH)]
-    if body.get("images"):
-        requests = []
-        for item in body["input"]:
-            request: dict[str, Any] = {"inputImage": item["image"].partition(";base64,")[2]}
-            if item.get("text"):
-                request["inputText"] = item["text"]
-            if size is not None:
-                request["embeddingConfig"] = {"outputEmbeddingLength": size}
-            requests.append(merged(request, call.extra))
-        return requests
-    if "image" in model:  # Titan multimodal, text only
-        return [merged({"inputText": text, **({"embeddingConfig": {"outputEmbeddingLength": size}} if size else {})},
-                       call.extra) for text in body["input"]]
-    return [merged({"inputText": text, **({"dimensions": size} if size else {}), "normalize": True}, call.extra)
-            for text in body["input"]]
 
 
 def _invoke(model: str, request: dict[str, Any]) -> tuple[list[list[float]], int | None]:
@@ -224,7 +77,7 @@ def _invoke(model: str, request: dict[str, Any]) -> tuple[list[list[float]], int
 
 class Bedrock:
     def embedding_body(self, call: UpstreamCall) -> list[dict[str, Any]]:
-        return _embedding_requests(call)
+        return embedding_requests(call)
 
     def request_body(self, call: UpstreamCall, *, stream: bool) -> dict[str, Any]:
         return to_converse(call)
@@ -241,7 +94,7 @@ class Bedrock:
                 except Exception as exc:
                     raise failure(exc) from None
 
-        results = await asyncio.gather(*(invoke(r) for r in _embedding_requests(call)))
+        results = await asyncio.gather(*(invoke(r) for r in embedding_requests(call)))
         vectors = [v for found, _ in results for v in found]
         if len(vectors) != len(call.body["input"]):
             raise UpstreamFailure(None, "Bedrock returned the wrong number of embeddings.", kind="protocol")
@@ -315,7 +168,7 @@ class Bedrock:
                     reason = event["messageStop"].get("stopReason") or ""
                     yield chunk(chunk_id, model, {}, finish_reason=FINISH.get(reason, "stop"))
                 elif "metadata" in event:
-                    found = _usage(event["metadata"].get("usage"))
+                    found = usage_of(event["metadata"].get("usage"))
                     if found:
                         yield chunk(chunk_id, model, usage=found)
             if not stopped:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from unigate.providers.base import UpstreamCall
-from unigate.providers.openai_compat import OpenAICompatible
+from unigate.providers.openai.adapter import OpenAICompatible
 
 
 class _AzureKey(OpenAICompatible):

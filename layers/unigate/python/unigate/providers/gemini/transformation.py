@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 from unigate.domain.usage import from_gemini as from_gemini_usage
-from unigate.providers.base import Embedded, UpstreamCall, UpstreamFailure
+from unigate.providers.base import UpstreamCall, UpstreamFailure
 from unigate.providers.extras import merged
 from unigate.providers.messages import chosen_tool, merge_turn, stop_sequences, tool_arguments
-from unigate.providers.openai_format import chunk, completion_id, vector
-from unigate.providers.upstream import open_stream, parse_json, post_json, sse_data
+from unigate.providers.openai_format import completion_id
 
 TASK_TYPES = {"query": "RETRIEVAL_QUERY", "document": "RETRIEVAL_DOCUMENT"}
 FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter", "RECITATION": "content_filter",
@@ -101,7 +99,7 @@ def to_gemini(call: UpstreamCall) -> dict[str, Any]:
     return merged(out, call.extra)
 
 
-def _message(candidate: dict[str, Any], call_offset: int = 0) -> tuple[str, list[dict[str, Any]]]:
+def message_of(candidate: dict[str, Any], call_offset: int = 0) -> tuple[str, list[dict[str, Any]]]:
     text: list[str] = []
     calls: list[dict[str, Any]] = []
     for part in (candidate.get("content") or {}).get("parts") or []:
@@ -115,14 +113,14 @@ def _message(candidate: dict[str, Any], call_offset: int = 0) -> tuple[str, list
     return "".join(text), calls
 
 
-def _finish(candidate: dict[str, Any], has_calls: bool) -> str | None:
+def finish_of(candidate: dict[str, Any], has_calls: bool) -> str | None:
     reason = candidate.get("finishReason")
     if not reason:
         return None
     return "tool_calls" if has_calls and reason == "STOP" else FINISH.get(reason, "stop")
 
 
-def _usage(body: dict[str, Any]) -> dict[str, Any] | None:
+def usage_of(body: dict[str, Any]) -> dict[str, Any] | None:
     """OpenAI's usage: promptTokenCount includes the cached content, and the thoughts (billed as
     reasoning) come beside candidatesTokenCount."""
     meta = body.get("usageMetadata")
@@ -141,85 +139,15 @@ def from_gemini(body: dict[str, Any], model: str) -> dict[str, Any]:
             raise UpstreamFailure(None, "Gemini returned no candidates.", kind="protocol")
     choices = []
     for index, candidate in enumerate(candidates):
-        text, calls = _message(candidate)
+        text, calls = message_of(candidate)
         message: dict[str, Any] = {"role": "assistant", "content": text if text or not calls else None}
         if calls:
             message["tool_calls"] = calls
         choices.append({"index": candidate.get("index", index), "message": message,
-                        "finish_reason": _finish(candidate, bool(calls)) or "stop", "logprobs": None})
+                        "finish_reason": finish_of(candidate, bool(calls)) or "stop", "logprobs": None})
     out = {"id": completion_id(), "object": "chat.completion", "created": int(time.time()), "model": model,
            "choices": choices}
-    found = _usage(body)
+    found = usage_of(body)
     if found:
         out["usage"] = found
     return out
-
-
-class Gemini:
-    def request_body(self, call: UpstreamCall, *, stream: bool) -> dict[str, Any]:
-        return to_gemini(call)
-
-    def _url(self, call: UpstreamCall, method: str) -> str:
-        return f"{call.base_url()}/models/{call.endpoint.upstream}:{method}"
-
-    def _headers(self, call: UpstreamCall) -> dict[str, str]:
-        return {"x-goog-api-key": str(call.credentials.get("api_key", ""))}
-
-    def embedding_body(self, call: UpstreamCall) -> dict[str, Any]:
-        task = TASK_TYPES.get(str(call.body.get("input_type")))
-        requests = []
-        for text in call.body["input"]:
-            request: dict[str, Any] = {"model": f"models/{call.endpoint.upstream}",
-                                       "content": {"parts": [{"text": text}]}}
-            if call.body.get("dimensions") is not None:
-                request["outputDimensionality"] = call.body["dimensions"]
-            if task:
-                request["taskType"] = task
-            requests.append(merged(request, call.extra))
-        return {"requests": requests}
-
-    async def embed(self, call: UpstreamCall) -> Embedded:
-        """batchEmbedContents: one request per input; Gemini reports no token counts."""
-        payload = self.embedding_body(call)
-        requests = payload["requests"]
-        body = await post_json(self._url(call, "batchEmbedContents"), payload, self._headers(call), call.timeout)
-        embeddings = body.get("embeddings") if isinstance(body, dict) else None
-        if not isinstance(embeddings, list) or len(embeddings) != len(requests):
-            raise UpstreamFailure(None, "Gemini returned the wrong number of embeddings.", kind="protocol")
-        return Embedded([vector(e.get("values") if isinstance(e, dict) else None) for e in embeddings])
-
-    async def complete(self, call: UpstreamCall) -> dict[str, Any]:
-        body = await post_json(self._url(call, "generateContent"), to_gemini(call), self._headers(call), call.timeout)
-        return from_gemini(body, call.endpoint.upstream)
-
-    async def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
-        url = self._url(call, "streamGenerateContent") + "?alt=sse"
-        async with open_stream(url, to_gemini(call), self._headers(call), call.timeout) as response:
-            chunk_id, model, started, finished, last_usage = completion_id(), call.endpoint.upstream, False, False, None
-            calls_seen = 0
-            async for _, data in sse_data(response):
-                payload = parse_json(data)
-                if not isinstance(payload, dict):
-                    raise UpstreamFailure(None, "Gemini sent an event that is not an object.", kind="protocol")
-                if "error" in payload:
-                    raise UpstreamFailure(None, f"Gemini error mid-stream: {payload['error']}", kind="protocol")
-                if not started:
-                    started = True
-                    yield chunk(chunk_id, model, {"role": "assistant", "content": ""})
-                last_usage = _usage(payload) or last_usage
-                for index, candidate in enumerate(payload.get("candidates") or []):
-                    text, calls = _message(candidate, calls_seen)
-                    delta: dict[str, Any] = {}
-                    if text:
-                        delta["content"] = text
-                    if calls:
-                        delta["tool_calls"] = [{**c, "index": calls_seen + i} for i, c in enumerate(calls)]
-                        calls_seen += len(calls)
-                    finish = _finish(candidate, calls_seen > 0)
-                    if delta or finish:
-                        yield chunk(chunk_id, model, delta, finish_reason=finish, index=candidate.get("index", index))
-                    finished = finished or finish is not None
-            if not finished:
-                raise UpstreamFailure(None, "The Gemini stream ended without a finish reason.", kind="protocol")
-            if last_usage:
-                yield chunk(chunk_id, model, usage=last_usage)

@@ -10,7 +10,7 @@ from typing import Any
 from unigate.infra import ssrf
 from unigate.infra.config import get_settings
 from unigate.providers.base import UpstreamCall
-from unigate.providers.openai_compat import OpenAICompatible
+from unigate.providers.openai.adapter import OpenAICompatible
 
 
 class CustomEndpoint(OpenAICompatible):

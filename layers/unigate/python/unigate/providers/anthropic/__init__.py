@@ -1,0 +1,2 @@
+"""Anthropic's Messages wire format.
+"""

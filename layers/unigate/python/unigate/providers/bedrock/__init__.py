@@ -1,0 +1,2 @@
+"""Amazon Bedrock's Converse and InvokeModel wire formats.
+"""

@@ -1,0 +1,2 @@
+"""The built-in `echo` provider: answers locally, with no network and no key.
+"""

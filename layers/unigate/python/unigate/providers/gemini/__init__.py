@@ -1,0 +1,2 @@
+"""Google's Gemini wire format (Gemini API and Vertex AI).
+"""
