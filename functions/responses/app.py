@@ -1,6 +1,6 @@
 """OpenAI's Responses API: POST /v1/responses (any model at any provider, streamed or not, billed in
-credits), the stored responses (GET and DELETE /v1/responses/{id}, GET .../input_items) and
-POST /v1/responses/input_tokens."""
+credits), the stored responses (GET and DELETE /v1/responses/{id}, GET .../input_items, POST .../cancel)
+and POST /v1/responses/input_tokens."""
 
 from typing import Annotated, Literal
 
@@ -29,8 +29,13 @@ async def count_input_tokens(request: Request, caller: CallerDep) -> dict[str, o
 
 
 @app.get("/v1/responses/{response_id}", response_model=None)
-async def retrieve_response(response_id: str, caller: CallerDep) -> dict[str, object]:
-    return responses.retrieve(caller, response_id)
+async def retrieve_response(response_id: str, caller: CallerDep, stream: bool = False) -> dict[str, object]:
+    return responses.retrieve(caller, response_id, stream=stream)
+
+
+@app.post("/v1/responses/{response_id}/cancel", response_model=None)
+async def cancel_response(response_id: str, caller: CallerDep) -> dict[str, object]:
+    return responses.cancel(caller, response_id)
 
 
 @app.delete("/v1/responses/{response_id}", response_model=None)

@@ -158,6 +158,11 @@ EXPECTED: dict[tuple[str, str], Any] = {
     ("responses", "unknown_response"): (404, RESPONSE_NOT_FOUND),
     ("responses", "delete_unknown"): (404, RESPONSE_NOT_FOUND),
     ("responses", "input_items_unknown"): (404, RESPONSE_NOT_FOUND),
+    ("responses", "cancel_unknown"): (404, RESPONSE_NOT_FOUND),
+    ("responses", "background"): (400, {"error": {
+        "message": "Background responses are not supported: unigate answers each response while the request is "
+                   "open; send it without background.", "type": "invalid_request_error", "param": "background",
+        "code": None}}),
 }
 
 CASES = sorted(EVENTS.glob("*/*.json"))

@@ -10,6 +10,8 @@ import pytest
 from unigate.dialects import openai_responses as dialect
 from unigate.domain.errors import BadRequest
 
+RESPONSE = "resp_" + "0123456789abcdef" * 2
+
 
 def _chat(body: dict[str, Any], history: list[dict[str, Any]] | None = None) -> dialect.Translated:
     request, sent = dialect.parse({"model": "echo@echo", **body})
@@ -103,7 +105,7 @@ def test_text_formats_become_response_formats() -> None:
 
 def test_a_stored_conversation_comes_before_the_new_input() -> None:
     history = [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "one"}]},
-               dialect.message_item("reply one")]
+               dialect.message_item("reply one", RESPONSE)]
     translated = _chat({"input": "two"}, history)
     assert [(m["role"], m["content"]) for m in translated.body["messages"]] == [
         ("user", "one"), ("assistant", "reply one"), ("user", "two")]
@@ -166,7 +168,7 @@ def test_a_chat_completion_becomes_output_items() -> None:
             {"id": "c2", "type": "function", "function": {"name": "crm__find", "arguments": "{}"}},
             {"id": "c3", "type": "function", "function": {"name": "apply_patch", "arguments": "{\"input\":\"diff\"}"}},
         ]}}]}
-    output, finish = dialect.output_of(completion, names)
+    output, finish = dialect.output_of(completion, names, RESPONSE, summary=True)
     assert finish == "tool_calls"
     assert [item["type"] for item in output] == ["reasoning", "message", "function_call", "function_call",
                                                  "custom_tool_call"]
@@ -201,10 +203,11 @@ def _chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
     return {"choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
 
-def _stream(tools: list[dict[str, Any]] | None = None) -> dialect.EventStream:
-    request, sent = dialect.parse({"model": "m", "input": "x", "tools": tools or []})
+def _stream(tools: list[dict[str, Any]] | None = None, *, summary: str | None = "auto") -> dialect.EventStream:
+    request, sent = dialect.parse({"model": "m", "input": "x", "tools": tools or [],
+                                   "reasoning": {"effort": "low", "summary": summary}})
     names = dialect.to_chat(request, sent, [], dialect.input_items(request.input)).names
-    return dialect.EventStream(request, names, response_id="resp_1", model="m@p")
+    return dialect.EventStream(request, names, response_id=RESPONSE, model="m@p")
 
 
 def _run(stream: dialect.EventStream, chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -296,7 +299,7 @@ def test_store_defaults_to_true_even_when_sent_as_null() -> None:
 
 
 def test_a_bad_part_after_a_stored_conversation_is_named_where_the_request_has_it() -> None:
-    history = [dialect.message_item("before")] * 3
+    history = [dialect.message_item("before", RESPONSE)] * 3
     with pytest.raises(BadRequest) as refused:
         _chat({"input": [{"role": "user", "content": [{"type": "input_image", "file_id": "f"}]}]}, history)
     assert refused.value.param == "input[0].content[0].image_url"
@@ -307,3 +310,56 @@ def test_a_tool_schema_with_a_property_named_type_is_no_media() -> None:
 
     schema = {"type": "object", "properties": {"type": {"type": "string"}}}
     assert tokens.media_parts(_chat({"input": "x", "tools": [{**WEATHER, "parameters": schema}]}).body) == 0
+
+
+# ------------------------------------------------------------------------------------------- reasoning
+def test_without_a_summary_asked_a_reasoning_item_carries_no_text() -> None:
+    completion = {"choices": [{"finish_reason": "stop", "message": {"role": "assistant", "content": "Hi",
+                                                                     "reasoning_content": "private thoughts"}}]}
+    output, _ = dialect.output_of(completion, dialect.ToolNames(), RESPONSE)
+    assert [item["type"] for item in output] == ["reasoning", "message"]
+    assert output[0]["summary"] == []
+    assert "private thoughts" not in json.dumps(output)
+    stream = _stream(summary=None)
+    events = _run(stream, [_chunk({"reasoning_content": "private"}), _chunk({"content": "Hi"}), _chunk({}, "stop")])
+    events += stream.finished()
+    assert [e["type"] for e in events] == [
+        "response.created", "response.in_progress", "response.output_item.added", "response.output_item.done",
+        "response.output_item.added", "response.content_part.added", "response.output_text.delta",
+        "response.output_text.done", "response.content_part.done", "response.output_item.done",
+        "response.completed"]
+    assert events[3]["item"] == {"type": "reasoning", "id": events[2]["item"]["id"], "summary": [],
+                                 "status": "completed"}
+    assert "private" not in json.dumps(events)
+
+
+def test_the_summary_asked_is_echoed_in_the_response() -> None:
+    request, _ = dialect.parse({"model": "m", "input": "x", "reasoning": {"generate_summary": "concise"}})
+    assert dialect.summarized(request)
+    response = dialect.response_object(request, response_id=RESPONSE, model="m@p", created_at=0, status="completed",
+                                       output=[])
+    assert response["reasoning"] == {"effort": None, "summary": "concise"}
+    assert not dialect.summarized(dialect.parse({"model": "m", "input": "x", "reasoning": {"effort": "low"}})[0])
+
+
+# ------------------------------------------------------------------------------------------- item references
+def test_item_ids_name_their_response() -> None:
+    made = dialect.item_id("msg", RESPONSE)
+    assert made.startswith("msg_0123456789abcdef")
+    assert dialect.response_of(made) == RESPONSE
+    assert dialect.item_id("msg", RESPONSE) != made
+    for foreign in ("msg_dev", "rs_1", "msg_" + "z" * 48, "msg_" + "0" * 47, "fc"):
+        assert dialect.response_of(foreign) is None
+    items = dialect.input_items(dialect.parse({"model": "m", "input": [{"role": "user", "content": "hi"}]})[0].input,
+                                RESPONSE)
+    assert dialect.response_of(items[0]["id"]) == RESPONSE
+
+
+def test_item_references_are_parsed_with_or_without_their_type() -> None:
+    request, _ = dialect.parse({"model": "m", "input": [{"type": "item_reference", "id": "msg_a"}, {"id": "fc_b"},
+                                                        {"role": "user", "content": "and now?"}]})
+    items = dialect.input_items(request.input, RESPONSE)
+    assert items[:2] == [{"type": "item_reference", "id": "msg_a"}, {"type": "item_reference", "id": "fc_b"}]
+    with pytest.raises(BadRequest) as refused:
+        dialect.parse({"model": "m", "input": [{"type": "item_reference"}]})
+    assert refused.value.param == "input[0].id"

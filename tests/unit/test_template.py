@@ -37,7 +37,8 @@ def test_routes_of_the_contract_are_declared_and_authorized() -> None:
     assert all(r.authorized != r.iam for key, r in routes.items() if key not in open_routes)
     for method, path in (("POST", "/v1/responses"), ("POST", "/v1/responses/input_tokens"),
                          ("GET", "/v1/responses/{response_id}"), ("DELETE", "/v1/responses/{response_id}"),
-                         ("GET", "/v1/responses/{response_id}/input_items")):
+                         ("GET", "/v1/responses/{response_id}/input_items"),
+                         ("POST", "/v1/responses/{response_id}/cancel")):
         assert routes[(method, path)].function == "ResponsesFunction"
         assert routes[(method, path)].streaming
 

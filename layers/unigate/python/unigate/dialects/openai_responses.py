@@ -109,9 +109,18 @@ class ReasoningItem(Strict):
     status: str | None = None
 
 
+class ItemReference(Strict):
+    """An item of one of the caller's stored responses, by its id (resolved by unigate.gateway.responses)."""
+
+    type: Literal["item_reference"] = "item_reference"
+    id: Annotated[str, StringConstraints(min_length=1)]
+
+
 def _item_tag(value: Any) -> str:
-    # An "easy" message ({"role": ..., "content": ...}) has no type.
+    # An "easy" message ({"role": ..., "content": ...}) has no type, nor has a bare reference ({"id": ...}).
     if isinstance(value, dict):
+        if "type" not in value and "role" not in value and "id" in value:
+            return "item_reference"
         return str(value.get("type", "message"))
     return str(getattr(value, "type", "message"))
 
@@ -120,7 +129,8 @@ InputItem = Annotated[
     Annotated[MessageItem, Tag("message")] | Annotated[FunctionCallItem, Tag("function_call")]
     | Annotated[FunctionCallOutputItem, Tag("function_call_output")]
     | Annotated[FunctionCallOutputItem, Tag("custom_tool_call_output")]
-    | Annotated[CustomToolCallItem, Tag("custom_tool_call")] | Annotated[ReasoningItem, Tag("reasoning")],
+    | Annotated[CustomToolCallItem, Tag("custom_tool_call")] | Annotated[ReasoningItem, Tag("reasoning")]
+    | Annotated[ItemReference, Tag("item_reference")],
     Discriminator(_item_tag),
 ]
 
@@ -236,7 +246,8 @@ def parse(body: Any) -> tuple[ResponsesRequest, dict[str, Any]]:
 
     request = parse_model(ResponsesRequest, body)
     if request.background:
-        raise BadRequest("Background responses are not supported.", param="background")
+        raise BadRequest("Background responses are not supported: unigate answers each response while the request is "
+                         "open; send it without background.", param="background")
     for name in ("conversation", "prompt"):
         if isinstance(body, dict) and body.get(name) is not None:
             raise BadRequest(f"'{name}' is not supported; send the input (or previous_response_id) instead.",
@@ -249,9 +260,26 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex}"
 
 
-def input_items(value: str | list[Any] | None) -> list[dict[str, Any]]:
+RESPONSE_HEX = 32
+
+
+def item_id(prefix: str, response_id: str) -> str:
+    """An id for an item of `response_id` (its output, or an input item without an id of its own) that
+    names the response, so an `item_reference` to it finds the stored response in one read."""
+    return f"{prefix}_{response_id.removeprefix('resp_')}{uuid.uuid4().hex[:16]}"
+
+
+def response_of(reference: str) -> str | None:
+    """The response whose item `reference` is, when unigate made the id (see item_id)."""
+    tail = reference.partition("_")[2]
+    if len(tail) != RESPONSE_HEX + 16 or any(c not in "0123456789abcdef" for c in tail):
+        return None
+    return f"resp_{tail[:RESPONSE_HEX]}"
+
+
+def input_items(value: str | list[Any] | None, response_id: str = "") -> list[dict[str, Any]]:
     """A request's input as items, each with an id (what GET .../input_items lists and a continuation
-    replays)."""
+    replays); `item_reference` items are left for the gateway to resolve."""
     if value is None:
         return []
     if isinstance(value, str):
@@ -261,12 +289,15 @@ def input_items(value: str | list[Any] | None) -> list[dict[str, Any]]:
         items = [item.model_dump(by_alias=True, exclude_none=True) for item in value]
     out = []
     for item in items:
+        if item["type"] == "item_reference":
+            out.append(item)
+            continue
         if item["type"] == "message" and isinstance(item.get("content"), str):
             kind = "output_text" if item["role"] == "assistant" else "input_text"
             item["content"] = [{"type": kind, "text": item["content"]}]
         prefix = {"message": "msg", "function_call": "fc", "reasoning": "rs", "custom_tool_call": "ctc"}.get(
             item["type"], "fco")
-        item.setdefault("id", new_id(prefix))
+        item.setdefault("id", item_id(prefix, response_id) if response_id else new_id(prefix))
         if item["type"] in ("message", "function_call", "function_call_output", "custom_tool_call_output"):
             item.setdefault("status", "completed")
         out.append(item)
@@ -488,7 +519,8 @@ def usage(chat_usage: Any) -> dict[str, Any] | None:
     return out
 
 
-def _tool_call_item(call: dict[str, Any], names: ToolNames, status: str = "completed") -> dict[str, Any]:
+def _tool_call_item(call: dict[str, Any], names: ToolNames, response_id: str, status: str = "completed"
+                    ) -> dict[str, Any]:
     function = call.get("function") or {}
     name, namespace, kind = names.original(str(function.get("name") or ""))
     arguments = str(function.get("arguments") or "")
@@ -499,10 +531,11 @@ def _tool_call_item(call: dict[str, Any], names: ToolNames, status: str = "compl
             text = parsed.get("input") if isinstance(parsed, dict) else None
         except ValueError:
             text = None
-        item: dict[str, Any] = {"type": "custom_tool_call", "id": new_id("ctc"), "call_id": call_id, "name": name,
+        item: dict[str, Any] = {"type": "custom_tool_call", "id": item_id("ctc", response_id), "call_id": call_id,
+                                "name": name,
                                 "input": text if isinstance(text, str) else arguments, "status": status}
     else:
-        item = {"type": "function_call", "id": new_id("fc"), "call_id": call_id, "name": name,
+        item = {"type": "function_call", "id": item_id("fc", response_id), "call_id": call_id, "name": name,
                 "arguments": arguments, "status": status}
     if namespace:
         item["namespace"] = namespace
@@ -516,13 +549,20 @@ def _reasoning_text(source: dict[str, Any]) -> str:
     return ""
 
 
-def reasoning_item(text: str, status: str = "completed") -> dict[str, Any]:
-    return {"type": "reasoning", "id": new_id("rs"), "summary": [{"type": "summary_text", "text": text}],
-            "status": status}
+def summarized(request: ResponsesRequest) -> bool:
+    """The request asked for reasoning summaries: a model's thinking is then relayed as the summary text; without,
+    a reasoning item says only that it reasoned (as OpenAI's do)."""
+    reasoning = request.reasoning
+    return reasoning is not None and (reasoning.summary or reasoning.generate_summary) is not None
 
 
-def message_item(text: str, status: str = "completed", item_id: str | None = None) -> dict[str, Any]:
-    return {"type": "message", "id": item_id or new_id("msg"), "status": status, "role": "assistant",
+def reasoning_item(text: str, response_id: str, *, summary: bool, status: str = "completed") -> dict[str, Any]:
+    return {"type": "reasoning", "id": item_id("rs", response_id),
+            "summary": [{"type": "summary_text", "text": text}] if summary else [], "status": status}
+
+
+def message_item(text: str, response_id: str, status: str = "completed") -> dict[str, Any]:
+    return {"type": "message", "id": item_id("msg", response_id), "status": status, "role": "assistant",
             "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]}
 
 
@@ -534,7 +574,8 @@ def status_of(finish_reason: Any) -> tuple[str, dict[str, Any] | None]:
     return ("incomplete", {"reason": reason}) if reason else ("completed", None)
 
 
-def output_of(completion: dict[str, Any], names: ToolNames) -> tuple[list[dict[str, Any]], Any]:
+def output_of(completion: dict[str, Any], names: ToolNames, response_id: str, *, summary: bool = False
+              ) -> tuple[list[dict[str, Any]], Any]:
     """A chat completion's first choice as output items, and its finish reason."""
     choices = completion.get("choices") or [{}]
     choice = choices[0] if isinstance(choices[0], dict) else {}
@@ -544,12 +585,13 @@ def output_of(completion: dict[str, Any], names: ToolNames) -> tuple[list[dict[s
     output: list[dict[str, Any]] = []
     thought = _reasoning_text(message)
     if thought:
-        output.append(reasoning_item(thought))
+        output.append(reasoning_item(thought, response_id, summary=summary))
     content = message.get("content")
     text = content if isinstance(content, str) else _text(content) if isinstance(content, list) else ""
     if text or not message.get("tool_calls"):
-        output.append(message_item(text, item_status))
-    output += [_tool_call_item(call, names) for call in message.get("tool_calls") or [] if isinstance(call, dict)]
+        output.append(message_item(text, response_id, item_status))
+    output += [_tool_call_item(call, names, response_id) for call in message.get("tool_calls") or []
+               if isinstance(call, dict)]
     return output, finish
 
 
@@ -571,7 +613,8 @@ def response_object(request: ResponsesRequest, *, response_id: str, model: str, 
         "parallel_tool_calls": request.parallel_tool_calls if request.parallel_tool_calls is not None else True,
         "previous_response_id": request.previous_response_id,
         "prompt_cache_key": request.prompt_cache_key,
-        "reasoning": {"effort": reasoning.get("effort"), "summary": reasoning.get("summary")},
+        "reasoning": {"effort": reasoning.get("effort"),
+                      "summary": reasoning.get("summary") or reasoning.get("generate_summary")},
         "safety_identifier": None, "service_tier": request.service_tier or "default", "store": request.stored,
         "temperature": request.temperature if request.temperature is not None else 1.0,
         "text": {"format": fmt, "verbosity": (request.text.verbosity if request.text else None) or "medium"},
@@ -597,6 +640,7 @@ class EventStream:
     def __init__(self, request: ResponsesRequest, names: ToolNames, *, response_id: str, model: str) -> None:
         self.request = request
         self.names = names
+        self.summary = summarized(request)
         self.response_id = response_id
         self.model = model
         self.created_at = int(time.time())
@@ -645,20 +689,23 @@ class EventStream:
                                    content_index=0, text=text, logprobs=[]),
                        self._event("response.content_part.done", item_id=item["id"], output_index=index,
                                    content_index=0, part=part)]
-        elif item["type"] == "reasoning":
+        elif item["type"] == "reasoning" and self.summary:
             part = {"type": "summary_text", "text": text}
             item["summary"] = [part]
             events += [self._event("response.reasoning_summary_text.done", item_id=item["id"], output_index=index,
                                    summary_index=0, text=text),
                        self._event("response.reasoning_summary_part.done", item_id=item["id"],
                                    output_index=index, summary_index=0, part=part)]
+        elif item["type"] == "reasoning":  # no summary was asked for: the item says only that it reasoned
+            pass
         elif item["type"] == "function_call":
             item["arguments"] = text
             events.append(self._event("response.function_call_arguments.done", item_id=item["id"],
                                       output_index=index, name=item["name"], arguments=text))
         else:  # a custom tool call: its input is known once its JSON arguments are whole
             finished = _tool_call_item({"id": item["call_id"], "function": {
-                "name": self.names.flat(item["name"], item.get("namespace")), "arguments": text}}, self.names)
+                "name": self.names.flat(item["name"], item.get("namespace")), "arguments": text}}, self.names,
+                self.response_id)
             item["input"] = finished["input"]
             events += [self._event("response.custom_tool_call_input.delta", item_id=item["id"], output_index=index,
                                    delta=item["input"]),
@@ -681,19 +728,21 @@ class EventStream:
             if thought:
                 if self._open is None or self._open["type"] != "reasoning":
                     events += self._close()
-                    item = {"type": "reasoning", "id": new_id("rs"), "summary": [], "status": "in_progress"}
+                    item = reasoning_item("", self.response_id, summary=False, status="in_progress")
                     events.append(self._add(item))
-                    events.append(self._event("response.reasoning_summary_part.added", item_id=item["id"],
-                                              output_index=self._index(), summary_index=0,
-                                              part={"type": "summary_text", "text": ""}))
+                    if self.summary:
+                        events.append(self._event("response.reasoning_summary_part.added", item_id=item["id"],
+                                                  output_index=self._index(), summary_index=0,
+                                                  part={"type": "summary_text", "text": ""}))
                 self._text.append(thought)
-                events.append(self._event("response.reasoning_summary_text.delta", item_id=self._open_id(),
-                                          output_index=self._index(), summary_index=0, delta=thought))
+                if self.summary:
+                    events.append(self._event("response.reasoning_summary_text.delta", item_id=self._open_id(),
+                                              output_index=self._index(), summary_index=0, delta=thought))
             content = delta.get("content")
             if isinstance(content, str) and content:
                 if self._open is None or self._open["type"] != "message":
                     events += self._close()
-                    item = message_item("", "in_progress")
+                    item = message_item("", self.response_id, "in_progress")
                     item["content"] = []
                     events.append(self._add(item))
                     events.append(self._event("response.content_part.added", item_id=item["id"],
@@ -724,7 +773,7 @@ class EventStream:
             self._call_index = index
             item = _tool_call_item({"id": call.get("id"), "function": {"name": function.get("name"),
                                                                         "arguments": ""}},
-                                   self.names, status="in_progress")
+                                   self.names, self.response_id, status="in_progress")
             if item["type"] == "custom_tool_call":
                 item["input"] = ""
             events.append(self._add(item))
@@ -742,7 +791,7 @@ class EventStream:
         status, incomplete = status_of(self.finish)
         events = self._close("incomplete" if incomplete else "completed")
         if not self.output:  # nothing at all was produced: still one (empty) message, as OpenAI answers
-            self.output.append(message_item(""))
+            self.output.append(message_item("", self.response_id))
         self.response = self._snapshot(status, usage=final_usage or self.usage, incomplete=incomplete)
         return [*events, self._event(f"response.{status}", response=self.response)]
 

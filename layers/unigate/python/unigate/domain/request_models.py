@@ -195,6 +195,7 @@ class ChatCompletionRequest(UnifyExtras, Body):
     tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
     response_format: ResponseFormat | None = None
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
 
 
 TokenArray = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]

@@ -43,7 +43,7 @@ from unigate.domain.usage import Priced, Usage, from_openai, price, worst_case
 from unigate.gateway import ratelimits, routing
 from unigate.infra.config import get_settings
 from unigate.infra.observability import count, get_logger
-from unigate.providers import adapter_for
+from unigate.providers import adapter_for, reasoning
 from unigate.providers.base import Adapter, UpstreamCall, UpstreamFailure, scrub, scrubbed, secrets_of
 from unigate.stores.metrics import Measurement, window_update
 
@@ -234,11 +234,16 @@ def _bind(request: request_models.ChatCompletionRequest, body: dict[str, Any], c
             raise BadRequest(f"'{name}' must be between 1 and {endpoint.max_output} for this model.", param=name)
         max_out = value or max_out
     n = request.n or 1
-    forwarded, dropped, extra = split_parameters(body, OPENAI_PARAMS, provider.params | ALWAYS_FORWARDED,
-                                                 provider.name, extra_mode=extra_mode)
+    supported = provider.params | ALWAYS_FORWARDED
+    if provider.family in reasoning.TRANSLATED:
+        # Their adapters map it to the format's own reasoning parameter, only where the model reasons.
+        reasons = reasoning.takes_effort(provider.family, endpoint.upstream, endpoint.capabilities)
+        supported = supported | {"reasoning_effort"} if reasons else supported - {"reasoning_effort"}
+    forwarded, dropped, extra = split_parameters(body, OPENAI_PARAMS, supported, provider.name, extra_mode=extra_mode)
     forwarded["model"] = endpoint.upstream
     cap = max_out or endpoint.max_output
     dropped = _with_cap(forwarded, dropped, provider, cap, sent_max_tokens=request.max_tokens is not None)
+    dropped += reasoning.reconcile(provider.family, endpoint.upstream, forwarded, cap)
     usage_chunk = bool(request.stream_options and request.stream_options.include_usage)
     prepared = Prepared(endpoint, provider, forwarded, request.stream, 0, dropped, **extras, usage_chunk=usage_chunk,
                         own_key=key, deployment=candidate.deployment, extra=extra, prompt_estimate=prompt.fair,
@@ -434,6 +439,8 @@ def _output_text(choices: Any) -> str:
             continue
         if isinstance(source.get("content"), str):
             parts.append(source["content"])
+        if isinstance(source.get("reasoning_content"), str):  # thinking is output, billed as such
+            parts.append(source["reasoning_content"])
         calls = source.get("tool_calls")
         for call in calls if isinstance(calls, list) else []:
             function = call.get("function") if isinstance(call, dict) else None

@@ -47,6 +47,7 @@ class _Run:
     """A checked request: what it continues, its own input items and the plan to run it."""
 
     request: dialect.ResponsesRequest
+    response_id: str
     history: list[dict[str, Any]]
     items: list[dict[str, Any]]
     translated: dialect.Translated
@@ -69,11 +70,35 @@ def _history(caller: Caller, previous: str | None) -> list[dict[str, Any]]:
     return list(stored["conversation"])
 
 
+def _resolve(caller: Caller, history: list[dict[str, Any]], items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The input with each `item_reference` replaced by the item it names: one of the conversation being
+    continued, or of another of the caller's stored responses (found from the id, see dialect.item_id)."""
+    known = {item.get("id"): item for item in history}
+    read: dict[str, dict[str, Any]] = {}
+    out = []
+    for index, item in enumerate(items):
+        if item["type"] != "item_reference":
+            out.append(item)
+            continue
+        found = known.get(item["id"])
+        response_id = dialect.response_of(item["id"])
+        if found is None and response_id is not None:
+            if response_id not in read:
+                stored = store.get(caller.account_id, response_id, parts=("conversation",))
+                read[response_id] = {i.get("id"): i for i in (stored or {}).get("conversation", [])}
+            found = read[response_id].get(item["id"])
+        if found is None:
+            raise BadRequest(f"Item with id '{item['id']}' not found.", param=f"input[{index}].id")
+        out.append(found)
+    return out
+
+
 def prepare(body: Any, caller: Caller) -> _Run:
     """Every check that can refuse the request, before any hold (chat.prepare's, on the translated body)."""
     request, sent = dialect.parse(body)
     history = _history(caller, request.previous_response_id)
-    items = dialect.input_items(request.input)
+    response_id = dialect.new_id("resp")
+    items = _resolve(caller, history, dialect.input_items(request.input, response_id))
     translated = dialect.to_chat(request, sent, history, items)
     try:
         plan = chat.prepare(translated.body, caller)
@@ -95,7 +120,7 @@ def prepare(body: Any, caller: Caller) -> _Run:
         # Reasoning models refuse max_tokens; where the provider knows both, the newer name is sent.
         if "max_tokens" in prepared.body and "max_completion_tokens" in prepared.provider.params:
             prepared.body["max_completion_tokens"] = prepared.body.pop("max_tokens")
-    return _Run(request, history, items, translated, plan, passed)
+    return _Run(request, response_id, history, items, translated, plan, passed)
 
 
 # What a pass-through never sends: the gateway's own state and fields (unigate keeps the conversation).
@@ -125,7 +150,7 @@ def _save(caller: Caller, run: _Run, response: dict[str, Any]) -> None:
 
 
 async def create(run: _Run, caller: Caller, *, remaining_ms: int | None = None) -> Created | Streaming:
-    response_id = dialect.new_id("resp")
+    response_id = run.response_id
     result = await chat.complete(run.plan, caller, remaining_ms=remaining_ms,
                                  runner=_runner(run, caller, response_id) if run.native else None)
     if isinstance(result, Created | Streaming):  # passed through
@@ -135,7 +160,8 @@ async def create(run: _Run, caller: Caller, *, remaining_ms: int | None = None) 
                                      model=result.headers.get("x-unigate-endpoint", run.request.model))
         return Streaming(_events(caller, run, stream, result.chunks), result.headers)
     completion = result.body
-    output, finish = dialect.output_of(completion, run.translated.names)
+    output, finish = dialect.output_of(completion, run.translated.names, response_id,
+                                       summary=dialect.summarized(run.request))
     status, incomplete = dialect.status_of(finish)
     response = dialect.response_object(run.request, response_id=response_id, model=str(completion.get("model")),
                                        created_at=int(completion.get("created") or time.time()), status=status,
@@ -298,11 +324,23 @@ async def _passed_events(caller: Caller, run: _Run, *, response_id: str, attempt
 
 
 # ----------------------------------------------------------------------------------- stored responses
-def retrieve(caller: Caller, response_id: str) -> dict[str, Any]:
+def retrieve(caller: Caller, response_id: str, *, stream: bool = False) -> dict[str, Any]:
+    if stream:
+        # OpenAI streams a stored response again only while a background one runs; unigate runs none.
+        raise BadRequest("Only responses created with background=true can be streamed after creation; "
+                         "this response is complete: retrieve it without stream.", param="stream")
     stored = store.get(caller.account_id, response_id, parts=("response",))
     if stored is None:
         raise _not_found(response_id)
     return dict(stored["response"])
+
+
+def cancel(caller: Caller, response_id: str) -> dict[str, Any]:
+    """OpenAI's answer for a response that was not created in the background, which every unigate response is
+    (the caller's own; another's is not found)."""
+    if store.get(caller.account_id, response_id, parts=()) is None:
+        raise _not_found(response_id)
+    raise BadRequest("Only responses created with background=true can be cancelled.")
 
 
 def delete(caller: Caller, response_id: str) -> dict[str, Any]:
@@ -344,7 +382,7 @@ def input_tokens(body: Any, caller: Caller) -> dict[str, Any]:
 
     request = parse(dialect.InputTokensRequest, body)
     history = _history(caller, request.previous_response_id)
-    items = dialect.input_items(request.input)
+    items = _resolve(caller, history, dialect.input_items(request.input))
     names = dialect.ToolNames()
     messages = dialect.to_messages([*history, *items], names, instructions=request.instructions,
                                    stored=len(history))

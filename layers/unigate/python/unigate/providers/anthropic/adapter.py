@@ -57,10 +57,14 @@ class Anthropic:
                         "function": {"name": block.get("name"), "arguments": ""}}]})
                 elif block.get("type") == "text" and block.get("text"):
                     yield chunk(chunk_id, model, {"content": block["text"]})
+                elif block.get("type") == "thinking" and block.get("thinking"):
+                    yield chunk(chunk_id, model, {"reasoning_content": block["thinking"]})
             elif kind == "content_block_delta":
                 delta = payload.get("delta") or {}
                 if delta.get("type") == "text_delta":
                     yield chunk(chunk_id, model, {"content": delta.get("text", "")})
+                elif delta.get("type") == "thinking_delta" and delta.get("thinking"):
+                    yield chunk(chunk_id, model, {"reasoning_content": delta["thinking"]})
                 elif delta.get("type") == "input_json_delta":
                     position = tool_index.get(payload.get("index", 0), 0)
                     yield chunk(chunk_id, model, {"tool_calls": [{

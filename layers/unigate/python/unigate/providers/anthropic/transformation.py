@@ -2,8 +2,9 @@
 
 Request: system and developer messages become `system`; tool results become user `tool_result`
 blocks; consecutive messages of one role are merged (Anthropic requires alternating turns); tools and
-tool_choice are translated. Response and stream: text and tool_use blocks become content and
-tool_calls, stop reasons become finish reasons, usage becomes OpenAI usage.
+tool_choice are translated; reasoning_effort becomes `thinking` (unigate.providers.reasoning). Response and
+stream: text, thinking and tool_use blocks become content, reasoning_content and tool_calls, stop reasons
+become finish reasons, usage becomes OpenAI usage.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from unigate.providers.base import UpstreamCall
 from unigate.providers.extras import merged
 from unigate.providers.messages import chosen_tool, merge_turn, stop_sequences, tool_arguments
 from unigate.providers.openai_format import completion_id
+from unigate.providers.reasoning import anthropic_displaced, anthropic_thinking
 
 API_VERSION = "2023-06-01"
 FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
@@ -92,8 +94,12 @@ def to_anthropic(call: UpstreamCall, *, stream: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"model": call.endpoint.upstream, "max_tokens": call.max_tokens, "messages": turns}
     if system:
         out["system"] = "\n\n".join(s for s in system if s)
+    thinking = anthropic_thinking(body, call.max_tokens)
+    displaced = anthropic_displaced(body, thinking)
+    if thinking is not None:
+        out["thinking"] = thinking
     for ours, theirs in (("temperature", "temperature"), ("top_p", "top_p")):
-        if body.get(ours) is not None:
+        if body.get(ours) is not None and ours not in displaced:
             out[theirs] = body[ours]
     if stop_sequences(body):
         out["stop_sequences"] = stop_sequences(body)
@@ -120,10 +126,12 @@ def usage_of(raw: Any) -> dict[str, Any]:
 
 
 def from_anthropic(body: dict[str, Any], model: str) -> dict[str, Any]:
-    text, tool_calls = [], []
+    text, tool_calls, thoughts = [], [], []
     for block in body.get("content") or []:
         if block.get("type") == "text":
             text.append(block.get("text", ""))
+        elif block.get("type") == "thinking":
+            thoughts.append(str(block.get("thinking") or ""))
         elif block.get("type") == "tool_use":
             tool_calls.append({"id": block.get("id"), "type": "function",
                                "function": {"name": block.get("name"),
@@ -131,6 +139,9 @@ def from_anthropic(body: dict[str, Any], model: str) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": "".join(text) if text or not tool_calls else None}
     if tool_calls:
         message["tool_calls"] = tool_calls
+    if any(thoughts):
+        # The chat form's name for a model's thinking (redacted thinking has no text to relay).
+        message["reasoning_content"] = "".join(thoughts)
     return {
         "id": body.get("id") or completion_id(),
         "object": "chat.completion",

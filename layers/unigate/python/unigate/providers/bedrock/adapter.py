@@ -13,7 +13,14 @@ from functools import lru_cache
 from typing import Any
 
 from unigate.providers.base import Embedded, UpstreamCall, UpstreamFailure
-from unigate.providers.bedrock.transformation import FINISH, embedding_requests, from_converse, to_converse, usage_of
+from unigate.providers.bedrock.transformation import (
+    FINISH,
+    embedding_requests,
+    from_converse,
+    reasoning_text,
+    to_converse,
+    usage_of,
+)
 from unigate.providers.openai_format import chunk, completion_id, vector
 
 STATUS = {"ThrottlingException": 429, "ServiceQuotaExceededException": 429, "ValidationException": 400,
@@ -159,6 +166,10 @@ class Bedrock:
                     delta = block.get("delta") or {}
                     if "text" in delta:
                         yield chunk(chunk_id, model, {"content": delta["text"]})
+                    elif "reasoningContent" in delta:
+                        thought = reasoning_text(delta["reasoningContent"])
+                        if thought:
+                            yield chunk(chunk_id, model, {"reasoning_content": thought})
                     elif "toolUse" in delta:
                         position = tool_index.get(block.get("contentBlockIndex", 0), 0)
                         yield chunk(chunk_id, model, {"tool_calls": [{"index": position, "function": {

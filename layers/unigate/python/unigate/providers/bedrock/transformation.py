@@ -1,5 +1,6 @@
 """Amazon Bedrock's Converse request and response shapes, and InvokeModel embedding bodies in each model
-family's own format, to and from OpenAI's shapes. Pure: no boto3, no I/O.
+family's own format, to and from OpenAI's shapes (Claude's thinking, from reasoning_effort, through
+additionalModelRequestFields; reasoningContent blocks back as reasoning_content). Pure: no boto3, no I/O.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from unigate.providers.base import UpstreamCall
 from unigate.providers.extras import merged, without_generation_keys
 from unigate.providers.messages import chosen_tool, merge_turn, stop_sequences
 from unigate.providers.openai_format import completion_id
+from unigate.providers.reasoning import anthropic_displaced, anthropic_thinking, claude_on_bedrock
 
 FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
           "guardrail_intervened": "content_filter", "content_filtered": "content_filter",
@@ -72,9 +74,12 @@ def to_converse(call: UpstreamCall) -> dict[str, Any]:
             result = {"toolUseId": message.get("tool_call_id", ""), "content": [{"text": text}]}
             merge_turn(messages, "user", [{"toolResult": result}])
 
+    # Claude's thinking is one of its own fields, sent through Converse's additional fields.
+    thinking = anthropic_thinking(body, call.max_tokens) if claude_on_bedrock(call.endpoint.upstream) else None
+    displaced = anthropic_displaced(body, thinking)
     inference: dict[str, Any] = {"maxTokens": call.max_tokens}
     for ours, theirs in (("temperature", "temperature"), ("top_p", "topP")):
-        if body.get(ours) is not None:
+        if body.get(ours) is not None and ours not in displaced:
             inference[theirs] = body[ours]
     if stop_sequences(body):
         inference["stopSequences"] = stop_sequences(body)
@@ -95,10 +100,22 @@ def to_converse(call: UpstreamCall) -> dict[str, Any]:
         elif choice == "auto":
             tool_config["toolChoice"] = {"auto": {}}
         request["toolConfig"] = tool_config
-    if call.extra:
+    additional = without_generation_keys(call.extra) if call.extra else {}
+    if thinking is not None:
+        additional = {"thinking": thinking, **additional}
+    if additional:
         # Converse's own pass-through for what the model takes beyond its common parameters.
-        request["additionalModelRequestFields"] = without_generation_keys(call.extra)
+        request["additionalModelRequestFields"] = additional
     return request
+
+
+def reasoning_text(content: Any) -> str:
+    """The text of a reasoningContent block, or of its stream delta (`{"text": ...}`); a redacted or signature
+    part has none."""
+    if not isinstance(content, dict):
+        return ""
+    text = (content.get("reasoningText") or {}).get("text") if "reasoningText" in content else content.get("text")
+    return text if isinstance(text, str) else ""
 
 
 def usage_of(raw: Any) -> dict[str, Any] | None:
@@ -109,10 +126,12 @@ def usage_of(raw: Any) -> dict[str, Any] | None:
 
 
 def from_converse(response: dict[str, Any], model: str) -> dict[str, Any]:
-    text, calls = [], []
+    text, calls, thoughts = [], [], []
     for block in ((response.get("output") or {}).get("message") or {}).get("content") or []:
         if "text" in block:
             text.append(block["text"])
+        elif "reasoningContent" in block:
+            thoughts.append(reasoning_text(block["reasoningContent"]))
         elif "toolUse" in block:
             tool = block["toolUse"]
             calls.append({"id": tool.get("toolUseId"), "type": "function",
@@ -120,6 +139,8 @@ def from_converse(response: dict[str, Any], model: str) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": "".join(text) if text or not calls else None}
     if calls:
         message["tool_calls"] = calls
+    if any(thoughts):
+        message["reasoning_content"] = "".join(thoughts)
     out: dict[str, Any] = {
         "id": completion_id(), "object": "chat.completion", "created": int(time.time()), "model": model,
         "choices": [{"index": 0, "message": message, "logprobs": None,

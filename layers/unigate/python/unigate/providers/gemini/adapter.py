@@ -9,7 +9,15 @@ from typing import Any
 
 from unigate.providers.base import Embedded, UpstreamCall, UpstreamFailure
 from unigate.providers.extras import merged
-from unigate.providers.gemini.transformation import TASK_TYPES, finish_of, from_gemini, message_of, to_gemini, usage_of
+from unigate.providers.gemini.transformation import (
+    TASK_TYPES,
+    finish_of,
+    from_gemini,
+    message_of,
+    thoughts_of,
+    to_gemini,
+    usage_of,
+)
 from unigate.providers.openai_format import chunk, completion_id, vector
 from unigate.providers.upstream import open_stream, parse_json, post_json, sse_data
 
@@ -69,6 +77,9 @@ class Gemini:
                 for index, candidate in enumerate(payload.get("candidates") or []):
                     text, calls = message_of(candidate, calls_seen)
                     delta: dict[str, Any] = {}
+                    thoughts = thoughts_of(candidate)
+                    if thoughts:
+                        delta["reasoning_content"] = thoughts
                     if text:
                         delta["content"] = text
                     if calls:

@@ -1,5 +1,7 @@
 """Google's generateContent and streamGenerateContent (Gemini API and Vertex AI), to and from OpenAI's
 chat shapes. The key travels in the x-goog-api-key header, never in the URL (URLs end up in logs).
+reasoning_effort becomes generationConfig.thinkingConfig (unigate.providers.reasoning), and thought parts
+come back as reasoning_content.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from unigate.providers.base import UpstreamCall, UpstreamFailure
 from unigate.providers.extras import merged
 from unigate.providers.messages import chosen_tool, merge_turn, stop_sequences, tool_arguments
 from unigate.providers.openai_format import completion_id
+from unigate.providers.reasoning import gemini_thinking
 
 TASK_TYPES = {"query": "RETRIEVAL_QUERY", "document": "RETRIEVAL_DOCUMENT"}
 FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter", "RECITATION": "content_filter",
@@ -81,6 +84,9 @@ def to_gemini(call: UpstreamCall) -> dict[str, Any]:
     response_format = body.get("response_format") or {}
     if response_format.get("type") in ("json_object", "json_schema"):
         config["responseMimeType"] = "application/json"
+    thinking = gemini_thinking(body, call.max_tokens)
+    if thinking is not None:
+        config["thinkingConfig"] = thinking
     out: dict[str, Any] = {"contents": contents, "generationConfig": config}
     if system:
         out["systemInstruction"] = {"parts": system}
@@ -113,6 +119,12 @@ def message_of(candidate: dict[str, Any], call_offset: int = 0) -> tuple[str, li
     return "".join(text), calls
 
 
+def thoughts_of(candidate: dict[str, Any]) -> str:
+    """The thought summaries of a candidate (parts marked `thought`, sent when includeThoughts is on)."""
+    return "".join(str(part.get("text") or "") for part in (candidate.get("content") or {}).get("parts") or []
+                   if isinstance(part, dict) and part.get("thought"))
+
+
 def finish_of(candidate: dict[str, Any], has_calls: bool) -> str | None:
     reason = candidate.get("finishReason")
     if not reason:
@@ -143,6 +155,9 @@ def from_gemini(body: dict[str, Any], model: str) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": text if text or not calls else None}
         if calls:
             message["tool_calls"] = calls
+        thoughts = thoughts_of(candidate)
+        if thoughts:
+            message["reasoning_content"] = thoughts
         choices.append({"index": candidate.get("index", index), "message": message,
                         "finish_reason": finish_of(candidate, bool(calls)) or "stop", "logprobs": None})
     out = {"id": completion_id(), "object": "chat.completion", "created": int(time.time()), "model": model,
