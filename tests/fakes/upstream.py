@@ -12,6 +12,10 @@ Scripted by the last user message:
   "scenario:echokey"         (OpenAI-compatible) a reply that contains the key it was called with
   "scenario:overloaded"      (Anthropic) an `event: error` after the first text when streaming
   "scenario:usage:<kind>"    reports USAGE[<family>][<kind>]: cache reads and writes, reasoning, a long prompt
+
+Anthropic with `thinking` enabled (refused, as Anthropic does, when the budget is not under max_tokens, or
+beside a temperature other than 1, a top_p under 0.95 or a forced tool) and Gemini with
+thinkingConfig.includeThoughts answer a thought first: "thinking about: <text>" (THOUGHT_TOKENS tokens).
 anything else                  "fake reply to: <text>" (5 words), streamed word by word
 
 Legacy completions (`/completions`, OpenAI's text_completion wire format) are scripted by each prompt the
@@ -36,6 +40,7 @@ from starlette.routing import Route
 from unigate_tools.emulator import free_port
 
 PROMPT_TOKENS = 11
+THOUGHT_TOKENS = 7
 # Each family's own usage report for "scenario:usage:<kind>", as its API words it.
 USAGE: dict[str, dict[str, dict[str, Any]]] = {
     "openai": {
@@ -110,6 +115,19 @@ def _scenario(text: str) -> tuple[str, str]:
 def _words(text: str) -> list[str]:
     words = f"fake reply to: {text}".split(" ")
     return [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
+
+
+def _thinking_refusal(body: dict[str, Any]) -> str | None:
+    """Why Anthropic would refuse the request's thinking, if it would."""
+    thinking = body.get("thinking") or {}
+    budget = thinking.get("budget_tokens")
+    if not isinstance(budget, int) or budget >= body["max_tokens"]:
+        return "`max_tokens` must be greater than `thinking.budget_tokens`"
+    if body.get("temperature", 1) != 1 or body.get("top_p", 1) < 0.95:
+        return "temperature may only be set to 1 and top_p to 0.95 or more when thinking is enabled"
+    if (body.get("tool_choice") or {}).get("type") in ("any", "tool"):
+        return "Thinking may not be enabled when tool_choice forces tool use."
+    return None
 
 
 def _error(status: int, family: str) -> Response:
@@ -367,6 +385,11 @@ def build(fake: FakeUpstream) -> Starlette:
         if name == "error":
             return _error(int(arg), "anthropic")
         words = _words(text)
+        thinks = (body.get("thinking") or {}).get("type") == "enabled"
+        if thinks and (refusal := _thinking_refusal(body)) is not None:
+            return JSONResponse({"type": "error", "error": {"type": "invalid_request_error", "message": refusal}},
+                                status_code=400)
+        thought = f"thinking about: {text}"
         if not body.get("stream"):
             if name == "malformed":
                 return PlainTextResponse("<html>oops")
@@ -378,6 +401,8 @@ def build(fake: FakeUpstream) -> Starlette:
                     {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}},
                 ]
                 stop = "tool_use"
+            if thinks:
+                content.insert(0, {"type": "thinking", "thinking": thought, "signature": "c2lnbmF0dXJl"})
             return JSONResponse(
                 {
                     "id": "msg_fake",
@@ -387,8 +412,8 @@ def build(fake: FakeUpstream) -> Starlette:
                     "content": content,
                     "stop_reason": stop,
                     "stop_sequence": None,
-                    "usage": USAGE["anthropic"][arg] if name == "usage" else {"input_tokens": PROMPT_TOKENS,
-                                                                              "output_tokens": len(words)},
+                    "usage": USAGE["anthropic"][arg] if name == "usage" else {
+                        "input_tokens": PROMPT_TOKENS, "output_tokens": len(words) + (THOUGHT_TOKENS if thinks else 0)},
                 }
             )
 
@@ -412,32 +437,46 @@ def build(fake: FakeUpstream) -> Starlette:
             ),
             b'event: ping\ndata: {"type": "ping"}\n\n',
         ]
+        first = 1 if thinks else 0  # the index of the first block after the thinking
+        if thinks:
+            half = len(thought) // 2
+            events += [
+                ev("content_block_start", {"index": 0, "content_block": {"type": "thinking", "thinking": "",
+                                                                         "signature": ""}}),
+                ev("content_block_delta", {"index": 0, "delta": {"type": "thinking_delta",
+                                                                 "thinking": thought[:half]}}),
+                ev("content_block_delta", {"index": 0, "delta": {"type": "thinking_delta",
+                                                                 "thinking": thought[half:]}}),
+                ev("content_block_delta", {"index": 0, "delta": {"type": "signature_delta",
+                                                                 "signature": "c2lnbmF0dXJl"}}),
+                ev("content_block_stop", {"index": 0}),
+            ]
         if name == "tool":
             events += [
                 ev(
                     "content_block_start",
                     {
-                        "index": 0,
+                        "index": first,
                         "content_block": {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}},
                     },
                 ),
                 ev(
                     "content_block_delta",
-                    {"index": 0, "delta": {"type": "input_json_delta", "partial_json": '{"city": '}},
+                    {"index": first, "delta": {"type": "input_json_delta", "partial_json": '{"city": '}},
                 ),
                 ev(
                     "content_block_delta",
-                    {"index": 0, "delta": {"type": "input_json_delta", "partial_json": '"Paris"}'}},
+                    {"index": first, "delta": {"type": "input_json_delta", "partial_json": '"Paris"}'}},
                 ),
-                ev("content_block_stop", {"index": 0}),
+                ev("content_block_stop", {"index": first}),
             ]
             stop = "tool_use"
         else:
-            events.append(ev("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}))
+            events.append(ev("content_block_start", {"index": first, "content_block": {"type": "text", "text": ""}}))
             events += [
-                ev("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": w}}) for w in words
+                ev("content_block_delta", {"index": first, "delta": {"type": "text_delta", "text": w}}) for w in words
             ]
-            events.append(ev("content_block_stop", {"index": 0}))
+            events.append(ev("content_block_stop", {"index": first}))
             stop = "end_turn"
         if name == "malformed":
             return sse([*events[:4], b"event: content_block_delta\ndata: {nope\n\n"])
@@ -450,7 +489,7 @@ def build(fake: FakeUpstream) -> Starlette:
                 "message_delta",
                 {"delta": {"stop_reason": stop, "stop_sequence": None},
                  "usage": {"output_tokens": USAGE["anthropic"][arg]["output_tokens"] if name == "usage"
-                           else len(words)}},
+                           else len(words) + (THOUGHT_TOKENS if thinks else 0)}},
             ),
             ev("message_stop", {}),
         ]
@@ -504,12 +543,17 @@ def build(fake: FakeUpstream) -> Starlette:
             "candidatesTokenCount": len(words),
             "totalTokenCount": PROMPT_TOKENS + len(words),
         }
+        thinking = (body.get("generationConfig") or {}).get("thinkingConfig") or {}
+        thought = [{"text": f"thinking about: {text}", "thought": True}] if thinking.get("includeThoughts") else []
+        if thought:
+            meta = {**meta, "thoughtsTokenCount": THOUGHT_TOKENS,
+                    "totalTokenCount": meta["totalTokenCount"] + THOUGHT_TOKENS}
         if name == "usage":
             meta = USAGE["gemini"][arg]
         if name == "tool":
-            parts = [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]
+            parts = [*thought, {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]
         else:
-            parts = [{"text": "".join(words)}]
+            parts = [*thought, {"text": "".join(words)}]
         if method == "generateContent":
             if name == "malformed":
                 return PlainTextResponse("nope")
@@ -530,8 +574,11 @@ def build(fake: FakeUpstream) -> Starlette:
             ]
         else:
             events = [
-                {"candidates": [{"content": {"role": "model", "parts": [{"text": w}]}, "index": 0}]} for w in words
+                {"candidates": [{"content": {"role": "model", "parts": [{"text": w}]}, "index": 0}]}
+                for w in words
             ]
+            if thought:
+                events.insert(0, {"candidates": [{"content": {"role": "model", "parts": thought}, "index": 0}]})
             final: dict[str, Any] = {
                 "candidates": [
                     {"content": {"role": "model", "parts": [{"text": ""}]}, "finishReason": "STOP", "index": 0}

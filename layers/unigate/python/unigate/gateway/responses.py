@@ -116,13 +116,16 @@ def prepare(body: Any, caller: Caller) -> _Run:
             prepared.dropped = []
             passed.add(id(prepared))
             continue
-        prepared.dropped = sorted({*prepared.dropped, *translated.dropped})
+        # Named as the request has them (the chat form's reasoning_effort is the request's reasoning.effort).
+        dropped = (CHAT_NAMES.get(name, name) for name in prepared.dropped)
+        prepared.dropped = sorted({*dropped, *translated.dropped})
         # Reasoning models refuse max_tokens; where the provider knows both, the newer name is sent.
         if "max_tokens" in prepared.body and "max_completion_tokens" in prepared.provider.params:
             prepared.body["max_completion_tokens"] = prepared.body.pop("max_tokens")
     return _Run(request, response_id, history, items, translated, plan, passed)
 
 
+CHAT_NAMES = {"reasoning_effort": "reasoning.effort", "max_tokens": "max_output_tokens"}
 # What a pass-through never sends: the gateway's own state and fields (unigate keeps the conversation).
 NOT_PASSED = frozenset({"model", "input", "previous_response_id", "store", "stream"})
 
