@@ -155,7 +155,8 @@ STREAMING = {
     "/v1/messages": "MessagesFunction", "/v1/messages/count_tokens": "MessagesFunction",
     # Every Responses route: the Lambda Web Adapter serves only streaming invocations.
     **dict.fromkeys(("/v1/responses", "/v1/responses/input_tokens", "/v1/responses/{response_id}",
-                     "/v1/responses/{response_id}/input_items"), "ResponsesFunction"),
+                     "/v1/responses/{response_id}/input_items", "/v1/responses/{response_id}/cancel"),
+                    "ResponsesFunction"),
     **{f"/openai/deployments/{{deployment}}/{route}": "AzureOpenAIFunction"
        for route in ("chat/completions", "completions", "embeddings")},
 }
