@@ -1,10 +1,11 @@
 """A fake Bedrock runtime on 127.0.0.1 for ConverseStream: AWS's binary event-stream encoding over real
 HTTP, decoded by botocore's own parser (Stubber cannot fake event streams).
 
-Scripted by the last user message like tests/fakes/upstream.py: "scenario:tool", "scenario:throttle"
-(an in-stream throttlingException after one chunk), "scenario:truncate" (no messageStop), "scenario:cached"
-(cache reads and writes in the usage); otherwise
-"fake reply to: <text>" word by word with usage metadata.
+With Claude's `thinking` in additionalModelRequestFields, the stream opens with reasoningContent deltas
+("thinking it over"). Scripted by the last user message like tests/fakes/upstream.py: "scenario:tool",
+"scenario:throttle" (an in-stream throttlingException after one chunk), "scenario:truncate" (no
+messageStop), "scenario:cached" (cache reads and writes in the usage); otherwise "fake reply to: <text>"
+word by word with usage metadata.
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ def build(received: list[dict[str, Any]]) -> Starlette:
         words = f"fake reply to: {text}".split(" ")
         words = [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
         frames = [event("messageStart", {"role": "assistant"})]
+        if "thinking" in (body.get("additionalModelRequestFields") or {}):  # Claude thinks first
+            frames += [event("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"reasoningContent": part}})
+                       for part in ({"text": "thinking "}, {"text": "it over"}, {"signature": "c2ln"})]
+            frames.append(event("contentBlockStop", {"contentBlockIndex": 0}))
         if text == "scenario:tool":
             frames += [
                 event(
