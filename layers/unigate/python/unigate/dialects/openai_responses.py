@@ -532,8 +532,8 @@ def _tool_call_item(call: dict[str, Any], names: ToolNames, response_id: str, st
         except ValueError:
             text = None
         item: dict[str, Any] = {"type": "custom_tool_call", "id": item_id("ctc", response_id), "call_id": call_id,
-                                "name": name,
-                                "input": text if isinstance(text, str) else arguments, "status": status}
+                                "name": name, "input": text if isinstance(text, str) else arguments,
+                                "status": status}
     else:
         item = {"type": "function_call", "id": item_id("fc", response_id), "call_id": call_id, "name": name,
                 "arguments": arguments, "status": status}
@@ -689,15 +689,14 @@ class EventStream:
                                    content_index=0, text=text, logprobs=[]),
                        self._event("response.content_part.done", item_id=item["id"], output_index=index,
                                    content_index=0, part=part)]
-        elif item["type"] == "reasoning" and self.summary:
-            part = {"type": "summary_text", "text": text}
-            item["summary"] = [part]
-            events += [self._event("response.reasoning_summary_text.done", item_id=item["id"], output_index=index,
-                                   summary_index=0, text=text),
-                       self._event("response.reasoning_summary_part.done", item_id=item["id"],
-                                   output_index=index, summary_index=0, part=part)]
-        elif item["type"] == "reasoning":  # no summary was asked for: the item says only that it reasoned
-            pass
+        elif item["type"] == "reasoning":
+            if self.summary:  # without, the item says only that the model reasoned
+                part = {"type": "summary_text", "text": text}
+                item["summary"] = [part]
+                events += [self._event("response.reasoning_summary_text.done", item_id=item["id"],
+                                       output_index=index, summary_index=0, text=text),
+                           self._event("response.reasoning_summary_part.done", item_id=item["id"],
+                                       output_index=index, summary_index=0, part=part)]
         elif item["type"] == "function_call":
             item["arguments"] = text
             events.append(self._event("response.function_call_arguments.done", item_id=item["id"],

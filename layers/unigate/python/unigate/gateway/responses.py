@@ -125,7 +125,7 @@ def prepare(body: Any, caller: Caller) -> _Run:
     return _Run(request, response_id, history, items, translated, plan, passed)
 
 
-CHAT_NAMES = {"reasoning_effort": "reasoning.effort", "max_tokens": "max_output_tokens"}
+CHAT_NAMES = {"reasoning_effort": "reasoning.effort"}
 # What a pass-through never sends: the gateway's own state and fields (unigate keeps the conversation).
 NOT_PASSED = frozenset({"model", "input", "previous_response_id", "store", "stream"})
 
@@ -328,13 +328,13 @@ async def _passed_events(caller: Caller, run: _Run, *, response_id: str, attempt
 
 # ----------------------------------------------------------------------------------- stored responses
 def retrieve(caller: Caller, response_id: str, *, stream: bool = False) -> dict[str, Any]:
+    stored = store.get(caller.account_id, response_id, parts=("response",))
+    if stored is None:
+        raise _not_found(response_id)
     if stream:
         # OpenAI streams a stored response again only while a background one runs; unigate runs none.
         raise BadRequest("Only responses created with background=true can be streamed after creation; "
                          "this response is complete: retrieve it without stream.", param="stream")
-    stored = store.get(caller.account_id, response_id, parts=("response",))
-    if stored is None:
-        raise _not_found(response_id)
     return dict(stored["response"])
 
 
