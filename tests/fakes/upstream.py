@@ -14,6 +14,9 @@ Scripted by the last user message:
   "scenario:usage:<kind>"    reports USAGE[<family>][<kind>]: cache reads and writes, reasoning, a long prompt
 anything else                  "fake reply to: <text>" (5 words), streamed word by word
 
+Claude on Vertex AI (`.../publishers/anthropic/models/<model>:rawPredict`, `:streamRawPredict`) answers as the
+Anthropic route does, after checking Vertex's envelope (bearer token, `anthropic_version`, no `model`).
+
 Legacy completions (`/completions`, OpenAI's text_completion wire format) are scripted by each prompt the
 same way, and honour n, max_tokens (finish reason "length"), echo and logprobs.
 """
@@ -360,6 +363,10 @@ def build(fake: FakeUpstream) -> Starlette:
     # --- Anthropic Messages ----------------------------------------------------------------------------
     async def anthropic_messages(request: Request) -> Response:
         body = await record(request)
+        return anthropic_answer(body, body["model"], stream=bool(body.get("stream")))
+
+    def anthropic_answer(body: dict[str, Any], model: str, *, stream: bool) -> Response:
+        """Anthropic's answer (or event stream) to a Messages body, for Anthropic's own API and for Vertex's."""
         user = [m for m in body["messages"] if m["role"] == "user"]
         last = user[-1]["content"] if user else []
         text = "".join(b.get("text", "") for b in last if b.get("type") == "text") if isinstance(last, list) else last
@@ -367,7 +374,7 @@ def build(fake: FakeUpstream) -> Starlette:
         if name == "error":
             return _error(int(arg), "anthropic")
         words = _words(text)
-        if not body.get("stream"):
+        if not stream:
             if name == "malformed":
                 return PlainTextResponse("<html>oops")
             content: list[dict[str, Any]] = [{"type": "text", "text": "".join(words)}]
@@ -383,7 +390,7 @@ def build(fake: FakeUpstream) -> Starlette:
                     "id": "msg_fake",
                     "type": "message",
                     "role": "assistant",
-                    "model": body["model"],
+                    "model": model,
                     "content": content,
                     "stop_reason": stop,
                     "stop_sequence": None,
@@ -404,7 +411,7 @@ def build(fake: FakeUpstream) -> Starlette:
                         "type": "message",
                         "role": "assistant",
                         "content": [],
-                        "model": body["model"],
+                        "model": model,
                         "usage": {**USAGE["anthropic"][arg], "output_tokens": 1} if name == "usage"
                         else {"input_tokens": PROMPT_TOKENS, "output_tokens": 1},
                     }
@@ -459,6 +466,24 @@ def build(fake: FakeUpstream) -> Starlette:
     async def anthropic_count_tokens(request: Request) -> Response:
         body = await record(request)
         return JSONResponse({"input_tokens": 1000 + len(json.dumps(body.get("messages")))})
+
+    # --- Claude on Vertex AI: rawPredict / streamRawPredict / count-tokens:rawPredict -------------------
+    async def vertex_anthropic(request: Request) -> Response:
+        body = await record(request)
+        model, _, action = request.path_params["target"].rpartition(":")
+        if not request.headers.get("authorization", "").startswith("Bearer "):
+            return _error(401, "anthropic")
+        if body.get("anthropic_version") != "vertex-2023-10-16":
+            return JSONResponse({"error": {"code": 400, "message": "anthropic_version: vertex-2023-10-16 is required",
+                                           "status": "INVALID_ARGUMENT"}}, status_code=400)
+        if model == "count-tokens" and action == "rawPredict":
+            return JSONResponse({"input_tokens": 2000 + len(json.dumps(body.get("messages")))})
+        # Vertex takes the model from the URL only, and the operation must agree with the body's `stream`.
+        if "model" in body or action not in ("rawPredict", "streamRawPredict") or \
+                bool(body.get("stream")) != (action == "streamRawPredict"):
+            return JSONResponse({"error": {"code": 400, "message": "invalid rawPredict request",
+                                           "status": "INVALID_ARGUMENT"}}, status_code=400)
+        return anthropic_answer(body, model, stream=action == "streamRawPredict")
 
     # --- OpenAI-compatible and Azure embeddings (text, and Azure AI's image embeddings) ----------------
     async def openai_embeddings(request: Request) -> Response:
@@ -597,6 +622,7 @@ def build(fake: FakeUpstream) -> Starlette:
         routes=[
             Route("/v1/messages", anthropic_messages, methods=["POST"]),
             Route("/v1/messages/count_tokens", anthropic_count_tokens, methods=["POST"]),
+            Route("/{prefix:path}/publishers/anthropic/models/{target}", vertex_anthropic, methods=["POST"]),
             Route("/v1beta/models/{rest:path}", gemini, methods=["POST"]),
             Route("/{prefix:path}/chat/completions", openai_chat, methods=["POST"]),
             Route("/{prefix:path}/responses", openai_responses, methods=["POST"]),
@@ -629,6 +655,7 @@ ENV_KEYS = {
     "OPENAI_API_KEY": "openai",
     "TOGETHER_API_KEY": "together-ai",
     "ANTHROPIC_API_KEY": "anthropic",
+    "VERTEX_ANTHROPIC_ACCESS_TOKEN": "vertex-anthropic",
     "GEMINI_API_KEY": "gemini",
     "AZURE_OPENAI_API_KEY": "azure-openai",
     "AZURE_AI_API_KEY": "azure-ai",
@@ -639,6 +666,7 @@ CANARY_KEYS = {
     "deepinfra": "di-canary-0123456789",
     "openai": "sk-canary-openai-0123456789",
     "anthropic": "sk-ant-canary-0123456789",
+    "vertex-anthropic": "ya29.canary-0123456789",
     "gemini": "gm-canary-0123456789",
     "azure-openai": "az-canary-0123456789",
     "azure-ai": "azai-canary-0123456789",
@@ -685,6 +713,14 @@ def catalog_override(url: str) -> dict[str, Any]:
                 "base_url": f"{url}/v1",
                 "secret": "anthropic",
                 "env": "ANTHROPIC_API_KEY",
+                "params": ["temperature", "max_tokens", "stream", "stop", "tools", "tool_choice"],
+                "native": ["messages"],
+            },
+            "vertex-anthropic": {
+                "family": "vertex-anthropic",
+                "base_url": f"{url}/v1/projects/test-project/locations/us-east5/publishers/anthropic/models",
+                "secret": "vertex-anthropic",
+                "env": "VERTEX_ANTHROPIC_ACCESS_TOKEN",
                 "params": ["temperature", "max_tokens", "stream", "stop", "tools", "tool_choice"],
                 "native": ["messages"],
             },

@@ -22,6 +22,8 @@ FAMILIES = {
                                        f"Bearer {CANARY_KEYS['together-ai']}"),
     "llama-3.1-8b-chat@local-vllm": ("/vllm/v1/chat/completions", "authorization", None),
     "claude-haiku-4.5@anthropic": ("/v1/messages", "x-api-key", CANARY_KEYS["anthropic"]),
+    "claude-haiku-4.5@vertex-anthropic": ("/publishers/anthropic/models/claude-haiku-4-5@20251001:",
+                                          "authorization", f"Bearer {CANARY_KEYS['vertex-anthropic']}"),
     "gemini-2.5-flash@gemini": ("/v1beta/models/gemini-2.5-flash", "x-goog-api-key", CANARY_KEYS["gemini"]),
     "gpt-4o@azure-openai": ("/openai/deployments/gpt-4o/chat/completions", "api-key", CANARY_KEYS["azure-openai"]),
     "mistral-large@azure-ai": ("/models/chat/completions", "api-key", CANARY_KEYS["azure-ai"]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from unigate.catalog.entries import EndpointSpec, ProviderSpec
 from unigate.infra.observability import redact
@@ -99,6 +99,34 @@ class Adapter(Protocol):
 
     def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
         """OpenAI `chat.completion.chunk` objects as they arrive; usage, when known, on the last."""
+        ...
+
+
+# One event of a native Messages stream: its name, its data exactly as the upstream sent it (relayed to the
+# client byte for byte), and that data parsed (read for usage and text).
+NativeEvent = tuple[str, str, dict[str, Any]]
+
+
+@runtime_checkable
+class MessagesNative(Protocol):
+    """An upstream that takes Anthropic's Messages body as it is (unigate.gateway.messages passes the client's
+    body through): Anthropic itself, and Claude on Bedrock and on Vertex AI, each in its own envelope.
+    `forwarded` holds the client's anthropic-version and anthropic-beta headers; `body` has `model` set to
+    the provider's id and no `stream`."""
+
+    async def messages_complete(self, call: UpstreamCall, body: dict[str, Any], forwarded: dict[str, str], *,
+                                beta: bool = False) -> dict[str, Any]:
+        """Anthropic's `message` object as the upstream answered it."""
+        ...
+
+    def messages_stream(self, call: UpstreamCall, body: dict[str, Any], forwarded: dict[str, str], *,
+                        beta: bool = False) -> AsyncIterator[NativeEvent]:
+        """Anthropic's stream events as they arrive."""
+        ...
+
+    async def messages_count_tokens(self, call: UpstreamCall, body: dict[str, Any], forwarded: dict[str, str], *,
+                                    beta: bool = False) -> int | None:
+        """The upstream's own count of the prompt's input tokens, or None where it has no count API."""
         ...
 
 
