@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
+from contextlib import aclosing
 from functools import lru_cache
 from typing import Any
 
@@ -127,33 +128,35 @@ class Bedrock:
         chunk_id, model = completion_id(), call.endpoint.upstream
         tool_index: dict[int, int] = {}
         stopped = False
-        async for event in _streamed(lambda: runtime_client().converse_stream(**request)["stream"], call.timeout):
-            if "messageStart" in event:
-                yield chunk(chunk_id, model, {"role": "assistant", "content": ""})
-            elif "contentBlockStart" in event:
-                start = event["contentBlockStart"]
-                tool = (start.get("start") or {}).get("toolUse")
-                if tool:
-                    position = tool_index.setdefault(start.get("contentBlockIndex", 0), len(tool_index))
-                    yield chunk(chunk_id, model, {"tool_calls": [{"index": position, "id": tool.get("toolUseId"),
-                                "type": "function", "function": {"name": tool.get("name"), "arguments": ""}}]})
-            elif "contentBlockDelta" in event:
-                block = event["contentBlockDelta"]
-                delta = block.get("delta") or {}
-                if "text" in delta:
-                    yield chunk(chunk_id, model, {"content": delta["text"]})
-                elif "toolUse" in delta:
-                    position = tool_index.get(block.get("contentBlockIndex", 0), 0)
-                    yield chunk(chunk_id, model, {"tool_calls": [{"index": position, "function": {
-                        "arguments": delta["toolUse"].get("input", "")}}]})
-            elif "messageStop" in event:
-                stopped = True
-                reason = event["messageStop"].get("stopReason") or ""
-                yield chunk(chunk_id, model, {}, finish_reason=FINISH.get(reason, "stop"))
-            elif "metadata" in event:
-                found = usage_of(event["metadata"].get("usage"))
-                if found:
-                    yield chunk(chunk_id, model, usage=found)
+        async with aclosing(_streamed(lambda: runtime_client().converse_stream(**request)["stream"],
+                                      call.timeout)) as events:
+            async for event in events:
+                if "messageStart" in event:
+                    yield chunk(chunk_id, model, {"role": "assistant", "content": ""})
+                elif "contentBlockStart" in event:
+                    start = event["contentBlockStart"]
+                    tool = (start.get("start") or {}).get("toolUse")
+                    if tool:
+                        position = tool_index.setdefault(start.get("contentBlockIndex", 0), len(tool_index))
+                        yield chunk(chunk_id, model, {"tool_calls": [{"index": position, "id": tool.get("toolUseId"),
+                                    "type": "function", "function": {"name": tool.get("name"), "arguments": ""}}]})
+                elif "contentBlockDelta" in event:
+                    block = event["contentBlockDelta"]
+                    delta = block.get("delta") or {}
+                    if "text" in delta:
+                        yield chunk(chunk_id, model, {"content": delta["text"]})
+                    elif "toolUse" in delta:
+                        position = tool_index.get(block.get("contentBlockIndex", 0), 0)
+                        yield chunk(chunk_id, model, {"tool_calls": [{"index": position, "function": {
+                            "arguments": delta["toolUse"].get("input", "")}}]})
+                elif "messageStop" in event:
+                    stopped = True
+                    reason = event["messageStop"].get("stopReason") or ""
+                    yield chunk(chunk_id, model, {}, finish_reason=FINISH.get(reason, "stop"))
+                elif "metadata" in event:
+                    found = usage_of(event["metadata"].get("usage"))
+                    if found:
+                        yield chunk(chunk_id, model, usage=found)
         if not stopped:
             raise UpstreamFailure(None, "The Bedrock stream ended before messageStop.", kind="protocol")
 
@@ -189,29 +192,37 @@ class Bedrock:
             return runtime_client().invoke_model_with_response_stream(
                 modelId=body["model"], body=request, contentType="application/json", accept="application/json")["body"]
 
-        async for event in _streamed(events, call.timeout):
-            raw = (event.get("chunk") or {}).get("bytes") if isinstance(event, dict) else None
-            if raw is None:
-                continue
-            data = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-            try:
-                payload = json.loads(data)
-            except ValueError:
-                payload = None
-            if not isinstance(payload, dict):
-                raise UpstreamFailure(None, "The Bedrock stream sent an event that is not an object.", kind="protocol")
-            name = str(payload.get("type") or "")
-            if name == "message_stop" and invocation_usage(payload):
-                # Read by the relay for what message_start and message_delta left out; the client gets `data`.
-                payload = {**payload, "usage": invocation_usage(payload)}
-            yield name, data, payload
+        async with aclosing(_streamed(events, call.timeout)) as stream:
+            async for event in stream:
+                found = _native_event(event)
+                if found is not None:
+                    yield found
 
     async def messages_count_tokens(self, call: UpstreamCall, body: dict[str, Any], forwarded: dict[str, str], *,
                                     beta: bool = False) -> int | None:
         return None  # unigate's estimate answers
 
 
-async def _streamed(open_events: Callable[[], Iterable[Any]], timeout: float) -> AsyncIterator[Any]:
+def _native_event(event: Any) -> NativeEvent | None:
+    """One event of InvokeModelWithResponseStream (an Anthropic event, JSON in `chunk.bytes`) as the relay takes it."""
+    raw = (event.get("chunk") or {}).get("bytes") if isinstance(event, dict) else None
+    if raw is None:
+        return None
+    data = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    try:
+        payload = json.loads(data)
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        raise UpstreamFailure(None, "The Bedrock stream sent an event that is not an object.", kind="protocol")
+    name = str(payload.get("type") or "")
+    if name == "message_stop" and invocation_usage(payload):
+        # Read by the relay for what message_start and message_delta left out; the client gets `data`.
+        payload = {**payload, "usage": invocation_usage(payload)}
+    return name, data, payload
+
+
+async def _streamed(open_events: Callable[[], Iterable[Any]], timeout: float) -> AsyncGenerator[Any, None]:
     """The events of one of boto3's (blocking) event streams, read in a worker thread, as they arrive, within
     `timeout` for the whole stream; its failures mapped. Closing this stops the reader."""
     loop = asyncio.get_running_loop()
