@@ -6,7 +6,7 @@ Scripted by the last user message:
   "scenario:truncate"        a stream cut after 3 content chunks (no terminator)
   "scenario:nousage"         no usage anywhere
   "scenario:tool"            a tool call to `get_weather` with {"city": "Paris"}
-  "scenario:stall"           waits 5 s before answering
+  "scenario:stall"           waits 5 s before answering (chat, Messages, Responses)
   "scenario:gate"            waits until the test opens `FakeUpstream.gate` (at most 60 s), counted in `gated`
   "scenario:paced"           streams its words 150 ms apart (to see chunks pass through unbuffered)
   "scenario:echokey"         (OpenAI-compatible) a reply that contains the key it was called with
@@ -366,6 +366,8 @@ def build(fake: FakeUpstream) -> Starlette:
         name, arg = _scenario(text)
         if name == "error":
             return _error(int(arg), "anthropic")
+        if name == "stall":
+            await asyncio.sleep(5)
         words = _words(text)
         if not body.get("stream"):
             if name == "malformed":
@@ -559,6 +561,8 @@ def build(fake: FakeUpstream) -> Starlette:
         name, arg = _scenario(text)
         if name == "error":
             return _error(int(arg), "openai")
+        if name == "stall":
+            await asyncio.sleep(5)
         words = _words(text)
         usage = {"input_tokens": PROMPT_TOKENS, "input_tokens_details": {"cached_tokens": 3},
                  "output_tokens": len(words), "output_tokens_details": {"reasoning_tokens": 2},

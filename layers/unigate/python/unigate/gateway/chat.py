@@ -358,7 +358,17 @@ def _timeout(remaining_ms: int | None) -> float:
 
 
 def failure_to_error(failure: UpstreamFailure, provider: str) -> UnigateError:
-    """How an upstream failure reaches the caller (the contract's 429 / 502 / 504)."""
+    """How an upstream failure reaches the caller (the contract's 429 / 502 / 504), with what it was charged
+    when that is not nothing (x-unigate-cost, as on a whole answer)."""
+    error = _error_of(failure, provider)
+    if failure.charged_micros:
+        error.message += (f" The request was sent and may have been billed by the provider, so its hold of "
+                          f"{format_credits(failure.charged_micros)} credits was charged.")
+        error.headers["x-unigate-cost"] = format_credits(failure.charged_micros)
+    return error
+
+
+def _error_of(failure: UpstreamFailure, provider: str) -> UnigateError:
     if failure.kind == "timeout" or failure.status in (408, 504):
         return UpstreamTimeout(f"{provider} did not answer in time.")
     if failure.status == 429:
@@ -529,14 +539,25 @@ def _after_measurement(measurement: Measurement, cost_micros: int, *, health: bo
         routing.note_failure(measurement.endpoint)
 
 
+# The query log's outcome of a call cut by its deadline after it was sent, charged its whole hold.
+CUT_AT_DEADLINE = "cut_at_deadline"
+
+
 @asynccontextmanager
 async def refund_on_failure(attempt: Attempt) -> AsyncIterator[None]:
-    """If the upstream call fails here, nothing was produced: the whole hold goes back and the failure is
-    measured; then the UpstreamFailure goes on to the retry loop."""
+    """Settles an upstream call that fails before anything came back (a whole answer, or a stream's first
+    chunk), measures the failure, then lets the UpstreamFailure go on to the retry loop. A refusal or a call
+    that provably never reached the upstream produced nothing: the whole hold goes back. A call cut by its
+    deadline after it was sent may be billed in full by the provider, and what it produced is unknown: it is
+    charged its hold, as the sweeper charges a stale one (only a hold whose call never started is released)."""
     try:
         yield
     except UpstreamFailure as failure:
-        await attempt.settle(0, attempt.measurement(outcome_of(failure), 0))
+        if failure.kind == "timeout" and failure.started:
+            failure.charged_micros = await attempt.settle(attempt.hold.amount_micros,
+                                                          attempt.measurement("timeout", 0), outcome=CUT_AT_DEADLINE)
+        else:
+            await attempt.settle(0, attempt.measurement(outcome_of(failure), 0))
         raise
     except BaseException:
         await attempt.settle(0, None)
@@ -646,7 +667,7 @@ async def complete(plan: list[Prepared], caller: Caller, *, remaining_ms: int | 
                 break
             except UpstreamFailure as exc:
                 failure, failed_on = exc, prepared
-                if not retryable(exc):
+                if not retryable(exc) or exc.charged_micros:  # a charged call ends the request (its deadline)
                     raise failure_to_error(exc, prepared.provider.name) from None
                 get_logger().info("upstream attempt failed", extra={"endpoint": prepared.endpoint.name,
                                                                     "status": exc.status, "kind": exc.kind})

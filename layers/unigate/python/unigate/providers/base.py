@@ -49,12 +49,18 @@ class UpstreamFailure(Exception):
         *,
         kind: str = "http",
         retry_after: float | None = None,
+        started: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = redact(message)[:500]
         self.kind = kind  # http | timeout | connect | protocol | config
         self.retry_after = retry_after
+        # Whether the request may have reached the upstream. Only a failure that provably came before it was
+        # sent (no connection made, a header that cannot be sent) says the provider cannot have billed it.
+        self.started = kind not in ("connect", "config") if started is None else started
+        # What the attempt was charged for it (a call cut by its deadline after it was sent: its whole hold).
+        self.charged_micros = 0
 
 
 def secrets_of(credentials: dict[str, Any]) -> list[str]:
