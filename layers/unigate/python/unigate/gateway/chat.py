@@ -285,17 +285,45 @@ def choices_asked(payload: Any) -> int:
     return max(c for c in counts if isinstance(c, int) and not isinstance(c, bool))
 
 
+# Anthropic's beta (context-1m-2025-08-07, in a header or Bedrock's body) that lets a request take a million
+# input tokens, beyond the context window the catalog lists.
+LONG_CONTEXT_BETA = "context-1m"
+LONG_CONTEXT = 1_000_000
+
+
+def input_bound(prepared: Prepared, payload: Any, *, context: int | None = None) -> tuple[int, int]:
+    """The most input tokens the provider can bill for `payload`, and a fair estimate of them. The most: every
+    byte as a token, each image at the catalog's per-image maximum, each document, audio or video part (billed
+    per page or second, whatever its bytes; by file id or URL, of unknown size) at the whole context window,
+    and all of it at most the context window (`context`, the endpoint's by default), since no provider bills
+    more input than it takes. The estimate, billed when the provider reports no usage: one token per 4 bytes
+    and each image at the maximum (neither can be checked)."""
+    text = tokens.payload_text(payload)
+    size = tokens.utf8_size(text)
+    images, documents = tokens.media_parts(payload)
+    image_tokens = prepared.provider.image_tokens(prepared.endpoint)
+    window = context or prepared.endpoint.context
+    if LONG_CONTEXT_BETA in text:  # asked in the body (Bedrock's anthropic_beta): a million input tokens
+        window = max(window, LONG_CONTEXT)
+    most = min(size + images * image_tokens + documents * window, window)
+    return most, min(math.ceil(size / 4) + images * image_tokens, window)
+
+
 def bound(prepared: Prepared) -> None:
-    """Sets the hold to the most the provider can bill for the request unigate sends: every byte of it as a
-    token, each image at the catalog's maximum, and the output cap it carries (see _with_cap) for every choice
-    it asks for; and the input estimate billed when the provider reports no usage to one token per 4 bytes
-    of it (images at the maximum, which cannot be checked)."""
+    """Sets the hold to the most the provider can bill for the request unigate sends (its input_bound, and the
+    output cap it carries, see _with_cap, for every choice it asks for) and the input estimate."""
     cap = int(prepared.body.get("max_completion_tokens") or prepared.body.get("max_tokens") or 0)
     payload = outgoing(prepared)
-    size, images = tokens.payload_bytes(payload), tokens.media_parts(payload)
-    image_tokens = prepared.provider.image_tokens(prepared.endpoint)
-    prepared.prompt_estimate = math.ceil(size / 4) + images * image_tokens
-    prepared.worst_case_micros = prepared.worst_cost(size + images * image_tokens, cap * choices_asked(payload))
+    most, prepared.prompt_estimate = input_bound(prepared, payload)
+    prepared.worst_case_micros = prepared.worst_cost(most, cap * choices_asked(payload))
+
+
+def cover(prepared: Prepared, payload: Any, output_cap: int, *, context: int | None = None) -> None:
+    """Raises the hold and the estimate to cover `payload` too: the body of a dialect an endpoint serves
+    natively, which carries what the chat form drops (thinking blocks, documents, files)."""
+    most, estimate = input_bound(prepared, payload, context=context)
+    prepared.prompt_estimate = max(prepared.prompt_estimate, estimate)
+    prepared.worst_case_micros = max(prepared.worst_case_micros, prepared.worst_cost(most, output_cap))
 
 
 def prepare(body: Any, caller: Caller, *, extra_parameters: str | None = None, prefix: str = "") -> list[Prepared]:

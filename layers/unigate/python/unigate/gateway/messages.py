@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import math
 import re
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -129,13 +128,10 @@ def prepare(body: Any, caller: Caller, inbound: Inbound) -> list[MessagesPrepare
             native["max_tokens"] = min(body["max_tokens"], attempt.endpoint.max_output)
             attempt.native = native
             attempt.dropped = []
-            # The hold covers what the native body carries (thinking blocks, documents) that the chat form drops:
-            # every byte of the body sent as a token, each image at the catalog's maximum (issue #29).
-            size, images = tokens.payload_bytes(native), tokens.media_parts(native)
-            image_tokens = attempt.provider.image_tokens(attempt.endpoint)
-            attempt.prompt_estimate = max(attempt.prompt_estimate, math.ceil(size / 4) + images * image_tokens)
-            attempt.worst_case_micros = max(attempt.worst_case_micros,
-                                            attempt.worst_cost(size + images * image_tokens, native["max_tokens"]))
+            # The hold covers the body sent (issue #29); a 1M-token context beta widens the window it is capped at.
+            long = chat.LONG_CONTEXT_BETA in inbound.headers.get("anthropic-beta", "")
+            chat.cover(attempt, native, native["max_tokens"],
+                       context=max(attempt.endpoint.context, chat.LONG_CONTEXT) if long else None)
         else:
             attempt.dropped = sorted({*attempt.dropped, *dropped})
             attempt.usage_chunk = True

@@ -85,9 +85,11 @@ def prepare(body: Any, caller: Caller) -> _Run:
     passed: set[int] = set()
     for prepared in plan:
         if serves_natively(prepared):
+            cap = int(prepared.body.get("max_completion_tokens") or prepared.body.get("max_tokens") or 0)
             # The client's own request, whole: the conversation is unigate's, so it goes as input.
             prepared.body = {**{k: v for k, v in sent.items() if k not in NOT_PASSED},
                              "input": [_upstream_item(item) for item in [*history, *items]], "store": False}
+            chat.cover(prepared, prepared.body, cap)  # the hold covers what is sent (input_file parts...)
             prepared.dropped = []
             passed.add(id(prepared))
             continue
