@@ -10,6 +10,7 @@ Scripted by the last user message:
   "scenario:gate"            waits until the test opens `FakeUpstream.gate` (at most 60 s), counted in `gated`
   "scenario:paced"           streams its words 150 ms apart (to see chunks pass through unbuffered)
   "scenario:echokey"         (OpenAI-compatible) a reply that contains the key it was called with
+  "scenario:splitkey"        (chat, Messages, Responses) that key streamed in three pieces, across chunks
   "scenario:overloaded"      (Anthropic) an `event: error` after the first text when streaming
   "scenario:usage:<kind>"    reports USAGE[<family>][<kind>]: cache reads and writes, reasoning, a long prompt
 anything else                  "fake reply to: <text>" (5 words), streamed word by word
@@ -105,6 +106,12 @@ def _scenario(text: str) -> tuple[str, str]:
         _, name, *arg = text.split(":")
         return name, (arg[0] if arg else "")
     return "ok", ""
+
+
+def _split_key(key: str) -> list[str]:
+    """A reply carrying `key` cut into three chunks (a stream scrubbed chunk by chunk would let it through)."""
+    third = len(key) // 3
+    return ["your key is ", key[:third], key[third:2 * third], key[2 * third:], " in pieces"]
 
 
 def _words(text: str) -> list[str]:
@@ -209,6 +216,8 @@ def build(fake: FakeUpstream) -> Starlette:
         if name == "echokey":  # a provider made to put its key into a successful answer
             text = "your key is " + str(request.headers.get("authorization", "")).removeprefix("Bearer ")
         words = _words(text)
+        if name == "splitkey":
+            words = _split_key(str(request.headers.get("authorization", "")).removeprefix("Bearer "))
         usage = {
             "prompt_tokens": PROMPT_TOKENS,
             "completion_tokens": len(words),
@@ -368,7 +377,7 @@ def build(fake: FakeUpstream) -> Starlette:
             return _error(int(arg), "anthropic")
         if name == "stall":
             await asyncio.sleep(5)
-        words = _words(text)
+        words = _split_key(str(request.headers.get("x-api-key"))) if name == "splitkey" else _words(text)
         if not body.get("stream"):
             if name == "malformed":
                 return PlainTextResponse("<html>oops")
@@ -564,6 +573,8 @@ def build(fake: FakeUpstream) -> Starlette:
         if name == "stall":
             await asyncio.sleep(5)
         words = _words(text)
+        if name == "splitkey":
+            words = _split_key(str(request.headers.get("authorization", "")).removeprefix("Bearer "))
         usage = {"input_tokens": PROMPT_TOKENS, "input_tokens_details": {"cached_tokens": 3},
                  "output_tokens": len(words), "output_tokens_details": {"reasoning_tokens": 2},
                  "total_tokens": PROMPT_TOKENS + len(words)}

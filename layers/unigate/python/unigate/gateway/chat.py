@@ -44,7 +44,15 @@ from unigate.gateway import ratelimits, routing
 from unigate.infra.config import get_settings
 from unigate.infra.observability import count, get_logger
 from unigate.providers import adapter_for
-from unigate.providers.base import Adapter, UpstreamCall, UpstreamFailure, scrub, scrubbed, secrets_of
+from unigate.providers.base import (
+    Adapter,
+    StreamScrubber,
+    UpstreamCall,
+    UpstreamFailure,
+    scrub,
+    scrubbed,
+    secrets_of,
+)
 from unigate.stores.metrics import Measurement, window_update
 
 MAX_ALTERNATIVES = 8
@@ -131,6 +139,7 @@ class Prepared:
 
 
 P = TypeVar("P", bound=Prepared)
+T = TypeVar("T")
 
 
 @dataclass
@@ -727,6 +736,67 @@ async def _close(upstream: AsyncIterator[Any]) -> None:
         await closer()
 
 
+def _hold_back(choices: list[Any], scrubber: StreamScrubber) -> None:
+    """Passes each choice's streamed text (its delta's strings and tool call arguments) through the scrubber, in
+    place; a choice that finishes gets what was held back for it in its last delta."""
+    for position, choice in enumerate(choices):
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if not isinstance(delta, dict):
+            continue
+        index = choice.get("index", position)
+        for key, value in list(delta.items()):
+            if isinstance(value, str) and key != "role":
+                delta[key] = scrubber.feed((index, key), value)
+        calls = delta.get("tool_calls")
+        for number, call in enumerate(calls if isinstance(calls, list) else []):
+            function = call.get("function") if isinstance(call, dict) else None
+            if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+                function["arguments"] = scrubber.feed((index, "tool_calls", call.get("index", number)),
+                                                      function["arguments"])
+        if choice.get("finish_reason"):
+            _release(delta, index, scrubber)
+
+
+def _release(delta: dict[str, Any], index: Any, scrubber: StreamScrubber) -> None:
+    """Adds to a choice's delta the text held back for it."""
+    for channel in [c for c in scrubber.channels() if c[0] == index]:
+        held = scrubber.flush(channel)
+        if channel[1] != "tool_calls":
+            delta[channel[1]] = (delta.get(channel[1]) or "") + held
+            continue
+        calls = delta["tool_calls"] if isinstance(delta.get("tool_calls"), list) else []
+        delta["tool_calls"] = calls
+        call = next((c for c in calls if isinstance(c, dict) and c.get("index") == channel[2]), None)
+        if call is None or not isinstance(call.get("function"), dict):
+            calls.append({"index": channel[2], "function": {"arguments": held}})
+        else:
+            call["function"]["arguments"] = str(call["function"].get("arguments") or "") + held
+
+
+def _held_sse(scrubber: StreamScrubber, produced: list[str], chunk_id: str, model: str) -> bytes | None:
+    """A chunk with all the text still held back (the stream ended without finishing its choices), if any; its
+    text is added to what was produced."""
+    indexes = list(dict.fromkeys(channel[0] for channel in scrubber.channels()))
+    if not indexes:
+        return None
+    choices = []
+    for index in indexes:
+        delta: dict[str, Any] = {}
+        _release(delta, index, scrubber)
+        choices.append({"index": index, "delta": delta, "finish_reason": None})
+    produced.append(_output_text(choices))
+    return _sse({"id": chunk_id, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
+                 "choices": choices})
+
+
+async def _with_first(first: T | None, rest: AsyncIterator[T]) -> AsyncIterator[T]:
+    """An upstream's items, the one already awaited first."""
+    if first is not None:
+        yield first
+    async for item in rest:
+        yield item
+
+
 async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], first: dict[str, Any] | None,
                  credentials: dict[str, Any]) -> AsyncIterator[bytes]:
     prepared = attempt.prepared
@@ -736,6 +806,8 @@ async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], firs
     chunk_id = "chatcmpl-unigate"
     tail = ""
     secrets = secrets_of(credentials)
+    # A credential split across chunks is caught too: only text that could begin one waits for the next chunk.
+    scrubber = StreamScrubber(secrets)
 
     def record() -> Usage:
         completion = tokens.estimate("".join(produced)) if any(produced) else 0
@@ -744,37 +816,33 @@ async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], firs
     def cost_so_far() -> int:
         return prepared.bill(record()).micros if any(produced) or usage else 0
 
-    async def chunks() -> AsyncIterator[dict[str, Any]]:
-        if first is not None:
-            yield first
-        async for item in upstream:
-            yield item
-
     try:
-        async for raw in chunks():
+        async for raw in _with_first(first, upstream):
             if not isinstance(raw, dict):
                 continue
             item = scrubbed(raw, secrets)
             chunk_id = str(item.get("id") or chunk_id)
-            if isinstance(item.get("usage"), dict):
-                usage = item["usage"]
+            usage = item["usage"] if isinstance(item.get("usage"), dict) else usage
             choices = item.get("choices") or []
             if not choices:
                 continue
+            _hold_back(choices, scrubber)
             produced.append(_output_text(choices))
             if prepared.output_filter:
                 tail = (tail + produced[-1])[-contentfilter.OUTPUT_WINDOW:]
                 if (category := contentfilter.blocked(prepared.output_filter, tail, output=True)) is not None:
-                    # The chunk that completed the match is withheld; generation stops here.
+                    # The chunk that completed the match is withheld (what was held back of it too); generation
+                    # stops here.
+                    scrubber.drop()
                     await _close(upstream)
                     yield _sse({"id": chunk_id, "object": "chat.completion.chunk", "created": int(time.time()),
                                 "model": name, "choices": [{
                                     "index": 0, "delta": {}, "finish_reason": "content_filter",
                                     "content_filter_results": {category: {"filtered": True}}}]})
                     break
-            relayed = {key: value for key, value in item.items() if key != "usage"}
-            relayed["model"] = name
-            yield _sse(relayed)
+            yield _sse({**{key: value for key, value in item.items() if key != "usage"}, "model": name})
+        if (rest := _held_sse(scrubber, produced, chunk_id, name)) is not None:
+            yield rest
         # Without upstream usage, the prompt estimate alone keeps a completed stream's cost above zero.
         used = record()
         priced = prepared.bill(used)
@@ -788,6 +856,8 @@ async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], firs
             })
         yield b"data: [DONE]\n\n"
     except UpstreamFailure as failure:
+        if (rest := _held_sse(scrubber, produced, chunk_id, name)) is not None:  # all that came before it
+            yield rest
         # Never retried after the first byte: bill what was generated; the rest of the hold goes back.
         await attempt.settle(cost_so_far(), attempt.measurement(outcome_of(failure), record().completion_tokens),
                              tokens=record().pair() if any(produced) else (0, 0), response="".join(produced))

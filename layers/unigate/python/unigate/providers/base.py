@@ -85,6 +85,53 @@ def scrubbed(value: Any, secrets: list[str]) -> Any:
     return value
 
 
+class StreamScrubber:
+    """Scrubs the call's credentials from streamed text, a credential split across two chunks included. Text
+    comes in by channel (a choice's content, a tool call's arguments, a content block): of each channel, only
+    the end that could begin a credential (its longest suffix that is a proper prefix of one) is held back,
+    to go out with the channel's next piece or at its end (`flush`). Any other text passes at once, so a
+    stream is never buffered beyond what could be part of a key."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        self.secrets = secrets
+        self._held: dict[Any, str] = {}
+
+    def feed(self, channel: Any, text: str) -> str:
+        """What of the channel's text so far can go out now, scrubbed."""
+        if not self.secrets:
+            return text
+        text = scrubbed(self._held.pop(channel, "") + text, self.secrets)
+        keep = self._unsafe_end(text)
+        if keep:
+            self._held[channel] = text[-keep:]
+            return text[:-keep]
+        return text
+
+    def flush(self, channel: Any) -> str:
+        """The channel's held-back text (it ended: what could have begun a key did not)."""
+        return self._held.pop(channel, "")
+
+    def drop(self) -> None:
+        """Forgets what is held back (the stream was cut, and that text must not go out)."""
+        self._held.clear()
+
+    def channels(self) -> list[Any]:
+        """The channels that hold text back."""
+        return list(self._held)
+
+    def _unsafe_end(self, text: str) -> int:
+        longest = 0
+        for secret in self.secrets:
+            tail = text[-(len(secret) - 1):]
+            start = tail.find(secret[0])
+            while start != -1:
+                if secret.startswith(tail[start:]):  # the first such start is the longest suffix
+                    longest = max(longest, len(tail) - start)
+                    break
+                start = tail.find(secret[0], start + 1)
+        return longest
+
+
 def scrub(failure: UpstreamFailure, credentials: dict[str, Any]) -> UpstreamFailure:
     """Removes the credentials of the call from a failure's message: providers echo keys back in their
     error messages ("Incorrect API key provided: ..."), and not every key has a recognisable shape."""
