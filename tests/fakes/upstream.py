@@ -45,6 +45,8 @@ USAGE: dict[str, dict[str, dict[str, Any]]] = {
                    "completion_tokens_details": {"reasoning_tokens": 200}},
         "long": {"prompt_tokens": 250_000, "completion_tokens": 100, "total_tokens": 250_100,
                  "prompt_tokens_details": {"cached_tokens": 50_000}},
+        # What a hostile or broken upstream reports (issue #29): negative, absurd, not a number.
+        "invalid": {"prompt_tokens": -7, "completion_tokens": 1e300, "total_tokens": "lots"},
     },
     "anthropic": {
         "cached": {"input_tokens": 400, "cache_read_input_tokens": 600, "cache_creation_input_tokens": 300,
