@@ -6,10 +6,11 @@ Scripted by the last user message:
   "scenario:truncate"        a stream cut after 3 content chunks (no terminator)
   "scenario:nousage"         no usage anywhere
   "scenario:tool"            a tool call to `get_weather` with {"city": "Paris"}
-  "scenario:stall"           waits 5 s before answering
+  "scenario:stall"           waits 5 s before answering (chat, Messages, Responses)
   "scenario:gate"            waits until the test opens `FakeUpstream.gate` (at most 60 s), counted in `gated`
   "scenario:paced"           streams its words 150 ms apart (to see chunks pass through unbuffered)
   "scenario:echokey"         (OpenAI-compatible) a reply that contains the key it was called with
+  "scenario:splitkey"        (chat, Messages, Responses) that key streamed in three pieces, across chunks
   "scenario:overloaded"      (Anthropic) an `event: error` after the first text when streaming
   "scenario:usage:<kind>"    reports USAGE[<family>][<kind>]: cache reads and writes, reasoning, a long prompt
 anything else                  "fake reply to: <text>" (5 words), streamed word by word
@@ -47,6 +48,8 @@ USAGE: dict[str, dict[str, dict[str, Any]]] = {
                    "completion_tokens_details": {"reasoning_tokens": 200}},
         "long": {"prompt_tokens": 250_000, "completion_tokens": 100, "total_tokens": 250_100,
                  "prompt_tokens_details": {"cached_tokens": 50_000}},
+        # What a hostile or broken upstream reports (issue #29): negative, absurd, not a number.
+        "invalid": {"prompt_tokens": -7, "completion_tokens": 1e300, "total_tokens": "lots"},
     },
     "anthropic": {
         "cached": {"input_tokens": 400, "cache_read_input_tokens": 600, "cache_creation_input_tokens": 300,
@@ -108,6 +111,12 @@ def _scenario(text: str) -> tuple[str, str]:
         _, name, *arg = text.split(":")
         return name, (arg[0] if arg else "")
     return "ok", ""
+
+
+def _split_key(key: str) -> list[str]:
+    """A reply carrying `key` cut into three chunks (a stream scrubbed chunk by chunk would let it through)."""
+    third = len(key) // 3
+    return ["your key is ", key[:third], key[third:2 * third], key[2 * third:], " in pieces"]
 
 
 def _words(text: str) -> list[str]:
@@ -212,6 +221,8 @@ def build(fake: FakeUpstream) -> Starlette:
         if name == "echokey":  # a provider made to put its key into a successful answer
             text = "your key is " + str(request.headers.get("authorization", "")).removeprefix("Bearer ")
         words = _words(text)
+        if name == "splitkey":
+            words = _split_key(str(request.headers.get("authorization", "")).removeprefix("Bearer "))
         usage = {
             "prompt_tokens": PROMPT_TOKENS,
             "completion_tokens": len(words),
@@ -363,17 +374,21 @@ def build(fake: FakeUpstream) -> Starlette:
     # --- Anthropic Messages ----------------------------------------------------------------------------
     async def anthropic_messages(request: Request) -> Response:
         body = await record(request)
-        return anthropic_answer(body, body["model"], stream=bool(body.get("stream")))
+        return await anthropic_answer(body, body["model"], str(request.headers.get("x-api-key")),
+                                      stream=bool(body.get("stream")))
 
-    def anthropic_answer(body: dict[str, Any], model: str, *, stream: bool) -> Response:
-        """Anthropic's answer (or event stream) to a Messages body, for Anthropic's own API and for Vertex's."""
+    async def anthropic_answer(body: dict[str, Any], model: str, key: str, *, stream: bool) -> Response:
+        """Anthropic's answer (or event stream) to a Messages body, for Anthropic's own API and for Vertex's
+        (`key` is the credential it was called with)."""
         user = [m for m in body["messages"] if m["role"] == "user"]
         last = user[-1]["content"] if user else []
         text = "".join(b.get("text", "") for b in last if b.get("type") == "text") if isinstance(last, list) else last
         name, arg = _scenario(text)
         if name == "error":
             return _error(int(arg), "anthropic")
-        words = _words(text)
+        if name == "stall":
+            await asyncio.sleep(5)
+        words = _split_key(key) if name == "splitkey" else _words(text)
         if not stream:
             if name == "malformed":
                 return PlainTextResponse("<html>oops")
@@ -483,7 +498,8 @@ def build(fake: FakeUpstream) -> Starlette:
                 bool(body.get("stream")) != (action == "streamRawPredict"):
             return JSONResponse({"error": {"code": 400, "message": "invalid rawPredict request",
                                            "status": "INVALID_ARGUMENT"}}, status_code=400)
-        return anthropic_answer(body, model, stream=action == "streamRawPredict")
+        token = request.headers["authorization"].removeprefix("Bearer ")
+        return await anthropic_answer(body, model, token, stream=action == "streamRawPredict")
 
     # --- OpenAI-compatible and Azure embeddings (text, and Azure AI's image embeddings) ----------------
     async def openai_embeddings(request: Request) -> Response:
@@ -584,7 +600,11 @@ def build(fake: FakeUpstream) -> Starlette:
         name, arg = _scenario(text)
         if name == "error":
             return _error(int(arg), "openai")
+        if name == "stall":
+            await asyncio.sleep(5)
         words = _words(text)
+        if name == "splitkey":
+            words = _split_key(str(request.headers.get("authorization", "")).removeprefix("Bearer "))
         usage = {"input_tokens": PROMPT_TOKENS, "input_tokens_details": {"cached_tokens": 3},
                  "output_tokens": len(words), "output_tokens_details": {"reasoning_tokens": 2},
                  "total_tokens": PROMPT_TOKENS + len(words)}

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import math
 import re
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -33,7 +32,15 @@ from unigate.gateway import chat, routing
 from unigate.infra.config import get_settings
 from unigate.infra.observability import get_logger
 from unigate.providers import adapter_for
-from unigate.providers.base import MessagesNative, UpstreamCall, UpstreamFailure, scrub, scrubbed, secrets_of
+from unigate.providers.base import (
+    MessagesNative,
+    StreamScrubber,
+    UpstreamCall,
+    UpstreamFailure,
+    scrub,
+    scrubbed,
+    secrets_of,
+)
 
 # Seconds of upstream silence after which a `ping` event keeps the client's and proxies' timers alive.
 PING_SECONDS = 10.0
@@ -140,13 +147,10 @@ def prepare(body: Any, caller: Caller, inbound: Inbound) -> list[MessagesPrepare
             native["max_tokens"] = min(body["max_tokens"], attempt.endpoint.max_output)
             attempt.native = native
             attempt.dropped = []
-            # The hold covers what the native body carries (thinking blocks, documents) that the chat form drops:
-            # every byte of the body sent as a token, each image at the catalog's maximum (issue #29).
-            size, images = tokens.payload_bytes(native), tokens.media_parts(native)
-            image_tokens = attempt.provider.image_tokens(attempt.endpoint)
-            attempt.prompt_estimate = max(attempt.prompt_estimate, math.ceil(size / 4) + images * image_tokens)
-            attempt.worst_case_micros = max(attempt.worst_case_micros,
-                                            attempt.worst_cost(size + images * image_tokens, native["max_tokens"]))
+            # The hold covers the body sent (issue #29); a 1M-token context beta widens the window it is capped at.
+            long = chat.LONG_CONTEXT_BETA in inbound.headers.get("anthropic-beta", "")
+            chat.cover(attempt, native, native["max_tokens"],
+                       context=max(attempt.endpoint.context, chat.LONG_CONTEXT) if long else None)
         else:
             attempt.dropped = sorted({*attempt.dropped, *dropped})
             attempt.usage_chunk = True
@@ -287,7 +291,7 @@ async def _native(attempt: chat.Attempt, call: UpstreamCall, body: dict[str, Any
     return chat.Completed(response, {**prepared.headers, "x-unigate-cost": format_credits(charged)})
 
 
-def _add_usage(usage: dict[str, Any], name: str, payload: dict[str, Any]) -> None:
+def _note_usage(name: str, payload: dict[str, Any], usage: dict[str, Any]) -> None:
     """What one native event reports of the usage: message_start's, message_delta's (cumulative, so it
     replaces), and a message_stop's (Bedrock's invocation metrics) only where the others said nothing."""
     if name == "message_start":
@@ -297,6 +301,37 @@ def _add_usage(usage: dict[str, Any], name: str, payload: dict[str, Any]) -> Non
     elif name == "message_stop":
         for key, value in (payload.get("usage") or {}).items():
             usage.setdefault(key, value)
+
+
+# The text field of each content block delta type, and the delta type of each field.
+_DELTA_FIELDS = {"text": "text_delta", "thinking": "thinking_delta", "partial_json": "input_json_delta"}
+
+
+def _held_back(payload: dict[str, Any], data: str, scrubber: StreamScrubber, produced: list[str]) -> str:
+    """A content_block_delta's data with its text through the scrubber: as it came when nothing was held back
+    or replaced, else written again with the text that can go out now."""
+    delta: dict[str, Any] = payload["delta"] if isinstance(payload.get("delta"), dict) else {}
+    field = next((name for name in _DELTA_FIELDS if isinstance(delta.get(name), str)), None)
+    if field is None:
+        return data
+    text = scrubber.feed((payload.get("index"), field), delta[field])
+    produced.append(text)
+    if text == delta[field]:
+        return data
+    changed = scrubbed({**payload, "delta": {**delta, field: text}}, scrubber.secrets)
+    return json.dumps(changed, separators=(",", ":"), ensure_ascii=False)
+
+
+def _held_deltas(scrubber: StreamScrubber, produced: list[str], index: Any = None) -> list[bytes]:
+    """content_block_delta events with the text held back for block `index` (every block by default)."""
+    out = []
+    for channel in scrubber.channels():
+        if index is None or channel[0] == index:
+            text = scrubber.flush(channel)
+            produced.append(text)
+            out.append(dialect.event("content_block_delta", {"index": channel[0], "delta": {
+                "type": _DELTA_FIELDS[channel[1]], channel[1]: text}}))
+    return out
 
 
 async def _native_relay(attempt: chat.Attempt, upstream: AsyncIterator[tuple[str, str, dict[str, Any]]],
@@ -327,17 +362,19 @@ async def _native_relay(attempt: chat.Attempt, upstream: AsyncIterator[tuple[str
             yield ("ping", "", {}) if item is None else item
 
     secrets = secrets_of(credentials)
+    scrubber = StreamScrubber(secrets)  # a credential split across two deltas too
     try:
         async for name, raw_data, payload in events():
             data = scrubbed(raw_data, secrets)  # the call's credentials never reach the client (issue #29)
             if name == "ping" and not data:
                 yield dialect.event("ping", {})
                 continue
-            _add_usage(usage, name, payload)
+            _note_usage(name, payload, usage)
             if name == "content_block_delta":
-                delta = payload.get("delta") or {}
-                text = str(delta.get("text") or delta.get("thinking") or delta.get("partial_json") or "")
-                produced.append(scrubbed(text, secrets))
+                data = _held_back(payload, data, scrubber, produced)
+            elif name == "content_block_stop":
+                for held in _held_deltas(scrubber, produced, payload.get("index")):
+                    yield held
             elif name == "error":
                 await settle_partial("server_error")
                 yield f"event: {name}\ndata: {data}\n\n".encode()
@@ -351,6 +388,8 @@ async def _native_relay(attempt: chat.Attempt, upstream: AsyncIterator[tuple[str
                 return
         raise UpstreamFailure(None, "The Anthropic stream ended before message_stop.", kind="protocol")
     except UpstreamFailure as failure:
+        for held in _held_deltas(scrubber, produced):  # all that came before the failure
+            yield held
         await settle_partial(chat.outcome_of(failure))
         error = chat.failure_to_error(scrub(failure, credentials), prepared.provider.name)
         get_logger().warning("stream failed", extra={"endpoint": prepared.endpoint.name, "kind": failure.kind})

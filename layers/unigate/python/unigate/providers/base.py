@@ -49,12 +49,18 @@ class UpstreamFailure(Exception):
         *,
         kind: str = "http",
         retry_after: float | None = None,
+        started: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = redact(message)[:500]
         self.kind = kind  # http | timeout | connect | protocol | config
         self.retry_after = retry_after
+        # Whether the request may have reached the upstream. Only a failure that provably came before it was
+        # sent (no connection made, a header that cannot be sent) says the provider cannot have billed it.
+        self.started = kind not in ("connect", "config") if started is None else started
+        # What the attempt was charged for it (a call cut by its deadline after it was sent: its whole hold).
+        self.charged_micros = 0
 
 
 def secrets_of(credentials: dict[str, Any]) -> list[str]:
@@ -77,6 +83,53 @@ def scrubbed(value: Any, secrets: list[str]) -> Any:
     if isinstance(value, list):
         return [scrubbed(v, secrets) for v in value]
     return value
+
+
+class StreamScrubber:
+    """Scrubs the call's credentials from streamed text, a credential split across two chunks included. Text
+    comes in by channel (a choice's content, a tool call's arguments, a content block): of each channel, only
+    the end that could begin a credential (its longest suffix that is a proper prefix of one) is held back,
+    to go out with the channel's next piece or at its end (`flush`). Any other text passes at once, so a
+    stream is never buffered beyond what could be part of a key."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        self.secrets = secrets
+        self._held: dict[Any, str] = {}
+
+    def feed(self, channel: Any, text: str) -> str:
+        """What of the channel's text so far can go out now, scrubbed."""
+        if not self.secrets:
+            return text
+        text = scrubbed(self._held.pop(channel, "") + text, self.secrets)
+        keep = self._unsafe_end(text)
+        if keep:
+            self._held[channel] = text[-keep:]
+            return text[:-keep]
+        return text
+
+    def flush(self, channel: Any) -> str:
+        """The channel's held-back text (it ended: what could have begun a key did not)."""
+        return self._held.pop(channel, "")
+
+    def drop(self) -> None:
+        """Forgets what is held back (the stream was cut, and that text must not go out)."""
+        self._held.clear()
+
+    def channels(self) -> list[Any]:
+        """The channels that hold text back."""
+        return list(self._held)
+
+    def _unsafe_end(self, text: str) -> int:
+        longest = 0
+        for secret in self.secrets:
+            tail = text[-(len(secret) - 1):]
+            start = tail.find(secret[0])
+            while start != -1:
+                if secret.startswith(tail[start:]):  # the first such start is the longest suffix
+                    longest = max(longest, len(tail) - start)
+                    break
+                start = tail.find(secret[0], start + 1)
+        return longest
 
 
 def scrub(failure: UpstreamFailure, credentials: dict[str, Any]) -> UpstreamFailure:

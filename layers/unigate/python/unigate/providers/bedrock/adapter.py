@@ -55,7 +55,9 @@ def failure(exc: Exception) -> UpstreamFailure:
     )
 
     if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError, TimeoutError)):
-        return UpstreamFailure(None, "Bedrock did not answer in time.", kind="timeout")
+        # Only a connection never made provably kept the request from Bedrock.
+        return UpstreamFailure(None, "Bedrock did not answer in time.", kind="timeout",
+                               started=not isinstance(exc, ConnectTimeoutError))
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
