@@ -158,6 +158,17 @@ EXPECTED: dict[tuple[str, str], Any] = {
     ("responses", "unknown_response"): (404, RESPONSE_NOT_FOUND),
     ("responses", "delete_unknown"): (404, RESPONSE_NOT_FOUND),
     ("responses", "input_items_unknown"): (404, RESPONSE_NOT_FOUND),
+    # The Azure surface's Responses routes: the same service, Azure's envelope.
+    ("responses", "azure_echo"): (200, "Hello from an event"),
+    ("responses", "azure_missing_api_version"): (400, {"error": {
+        "code": "MissingApiVersionParameter",
+        "message": "The api-version query parameter (?api-version=) is required for all requests.",
+        "param": "api-version"}}),
+    ("responses", "azure_unknown_deployment"): (404, {"error": {
+        "code": "DeploymentNotFound", "message": "The API deployment for this resource does not exist. If you created "
+        "the deployment within the last 5 minutes, please wait a moment and try again.", "param": "deployment"}}),
+    ("responses", "azure_unknown_response"): (404, {"error": {
+        "code": "404", "message": "Response with id 'resp_unknown' not found."}}),
 }
 
 CASES = sorted(EVENTS.glob("*/*.json"))
