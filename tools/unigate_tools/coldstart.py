@@ -26,7 +26,8 @@ SAMPLE_EVENTS = {
     "CreditsFunction": "credits/credits.json",
     "ChatCompletionsFunction": "chat_completions/echo.json",
     "CompletionsFunction": "completions/echo.json",
-    "AzureOpenAIFunction": "azure_openai/unknown_deployment.json",
+    # A paid request to a deployment (seeded below), as chat's is: a refused one would stop the measurement.
+    "AzureOpenAIFunction": "azure_openai/chat.json",
     "MessagesFunction": "messages/echo.json",
     "CatalogFunction": "catalog/models.json",
     "EndpointProbeFunction": "endpoint_probe/scheduled.json",
@@ -69,6 +70,11 @@ def _seed(root: Path, client: Any) -> None:
     client.put_item(TableName=os.environ["UNIGATE_ACCOUNTS_TABLE"], Item={
         "account_id": {"S": "acct_events"}, "sk": {"S": "ACCOUNT"}, "balance": {"N": "10000000000"},
         "status": {"S": "active"}, "created_at": {"S": "2026-01-01T00:00:00Z"}})
+    # The deployment the Azure surface's sample event names (events/azure_openai/chat.json).
+    client.put_item(TableName=os.environ["UNIGATE_ACCOUNTS_TABLE"], Item={
+        "account_id": {"S": "#deployments"}, "sk": {"S": "echo-team"}, "name": {"S": "Echo-Team"},
+        "endpoint": {"S": "echo@echo"}, "capacity_type": {"S": "on-demand"},
+        "created_at": {"S": "2026-01-01T00:00:00Z"}})
 
 
 def start_seeded(root: Path) -> Any:

@@ -228,10 +228,11 @@ class _Share(chat.Attempt):
         self.tokens = (0, 0)
         self.details: dict[str, Decimal] = {}
 
-    async def settle(self, cost_micros: int, measurement: Any, *, outcome: str = "", tokens: tuple[int, int] = (0, 0),
-                     response: Any = None, cost_details: dict[str, Decimal] | None = None) -> int:
+    async def settle(self, cost_micros: int, measurement: Any, **recorded: Any) -> int:
         if self.charged is None:
-            self.charged, self.tokens, self.details = max(cost_micros, 0), tokens, dict(cost_details or {})
+            self.charged = max(cost_micros, 0)
+            self.tokens = recorded.get("tokens") or (0, 0)
+            self.details = dict(recorded.get("cost_details") or {})
         return self.charged
 
 
