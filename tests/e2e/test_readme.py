@@ -1,4 +1,5 @@
-"""The README's examples, run as written against a fresh local server, print what the README says.
+"""The examples of the README and of docs/examples.md, each file's run in order against a fresh local server of
+its own, print what the page says.
 
 A ```python block followed by a ```text block must print exactly that text (a block that does not start with
 an import goes on from the python block before it). In a ```sh block, the `#` lines
@@ -22,12 +23,13 @@ import pytest
 from tests.conftest import ROOT
 from tests.e2e.conftest import LocalServer, start_server, stop_server
 
-README = ROOT / "README.md"
+PAGES = (ROOT / "README.md", ROOT / "docs" / "examples.md")
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.MULTILINE | re.DOTALL)
 
 
 @dataclass(frozen=True)
 class Example:
+    page: Path
     kind: str
     code: str
     expected: str | None
@@ -35,8 +37,8 @@ class Example:
     setup: str = ""  # for a python block that goes on from the one before (it does not start with an import)
 
 
-def examples() -> list[Example]:
-    text = README.read_text()
+def examples(page: Path) -> list[Example]:
+    text = page.read_text()
     blocks = list(FENCE.finditer(text))
     found = []
     for index, block in enumerate(blocks):
@@ -48,9 +50,9 @@ def examples() -> list[Example]:
                       and not text[block.end():after.start()].strip() else None)
             before = next((e for e in reversed(found) if e.kind == "python"), None)
             setup = before.setup + before.code if before and not code.startswith(("import", "from")) else ""
-            found.append(Example(kind, code, output, line, setup))
+            found.append(Example(page, kind, code, output, line, setup))
         elif kind == "sh" and ("curl" in code or "unigate --local" in code):
-            found.append(Example(kind, code, None, line))
+            found.append(Example(page, kind, code, None, line))
     return found
 
 
@@ -86,21 +88,32 @@ def _matches(expected: str, actual: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def readme_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalServer, str]]:
-    state_dir = tmp_path_factory.mktemp("readme")
-    local = start_server(state_dir, {})
-    key = re.findall(r"demo key\s+(ug_\w+)", (state_dir / "server.log").read_text())[-1]
-    yield local, key
-    stop_server(local)
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[Path, tuple[LocalServer, str]]]:
+    """One fresh server per page, started by the page's first example."""
+    started: dict[Path, tuple[LocalServer, str]] = {}
+    yield started
+    for local, _ in started.values():
+        stop_server(local)
+
+
+def _server_for(page: Path, started: dict[Path, tuple[LocalServer, str]],
+                tmp_path_factory: pytest.TempPathFactory) -> tuple[LocalServer, str]:
+    if page not in started:
+        state_dir = tmp_path_factory.mktemp(page.stem)
+        local = start_server(state_dir, {})
+        started[page] = local, re.findall(r"demo key\s+(ug_\w+)", (state_dir / "server.log").read_text())[-1]
+    return started[page]
 
 
 def _localised(code: str, server: LocalServer, key: str) -> str:
     return code.replace("http://127.0.0.1:3000", server.url).replace("ug_...", key)
 
 
-@pytest.mark.parametrize("example", examples(), ids=lambda e: f"README.md:{e.line}")
-def test_the_readme_example_prints_what_it_says(example: Example, readme_server: tuple[LocalServer, str]) -> None:
-    server, key = readme_server
+@pytest.mark.parametrize("example", [e for page in PAGES for e in examples(page)],
+                         ids=lambda e: f"{e.page.relative_to(ROOT)}:{e.line}")
+def test_the_documented_example_prints_what_it_says(example: Example, servers: dict[Path, tuple[LocalServer, str]],
+                                                   tmp_path_factory: pytest.TempPathFactory) -> None:
+    server, key = _server_for(example.page, servers, tmp_path_factory)
     env = {**os.environ, "UNIGATE_STATE_DIR": str(server.state_dir), "KEY": key,
            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     code = _localised(example.code, server, key)

@@ -383,10 +383,11 @@ def cold_starts() -> dict[str, Any]:
     # here (pip compiles them). Compile the package the same way, so that on a machine that never writes
     # bytecode (PYTHONDONTWRITEBYTECODE) the functions are not timed compiling unigate on every start.
     compileall.compile_dir(PROJECT_ROOT / "layers/unigate/python/unigate", quiet=1)
-    from unigate_tools.coldstart import serve_seeded
+    from unigate_tools.coldstart import command, serve_seeded
 
     targets = ["baseline-boto3", "baseline-fastapi", "baseline-fastapi-boto3", *Template().functions()]
     samples: dict[str, list[dict[str, float]]] = {t: [] for t in targets}
+    commands = {target: command(PROJECT_ROOT, target) for target in targets}
     order = random.Random(7)  # noqa: S311 - a reproducible shuffle, not crypto
     # One moto server for every cold start, in this process: the measured ones import no moto.
     server, endpoint = serve_seeded(PROJECT_ROOT)
@@ -397,8 +398,9 @@ def cold_starts() -> dict[str, Any]:
             # target always follows the same one (a baseline always run after the light boto3 one ran faster).
             order.shuffle(targets)
             for target in targets:
-                out = subprocess.run([sys.executable, "-m", "unigate_tools.coldstart", target, str(PROJECT_ROOT)],
-                                     capture_output=True, text=True, cwd=PROJECT_ROOT, check=True, env=env)
+                argv, target_env = commands[target]
+                out = subprocess.run(argv, capture_output=True, text=True, cwd=PROJECT_ROOT, check=True,
+                                     env={**target_env, **env})
                 samples[target].append(json.loads(out.stdout.strip().splitlines()[-1]))
     finally:
         server.stop()

@@ -1,9 +1,9 @@
-"""One cold start, measured in a fresh process: `python -m unigate_tools.coldstart <Function|baseline>`.
+"""One cold start, measured in a fresh process (`command` gives its command line; the bench runs it).
 
-AWS is a moto server in another process, seeded (`serve_seeded`: the bench starts one for all its cold
-starts and passes it as AWS_ENDPOINT_URL), so that the measured process imports boto3 itself, as a cold
-start does; without AWS_ENDPOINT_URL, this process starts one, and moto's own import of boto3 then comes
-before the clock. The handler module is imported and one sample event from events/ is invoked. Prints
+AWS is a moto server in the bench's process, seeded (`serve_seeded`), passed as AWS_ENDPOINT_URL, so that the
+measured process imports boto3 itself, as a cold start does. The measured process sees only what a Lambda
+function sees: the dependency layer (`runtime_site`), the unigate layer and its own code. The handler module
+is imported and one sample event from events/ is invoked. Prints
 {"seconds", "max_rss_mb", "rss_growth_mb"} as JSON. Baselines: `baseline-boto3` (a bare handler that
 imports boto3, makes a DynamoDB client and one GetItem), `baseline-fastapi` (a minimal FastAPI app
 wrapped by Mangum, answering one GET) and `baseline-fastapi-boto3` (the same app, its GET reading one item
@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,9 +27,10 @@ SAMPLE_EVENTS = {
     "CreditsFunction": "credits/credits.json",
     "ChatCompletionsFunction": "chat_completions/echo.json",
     "CompletionsFunction": "completions/echo.json",
-    # A paid request to a deployment (seeded below), as chat's is: a refused one would stop the measurement.
     "AzureOpenAIFunction": "azure_openai/chat.json",
     "MessagesFunction": "messages/echo.json",
+    "ResponsesFunction": "responses/echo.json",
+    "ConsoleFunction": "console/page.json",
     "CatalogFunction": "catalog/models.json",
     "EndpointProbeFunction": "endpoint_probe/scheduled.json",
     "EmbeddingsFunction": "embeddings/echo.json",
@@ -70,11 +72,6 @@ def _seed(root: Path, client: Any) -> None:
     client.put_item(TableName=os.environ["UNIGATE_ACCOUNTS_TABLE"], Item={
         "account_id": {"S": "acct_events"}, "sk": {"S": "ACCOUNT"}, "balance": {"N": "10000000000"},
         "status": {"S": "active"}, "created_at": {"S": "2026-01-01T00:00:00Z"}})
-    # The deployment the Azure surface's sample event names (events/azure_openai/chat.json).
-    client.put_item(TableName=os.environ["UNIGATE_ACCOUNTS_TABLE"], Item={
-        "account_id": {"S": "#deployments"}, "sk": {"S": "echo-team"}, "name": {"S": "Echo-Team"},
-        "endpoint": {"S": "echo@echo"}, "capacity_type": {"S": "on-demand"},
-        "created_at": {"S": "2026-01-01T00:00:00Z"}})
 
 
 def start_seeded(root: Path) -> Any:
@@ -104,6 +101,18 @@ def serve_seeded(root: Path) -> tuple[Any, str]:
                                     aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
                                     region_name=FAKE_CREDENTIALS["AWS_REGION"])
     _seed(root, session.client("dynamodb", endpoint_url=url))
+    # The Azure surface's sample event calls a deployment, made through unigate itself against that server.
+    saved = dict(os.environ)
+    os.environ.update({**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": url})
+    try:
+        from unigate.catalog import deployments
+        from unigate.infra import aws
+
+        deployments.create("Echo-Team", "echo@echo")
+        aws.reset()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     return server, url
 
 
@@ -148,43 +157,58 @@ def _baseline_fastapi_boto3() -> Any:
     return Mangum(app, lifespan="off")
 
 
-def _sample_event(root: Path, target: str) -> Path:
+def _sample_event(root: Path, target: str, code_dir: Path | None) -> Path:
     """The function's chosen sample event, or the first of its events/ folder."""
     if target in SAMPLE_EVENTS:
         return root / "events" / SAMPLE_EVENTS[target]
+    assert code_dir is not None
+    return sorted((root / "events" / code_dir.name).glob("*.json"))[0]
+
+
+def runtime_site(root: Path) -> Path:
+    """The dependency layer as Lambda has it: exactly layers/deps/requirements.txt (what `sam build` puts in
+    /opt/python), installed once per version of that file, with bytecode. The dev environment holds more
+    (moto's cryptography, pyOpenSSL, awscrt), and botocore imports those when it finds them."""
+    requirements = root / "layers" / "deps" / "requirements.txt"
+    site = root / ".tools" / "lambda-site" / hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
+    if not site.is_dir():
+        partial = site.with_name(site.name + ".partial")
+        subprocess.run([str(root / ".tools" / "bin" / "uv"), "pip", "install", "--quiet", "--python", sys.executable,
+                        "--target", str(partial), "--compile-bytecode", "-r", str(requirements)], check=True)
+        partial.rename(site)
+    return site
+
+
+def command(root: Path, target: str) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of one cold start of `target`: a Python isolated from the dev
+    environment (-I -S), whose path holds only the dependency layer, the unigate layer and this harness, as a
+    Lambda function's holds /opt/python; the function's environment from template.yaml."""
     from unigate_tools.template import Template
 
-    folder = Template(root / "template.yaml").functions()[target].code_dir.name
-    return sorted((root / "events" / folder).glob("*.json"))[0]
+    template = Template(root / "template.yaml")
+    env = {**os.environ, **template.environment()}
+    spec, code_dir = None, None
+    if not target.startswith("baseline"):
+        found = template.functions()[target]
+        env.update(found.environment)
+        spec, code_dir = {"name": found.name, "code_dir": str(found.code_dir), "handler": found.handler}, found.code_dir
+    payload = {"target": target, "spec": spec, "event": str(_sample_event(root, target, code_dir)),
+               "path": [str(runtime_site(root)), str(root / "layers" / "unigate" / "python"), str(root / "tools")]}
+    bootstrap = ("import json, sys; payload = json.loads(sys.argv[1]); sys.path[:0] = payload['path']; "
+                 "from unigate_tools.coldstart import main; main(payload)")
+    return [sys.executable, "-I", "-S", "-c", bootstrap, json.dumps(payload)], env
 
 
-def main() -> None:
-    target = sys.argv[1]
-    root = Path(sys.argv[2]) if len(sys.argv) > 2 else Path.cwd()
+def main(payload: dict[str, Any]) -> None:
+    """In the fresh process: load the handler, invoke it once with the sample event, print the figures."""
     os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_METRICS_DISABLED": "true",
                        "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING"})
-    server = None
-    if os.environ.get("AWS_ENDPOINT_URL"):
-        from unigate_tools.template import Template
-
-        for name, value in Template(root / "template.yaml").environment().items():
-            os.environ[name] = value
-    else:
-        server, os.environ["AWS_ENDPOINT_URL"] = serve_seeded(root)
-    event = json.loads(_sample_event(root, target).read_text())
-    from unigate_tools.invoke import LambdaContext
+    target = payload["target"]
+    event = json.loads(Path(payload["event"]).read_text())
+    from unigate_tools.invoke import LambdaContext, load_handler_file
 
     context = LambdaContext(function_name=target)
-    spec = None
-    if not target.startswith("baseline"):
-        from unigate_tools.template import Template
-
-        # Reading template.yaml (about 170 ms of YAML) is the harness's work, not the function's: done
-        # before the clock starts, as it is for the baselines.
-        spec = Template(root / "template.yaml").functions()[target]
-    from unigate_tools.invoke import load_handler
-
     before = _rss_mb()
     started = time.perf_counter()
     if target == "baseline-boto3":
@@ -194,17 +218,11 @@ def main() -> None:
     elif target == "baseline-fastapi-boto3":
         handler = _baseline_fastapi_boto3()
     else:
-        assert spec is not None
-        handler = load_handler(spec)
+        spec = payload["spec"]
+        handler = load_handler_file(spec["name"], Path(spec["code_dir"]), spec["handler"])
     result = handler(event, context)
     elapsed = time.perf_counter() - started
     if isinstance(result, dict) and "statusCode" in result and result["statusCode"] >= 400:
         raise SystemExit(f"{target} answered {result['statusCode']}: {result.get('body')}")
     print(json.dumps({"seconds": elapsed, "max_rss_mb": round(_rss_mb(), 1),
                       "rss_growth_mb": round(_rss_mb() - before, 1)}))
-    if server is not None:
-        server.stop()
-
-
-if __name__ == "__main__":
-    main()

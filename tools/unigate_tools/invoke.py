@@ -12,9 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from unigate_tools.template import FunctionSpec
+if TYPE_CHECKING:  # the cold-start harness loads this module without PyYAML
+    from unigate_tools.template import FunctionSpec
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -42,16 +43,24 @@ class LambdaContext:
 
 def module_path(spec: FunctionSpec) -> Path:
     """The file of the function's handler module: functions/<name>/<module>.py."""
-    module_file, _, _ = spec.handler.rpartition(".")
-    return spec.code_dir / f"{module_file.replace('.', '/')}.py"
+    return _module_file(spec.code_dir, spec.handler)
+
+
+def _module_file(code_dir: Path, handler: str) -> Path:
+    module_file, _, _ = handler.rpartition(".")
+    return code_dir / f"{module_file.replace('.', '/')}.py"
 
 
 def load_module(spec: FunctionSpec) -> ModuleType:
+    return _load(spec.name, spec.code_dir, spec.handler)
+
+
+def _load(name: str, code_dir: Path, handler: str) -> ModuleType:
     """Imports functions/<name>/<module>.py under a unique name (every function's module is `app`)."""
-    unique = f"unigate_function_{spec.name}"
+    unique = f"unigate_function_{name}"
     if unique in sys.modules:
         return sys.modules[unique]
-    path = module_path(spec)
+    path = _module_file(code_dir, handler)
     module_spec = importlib.util.spec_from_file_location(unique, path)
     if module_spec is None or module_spec.loader is None:
         raise ImportError(f"cannot load {path}")
@@ -62,8 +71,13 @@ def load_module(spec: FunctionSpec) -> ModuleType:
 
 
 def load_handler(spec: FunctionSpec) -> Handler:
-    handler: Handler = getattr(load_module(spec), spec.handler.rpartition(".")[2])
-    return handler
+    return load_handler_file(spec.name, spec.code_dir, spec.handler)
+
+
+def load_handler_file(name: str, code_dir: Path, handler: str) -> Handler:
+    """The handler `handler` ("module.function") of the function `name` whose code is in `code_dir`."""
+    found: Handler = getattr(_load(name, code_dir, handler), handler.rpartition(".")[2])
+    return found
 
 
 _thread_state = threading.local()

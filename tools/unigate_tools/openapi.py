@@ -59,14 +59,8 @@ class ChatCompletion(BaseModel):
     usage: Usage
 
 
-class TextCompletion(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    id: str
+class TextCompletion(ChatCompletion):
     object: str = "text_completion"
-    created: int
-    model: str = Field(description="the endpoint that answered")
-    choices: list[dict[str, Any]]
-    usage: Usage
 
 
 ERRORS = {
