@@ -121,9 +121,12 @@ def test_a_native_endpoint_falls_back_to_a_translated_one(providers, account: st
 
 
 def test_only_native_endpoints_take_what_chat_cannot(providers, account: str) -> None:
-    # Two prompts: the translated endpoint of the chain is passed over, the native one serves.
-    headers, _ = run({"model": f"routing-test@alpha->{NATIVE}", "prompt": ["x", "y"]})
+    # Token-array prompts: the translated endpoint of the chain is passed over, the native one serves.
+    headers, _ = run({"model": f"routing-test@alpha->{NATIVE}", "prompt": [[1, 2], [3]]})
     assert headers["x-unigate-endpoint"] == NATIVE
+    # Several text prompts are served translated (one chat call each), so the chain's first endpoint answers.
+    headers, _ = run({"model": f"routing-test@alpha->{NATIVE}", "prompt": ["x", "y"]})
+    assert headers["x-unigate-endpoint"] == "routing-test@alpha"
     with pytest.raises(BadRequest) as refused:
         run({"model": "routing-test@alpha", "prompt": "x", "max_tokens": 0})
     assert refused.value.param == "max_tokens"
