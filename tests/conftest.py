@@ -110,6 +110,17 @@ def fake_upstream() -> Iterator[Any]:
     server.should_exit = True
 
 
+@pytest.fixture(scope="session")
+def fake_bedrock() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """The fake Bedrock runtime on 127.0.0.1 (see tests/fakes/bedrock.py): its URL and what it received."""
+    from tests.fakes.bedrock import start
+
+    received: list[dict[str, Any]] = []
+    url, server = start(received)
+    yield url, received
+    server.should_exit = True
+
+
 def use_catalog(doc: dict[str, Any], path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Makes `doc` the operator's catalog (written to `path`, named by UNIGATE_CATALOG_PATH), read afresh."""
     import json

@@ -46,7 +46,8 @@ def start_server(state_dir: Path, env: dict[str, str], *, argv: tuple[str, ...] 
     answers."""
     port = free_port()
     # Provider keys only as the test gives them: a developer's own never reach a test's server.
-    inherited = {name: value for name, value in os.environ.items() if not name.endswith(("_API_KEY", "_API_TOKEN"))}
+    inherited = {name: value for name, value in os.environ.items()
+                 if not name.endswith(("_API_KEY", "_API_TOKEN", "_ACCESS_TOKEN"))}
     env = {**inherited, **env, "UNIGATE_STATE_DIR": str(state_dir), "PORT": str(port)}
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         env.pop(name, None)
@@ -79,14 +80,16 @@ def stop_server(server: LocalServer) -> None:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory, fake_upstream: Any) -> Iterator[LocalServer]:
+def server(tmp_path_factory: pytest.TempPathFactory, fake_upstream: Any, fake_bedrock: Any) -> Iterator[LocalServer]:
     """`unigate dev` with the fake upstream added through UNIGATE_CATALOG_PATH and provider keys in the
-    usual environment variables, exactly as an operator would configure a self-hosted upstream."""
+    usual environment variables, exactly as an operator would configure a self-hosted upstream; Bedrock's
+    runtime is the fake one, through botocore's own endpoint setting."""
     state_dir = tmp_path_factory.mktemp("state")
     catalog = state_dir / "catalog.json"
     catalog.write_text(json.dumps(catalog_override(fake_upstream.url)))
     local = start_server(state_dir, {
         "UNIGATE_DEV_KEY": keys.generate_key(), "UNIGATE_CATALOG_PATH": str(catalog),
+        "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": fake_bedrock[0],
         **{variable: CANARY_KEYS[provider] for variable, provider in ENV_KEYS.items()}})
     yield local
     stop_server(local)

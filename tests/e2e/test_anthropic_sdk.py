@@ -411,3 +411,11 @@ def test_the_query_log_keeps_the_messages_request_as_sent(server: LocalServer) -
     logged = json.loads(logged) if isinstance(logged, str) else logged
     assert (logged["max_tokens"], logged["messages"]) == (50, messages)
     assert Decimal(str(record["cost"])) == Decimal(raw.headers["x-unigate-cost"])
+
+
+def test_head_of_the_root_is_answered_200_without_a_body(server: LocalServer) -> None:
+    """Claude Code's first request checks the base URL with HEAD /."""
+    response = httpx.head(f"{server.url}/", timeout=10)
+    assert response.status_code == 200
+    assert response.content == b""
+    assert response.headers["content-type"].startswith("text/html")

@@ -49,6 +49,7 @@ class Recorded:
     query: str
     headers: dict[str, str]
     body: Any
+    status: int = 0
 
 
 @dataclass
@@ -66,13 +67,14 @@ class Recorder:
                 body = json.loads(raw) if raw else None
             except ValueError:
                 body = raw.decode(errors="replace")
-            self.requests.append(Recorded(request.method, request.url.path, request.url.query,
-                                          dict(request.headers), body))
+            recorded = Recorded(request.method, request.url.path, request.url.query, dict(request.headers), body)
+            self.requests.append(recorded)
             client = httpx.AsyncClient(timeout=60)
             headers = {k: v for k, v in request.headers.items() if k.lower() not in ("host", "content-length")}
             upstream = await client.send(client.build_request(
                 request.method, f"{self.target}{request.url.path}", params=request.url.query, headers=headers,
                 content=raw), stream=True)
+            recorded.status = upstream.status_code
 
             async def body_chunks() -> Any:
                 try:
@@ -143,5 +145,9 @@ def test_claude_code_answers_through_echo(server: LocalServer, recorder: Recorde
         assert main.headers["x-api-key"] == server.key
     else:
         assert main.headers["authorization"] == f"Bearer {server.key}"
+    # A HEAD / checking the base URL (sent first by versions and settings that check connectivity; not with
+    # nonessential traffic off) is answered 200, as on the deployed API.
+    heads = [r for r in recorder.requests if r.method == "HEAD" and r.path == "/"]
+    assert all(r.status == 200 for r in heads), [(r.method, r.path, r.status) for r in recorder.requests]
     # Every request it made was answered, none refused.
     assert not [r for r in recorder.requests if r.path.startswith("/v1/messages") and r.body is None]

@@ -6,13 +6,17 @@ Scripted by the last user message:
   "scenario:truncate"        a stream cut after 3 content chunks (no terminator)
   "scenario:nousage"         no usage anywhere
   "scenario:tool"            a tool call to `get_weather` with {"city": "Paris"}
-  "scenario:stall"           waits 5 s before answering
+  "scenario:stall"           waits 5 s before answering (chat, Messages, Responses)
   "scenario:gate"            waits until the test opens `FakeUpstream.gate` (at most 60 s), counted in `gated`
   "scenario:paced"           streams its words 150 ms apart (to see chunks pass through unbuffered)
   "scenario:echokey"         (OpenAI-compatible) a reply that contains the key it was called with
+  "scenario:splitkey"        (chat, Messages, Responses) that key streamed in three pieces, across chunks
   "scenario:overloaded"      (Anthropic) an `event: error` after the first text when streaming
   "scenario:usage:<kind>"    reports USAGE[<family>][<kind>]: cache reads and writes, reasoning, a long prompt
 anything else                  "fake reply to: <text>" (5 words), streamed word by word
+
+Claude on Vertex AI (`.../publishers/anthropic/models/<model>:rawPredict`, `:streamRawPredict`) answers as the
+Anthropic route does, after checking Vertex's envelope (bearer token, `anthropic_version`, no `model`).
 
 Legacy completions (`/completions`, OpenAI's text_completion wire format) are scripted by each prompt the
 same way, and honour n, max_tokens (finish reason "length"), echo and logprobs.
@@ -44,6 +48,8 @@ USAGE: dict[str, dict[str, dict[str, Any]]] = {
                    "completion_tokens_details": {"reasoning_tokens": 200}},
         "long": {"prompt_tokens": 250_000, "completion_tokens": 100, "total_tokens": 250_100,
                  "prompt_tokens_details": {"cached_tokens": 50_000}},
+        # What a hostile or broken upstream reports (issue #29): negative, absurd, not a number.
+        "invalid": {"prompt_tokens": -7, "completion_tokens": 1e300, "total_tokens": "lots"},
     },
     "anthropic": {
         "cached": {"input_tokens": 400, "cache_read_input_tokens": 600, "cache_creation_input_tokens": 300,
@@ -105,6 +111,12 @@ def _scenario(text: str) -> tuple[str, str]:
         _, name, *arg = text.split(":")
         return name, (arg[0] if arg else "")
     return "ok", ""
+
+
+def _split_key(key: str) -> list[str]:
+    """A reply carrying `key` cut into three chunks (a stream scrubbed chunk by chunk would let it through)."""
+    third = len(key) // 3
+    return ["your key is ", key[:third], key[third:2 * third], key[2 * third:], " in pieces"]
 
 
 def _words(text: str) -> list[str]:
@@ -209,6 +221,8 @@ def build(fake: FakeUpstream) -> Starlette:
         if name == "echokey":  # a provider made to put its key into a successful answer
             text = "your key is " + str(request.headers.get("authorization", "")).removeprefix("Bearer ")
         words = _words(text)
+        if name == "splitkey":
+            words = _split_key(str(request.headers.get("authorization", "")).removeprefix("Bearer "))
         usage = {
             "prompt_tokens": PROMPT_TOKENS,
             "completion_tokens": len(words),
@@ -360,14 +374,22 @@ def build(fake: FakeUpstream) -> Starlette:
     # --- Anthropic Messages ----------------------------------------------------------------------------
     async def anthropic_messages(request: Request) -> Response:
         body = await record(request)
+        return await anthropic_answer(body, body["model"], str(request.headers.get("x-api-key")),
+                                      stream=bool(body.get("stream")))
+
+    async def anthropic_answer(body: dict[str, Any], model: str, key: str, *, stream: bool) -> Response:
+        """Anthropic's answer (or event stream) to a Messages body, for Anthropic's own API and for Vertex's
+        (`key` is the credential it was called with)."""
         user = [m for m in body["messages"] if m["role"] == "user"]
         last = user[-1]["content"] if user else []
         text = "".join(b.get("text", "") for b in last if b.get("type") == "text") if isinstance(last, list) else last
         name, arg = _scenario(text)
         if name == "error":
             return _error(int(arg), "anthropic")
-        words = _words(text)
-        if not body.get("stream"):
+        if name == "stall":
+            await asyncio.sleep(5)
+        words = _split_key(key) if name == "splitkey" else _words(text)
+        if not stream:
             if name == "malformed":
                 return PlainTextResponse("<html>oops")
             content: list[dict[str, Any]] = [{"type": "text", "text": "".join(words)}]
@@ -383,7 +405,7 @@ def build(fake: FakeUpstream) -> Starlette:
                     "id": "msg_fake",
                     "type": "message",
                     "role": "assistant",
-                    "model": body["model"],
+                    "model": model,
                     "content": content,
                     "stop_reason": stop,
                     "stop_sequence": None,
@@ -404,7 +426,7 @@ def build(fake: FakeUpstream) -> Starlette:
                         "type": "message",
                         "role": "assistant",
                         "content": [],
-                        "model": body["model"],
+                        "model": model,
                         "usage": {**USAGE["anthropic"][arg], "output_tokens": 1} if name == "usage"
                         else {"input_tokens": PROMPT_TOKENS, "output_tokens": 1},
                     }
@@ -459,6 +481,25 @@ def build(fake: FakeUpstream) -> Starlette:
     async def anthropic_count_tokens(request: Request) -> Response:
         body = await record(request)
         return JSONResponse({"input_tokens": 1000 + len(json.dumps(body.get("messages")))})
+
+    # --- Claude on Vertex AI: rawPredict / streamRawPredict / count-tokens:rawPredict -------------------
+    async def vertex_anthropic(request: Request) -> Response:
+        body = await record(request)
+        model, _, action = request.path_params["target"].rpartition(":")
+        if not request.headers.get("authorization", "").startswith("Bearer "):
+            return _error(401, "anthropic")
+        if body.get("anthropic_version") != "vertex-2023-10-16":
+            return JSONResponse({"error": {"code": 400, "message": "anthropic_version: vertex-2023-10-16 is required",
+                                           "status": "INVALID_ARGUMENT"}}, status_code=400)
+        if model == "count-tokens" and action == "rawPredict":
+            return JSONResponse({"input_tokens": 2000 + len(json.dumps(body.get("messages")))})
+        # Vertex takes the model from the URL only, and the operation must agree with the body's `stream`.
+        if "model" in body or action not in ("rawPredict", "streamRawPredict") or \
+                bool(body.get("stream")) != (action == "streamRawPredict"):
+            return JSONResponse({"error": {"code": 400, "message": "invalid rawPredict request",
+                                           "status": "INVALID_ARGUMENT"}}, status_code=400)
+        token = request.headers["authorization"].removeprefix("Bearer ")
+        return await anthropic_answer(body, model, token, stream=action == "streamRawPredict")
 
     # --- OpenAI-compatible and Azure embeddings (text, and Azure AI's image embeddings) ----------------
     async def openai_embeddings(request: Request) -> Response:
@@ -559,7 +600,11 @@ def build(fake: FakeUpstream) -> Starlette:
         name, arg = _scenario(text)
         if name == "error":
             return _error(int(arg), "openai")
+        if name == "stall":
+            await asyncio.sleep(5)
         words = _words(text)
+        if name == "splitkey":
+            words = _split_key(str(request.headers.get("authorization", "")).removeprefix("Bearer "))
         usage = {"input_tokens": PROMPT_TOKENS, "input_tokens_details": {"cached_tokens": 3},
                  "output_tokens": len(words), "output_tokens_details": {"reasoning_tokens": 2},
                  "total_tokens": PROMPT_TOKENS + len(words)}
@@ -597,6 +642,7 @@ def build(fake: FakeUpstream) -> Starlette:
         routes=[
             Route("/v1/messages", anthropic_messages, methods=["POST"]),
             Route("/v1/messages/count_tokens", anthropic_count_tokens, methods=["POST"]),
+            Route("/{prefix:path}/publishers/anthropic/models/{target}", vertex_anthropic, methods=["POST"]),
             Route("/v1beta/models/{rest:path}", gemini, methods=["POST"]),
             Route("/{prefix:path}/chat/completions", openai_chat, methods=["POST"]),
             Route("/{prefix:path}/responses", openai_responses, methods=["POST"]),
@@ -629,6 +675,7 @@ ENV_KEYS = {
     "OPENAI_API_KEY": "openai",
     "TOGETHER_API_KEY": "together-ai",
     "ANTHROPIC_API_KEY": "anthropic",
+    "VERTEX_ANTHROPIC_ACCESS_TOKEN": "vertex-anthropic",
     "GEMINI_API_KEY": "gemini",
     "AZURE_OPENAI_API_KEY": "azure-openai",
     "AZURE_AI_API_KEY": "azure-ai",
@@ -639,6 +686,7 @@ CANARY_KEYS = {
     "deepinfra": "di-canary-0123456789",
     "openai": "sk-canary-openai-0123456789",
     "anthropic": "sk-ant-canary-0123456789",
+    "vertex-anthropic": "ya29.canary-0123456789",
     "gemini": "gm-canary-0123456789",
     "azure-openai": "az-canary-0123456789",
     "azure-ai": "azai-canary-0123456789",
@@ -685,6 +733,14 @@ def catalog_override(url: str) -> dict[str, Any]:
                 "base_url": f"{url}/v1",
                 "secret": "anthropic",
                 "env": "ANTHROPIC_API_KEY",
+                "params": ["temperature", "max_tokens", "stream", "stop", "tools", "tool_choice"],
+                "native": ["messages"],
+            },
+            "vertex-anthropic": {
+                "family": "vertex-anthropic",
+                "base_url": f"{url}/v1/projects/test-project/locations/us-east5/publishers/anthropic/models",
+                "secret": "vertex-anthropic",
+                "env": "VERTEX_ANTHROPIC_ACCESS_TOKEN",
                 "params": ["temperature", "max_tokens", "stream", "stop", "tools", "tool_choice"],
                 "native": ["messages"],
             },

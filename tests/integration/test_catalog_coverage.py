@@ -22,7 +22,7 @@ from unigate_tools.emulator import FAKE_CREDENTIALS
 
 # The path under the fake upstream each HTTP family's base URL is pointed at.
 BASE = {"openai": "/{provider}/v1", "azure-openai": "", "azure-ai": "/models", "anthropic": "/v1",
-        "gemini": "/v1beta"}
+        "gemini": "/v1beta", "vertex-anthropic": "/v1/projects/p/locations/us-east5/publishers/anthropic/models"}
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hello world"}]
 
 
@@ -81,8 +81,10 @@ def test_every_built_in_endpoint_is_callable_through_its_family(fake_upstream: A
             assert any(f"/deployments/{endpoint.upstream}/" in p for p in seen), endpoint.name
         elif family == "gemini":
             assert any(f"/models/{endpoint.upstream}:" in p for p in seen), endpoint.name
+        elif family == "vertex-anthropic":
+            assert f"{BASE[family]}/{endpoint.upstream}:rawPredict" in seen, endpoint.name
     families = {catalog.provider(e.provider).family for e in endpoints}
-    assert families == {"openai", "anthropic", "gemini", "bedrock", "azure-openai", "azure-ai"}
+    assert families == {"openai", "anthropic", "vertex-anthropic", "gemini", "bedrock", "azure-openai", "azure-ai"}
 
 
 def _stream(payload: dict[str, Any]) -> dict[str, Any]:

@@ -28,8 +28,11 @@ def _messages(text: str = "hi") -> list[dict[str, Any]]:
 
 
 def _cost(model: str, prompt: int, completion: int) -> int:
+    """The list price of `prompt` input tokens, at most the endpoint's context window (no provider bills more
+    input than it takes), and `completion` output tokens."""
     name, provider = model.split("@")
-    return get_catalog().endpoint(name, provider).cost_micros(prompt, completion)
+    endpoint = get_catalog().endpoint(name, provider)
+    return endpoint.cost_micros(min(prompt, endpoint.context), completion)
 
 
 def test_an_837_kb_response_format_is_in_the_hold(aws: None) -> None:
@@ -138,3 +141,70 @@ def test_a_native_messages_hold_covers_every_byte_of_the_body_sent(aws: None) ->
     assert messages.is_native(prepared)
     assert prepared.worst_case_micros >= _cost("claude-haiku-4.5@anthropic",
                                                tokens.payload_bytes(prepared.native), 5)
+
+
+# Parts billed per page or second whatever their bytes, as chat requests carry them (each wire format's own
+# shapes: tests/unit/test_media_parts.py).
+PDF = "data:application/pdf;base64,JVBERi0xLjQK"
+DOCUMENTS = {
+    "openai file_data": ("gpt-4o@openai", {"type": "file", "file": {"file_data": PDF, "filename": "a.pdf"}}),
+    "openai file_id": ("gpt-4o@openai", {"type": "file", "file": {"file_id": "file-abc"}}),
+    "openai input_audio": ("gpt-4o@openai", {"type": "input_audio", "input_audio": {"data": "UklGRg==",
+                                                                                    "format": "wav"}}),
+}
+
+
+def _with(part: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": [{"type": "text", "text": "summarise"}, part]}]
+
+
+@pytest.mark.parametrize("case", DOCUMENTS)
+def test_a_document_or_audio_part_holds_the_whole_context_window(aws: None, case: str) -> None:
+    """Issue #29: a PDF bills about 1,500-3,000 tokens a page whatever its bytes, and a file id or URL has no
+    size at all; such a part was held at its bytes (a few dozen tokens). Only the context window bounds it."""
+    model, part = DOCUMENTS[case]
+    prepared = _prepared({"model": model, "max_tokens": 1, "messages": _with(part)})
+    assert tokens.media_parts(chat.outgoing(prepared))[1] == 1
+    assert prepared.worst_case_micros == prepared.worst_cost(prepared.endpoint.context, 1)
+
+
+def test_native_bodies_hold_their_documents_at_the_context_window(aws: None) -> None:
+    """Anthropic's document blocks (a PDF by URL or base64) on the Messages pass-through, and input_file on the
+    Responses pass-through, whatever the chat form made of them."""
+    from unigate.gateway import messages, responses
+
+    for source in ({"type": "url", "url": "https://example.com/a.pdf"},
+                   {"type": "base64", "media_type": "application/pdf", "data": "JVBERi0xLjQK"}):
+        body = {"model": "claude-haiku-4.5@anthropic", "max_tokens": 5, "messages": [
+            {"role": "user", "content": [{"type": "document", "source": source}, {"type": "text", "text": "?"}]}]}
+        (prepared,) = messages.prepare(body, CALLER, messages.Inbound({}))
+        assert messages.is_native(prepared)
+        assert prepared.worst_case_micros == prepared.worst_cost(200_000, 5)
+        # With the million-token context beta, the window is a million.
+        (wide,) = messages.prepare(body, CALLER, messages.Inbound({"anthropic-beta": "context-1m-2025-08-07"}))
+        assert wide.worst_case_micros == wide.worst_cost(1_000_000, 5)
+    # A document given as text is billed as its text: its bytes.
+    text = {"model": "claude-haiku-4.5@anthropic", "max_tokens": 5, "messages": [{"role": "user", "content": [
+        {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "short"}}]}]}
+    (plain,) = messages.prepare(text, CALLER, messages.Inbound({}))
+    assert plain.worst_case_micros < plain.worst_cost(10_000, 5)
+
+    run = responses.prepare({"model": "gpt-4o@openai", "max_output_tokens": 5, "input": [
+        {"role": "user", "content": [{"type": "input_file", "file_id": "file-abc"},
+                                     {"type": "input_text", "text": "?"}]}]}, CALLER)
+    (prepared,) = run.plan
+    assert id(prepared) in run.native
+    assert prepared.worst_case_micros == prepared.worst_cost(prepared.endpoint.context, 5)
+
+
+def test_the_input_hold_is_at_most_the_context_window(aws: None) -> None:
+    """No provider bills more input than its context window takes (a longer request is refused unbilled), so
+    the input hold stops there: 900 KB of text to a 128k-token model holds 128k input tokens."""
+    prepared = _prepared({"model": "gpt-4o@openai", "max_tokens": 1, "messages": _messages("x" * 900_000)})
+    assert prepared.worst_case_micros == prepared.worst_cost(128_000, 1)
+    small = _prepared({"model": "gpt-4o@openai", "max_tokens": 1, "messages": _messages("x" * 1000)})
+    assert small.worst_case_micros == small.worst_cost(tokens.payload_bytes(chat.outgoing(small)), 1)
+    # Bedrock's body can ask for the million-token context beta itself.
+    wide = _prepared({"model": "claude-sonnet-4.5@aws-bedrock", "max_tokens": 1, "messages": _messages("x" * 900_000),
+                      "additionalModelRequestFields": {"anthropic_beta": ["context-1m-2025-08-07"]}}, "pass-through")
+    assert wide.worst_case_micros >= wide.worst_cost(900_000, 1)

@@ -88,6 +88,7 @@ EXPECTED: dict[tuple[str, str], Any] = {
         for name in ("lowest-input-cost", "lowest-output-cost", "cost", "lowest-ttft", "lowest-itl",
                      "highest-tks-per-sec")]}),
     ("console", "page"): (200, "text/html; charset=utf-8"),
+    ("console", "head"): (200, "text/html; charset=utf-8"),
     ("console", "asset"): (200, "text/javascript; charset=utf-8"),
     ("console", "not_found"): (404, "application/json"),
     ("catalog", "info"): (200, {"model_name": "echo-embed", "model_type": "embeddings", "model_provider_name": "echo"}),
@@ -420,6 +421,8 @@ def test_console_events(path: Path) -> None:
         assert '<script type="module" src="console/v-' in response["body"]
     if path.stem == "asset":
         assert headers["Cache-Control"] == "public, max-age=300"
+    if path.stem == "head":  # HEAD / (Claude Code's first request): the page's headers, no body
+        assert response["body"] == ""
 
 
 # Functions whose events expect a status and an exact JSON body.

@@ -14,6 +14,9 @@ from tests.integration.chat_helpers import (
 )
 from unigate.catalog.entries import get_catalog
 from unigate.domain.errors import BadRequest, RateLimited, UpstreamError, UpstreamTimeout
+from unigate.domain.money import format_credits
+from unigate.domain.records import Caller
+from unigate.gateway import chat
 
 # model string -> (path fragment the fake sees, header carrying the key, expected key value)
 FAMILIES = {
@@ -22,6 +25,8 @@ FAMILIES = {
                                        f"Bearer {CANARY_KEYS['together-ai']}"),
     "llama-3.1-8b-chat@local-vllm": ("/vllm/v1/chat/completions", "authorization", None),
     "claude-haiku-4.5@anthropic": ("/v1/messages", "x-api-key", CANARY_KEYS["anthropic"]),
+    "claude-haiku-4.5@vertex-anthropic": ("/publishers/anthropic/models/claude-haiku-4-5@20251001:",
+                                          "authorization", f"Bearer {CANARY_KEYS['vertex-anthropic']}"),
     "gemini-2.5-flash@gemini": ("/v1beta/models/gemini-2.5-flash", "x-goog-api-key", CANARY_KEYS["gemini"]),
     "gpt-4o@azure-openai": ("/openai/deployments/gpt-4o/chat/completions", "api-key", CANARY_KEYS["azure-openai"]),
     "mistral-large@azure-ai": ("/models/chat/completions", "api-key", CANARY_KEYS["azure-ai"]),
@@ -167,14 +172,17 @@ def test_no_usage_is_billed_by_estimate_never_zero(model: str, stream: bool, pro
     assert START - assert_money_consistent() == round(usage["cost"] * 1_000_000)
 
 
-def test_upstream_timeout_is_504_and_free(providers, account: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_upstream_timeout_is_504_and_charged_its_hold(providers, account: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The request was sent: the provider may bill it, so the hold is charged (see test_deadline_charge.py)."""
     from unigate.infra.config import get_settings
 
     monkeypatch.setenv("UNIGATE_UPSTREAM_TIMEOUT_SECONDS", "1")
     get_settings.cache_clear()
-    with pytest.raises(UpstreamTimeout):
+    held = chat.prepare(_body("gpt-4o@openai", "scenario:stall"), Caller("acct_test", "key_test"))[0].worst_case_micros
+    with pytest.raises(UpstreamTimeout) as raised:
         run_chat(_body("gpt-4o@openai", "scenario:stall"))
-    assert assert_money_consistent() == START
+    assert START - assert_money_consistent() == held
+    assert raised.value.headers["x-unigate-cost"] == format_credits(held)
 
 
 def test_requests_are_translated_for_each_wire_format(providers, account: str) -> None:

@@ -40,6 +40,42 @@ def test_a_tenants_own_bad_key_never_cools_the_endpoint_down_for_others(provider
     assert_money_consistent("acct_other")
 
 
+@pytest.mark.parametrize("value", ["sk-bad\x00key-0123", "sk-ключ-0123456", "sk has spaces 123", "short"])
+def test_a_stored_key_that_fails_validation_is_a_400_naming_it_on_use(providers: Any, account: str,
+                                                                      value: str) -> None:
+    """A key stored before values were checked on entry (or written to the store directly) is checked again on
+    use: a 400 naming the key, before any hold or upstream call, never a connection error counted against the
+    shared endpoint."""
+    from unigate.gateway import routing
+
+    key_store.put(account, "openai", value, now_iso())
+    sent = len(providers.received)
+    with pytest.raises(BadRequest) as refused:
+        run_chat({"model": "gpt-4o@openai", "use_custom_keys": True, "messages": [{"role": "user", "content": "hi"}]})
+    assert refused.value.param == "use_custom_keys"
+    assert "'openai'" in refused.value.message
+    assert value not in refused.value.message
+    assert len(providers.received) == sent
+    assert assert_money_consistent() == 10_000_000
+    assert routing._known_failures.get("gpt-4o@openai", 0) == 0
+
+
+def test_a_custom_endpoints_stored_key_that_fails_validation_is_a_400_naming_it(account: str, monkeypatch: Any
+                                                                                ) -> None:
+    async def vetted(url: str) -> None:
+        return None
+
+    monkeypatch.setattr(ssrf, "pin", vetted)
+    customkeys.create(account, "mine", "sk-mine-0123456789")
+    asyncio.run(customendpoints.create(account, "llm", "https://llm.example.com/v1", "mine"))
+    key_store.put(account, "mine", "sk-bad\x00key-0123", now_iso())
+    with pytest.raises(BadRequest) as refused:
+        chat.prepare({"model": "llm@custom", "messages": [{"role": "user", "content": "hi"}]},
+                     Caller(account, "key_test"))
+    assert refused.value.param == "model"
+    assert "'mine'" in refused.value.message
+
+
 @pytest.mark.parametrize("value", ["sk-bad\x00key-0123", "sk-ключ-0123456", "sk has spaces 123", "sk-tab\tkey-123"])
 def test_custom_key_values_are_validated_on_entry(account: str, value: str) -> None:
     with pytest.raises(BadRequest) as refused:

@@ -25,7 +25,8 @@ def test_the_built_in_catalog_is_broad_current_and_priced() -> None:
         assert endpoint.free or (endpoint.input or 0) + (endpoint.output or 0) > 0, endpoint.name
         assert endpoint.max_output <= endpoint.context, endpoint.name
     families = {p.family for p in catalog.providers.values()}
-    assert families == {"openai", "anthropic", "bedrock", "gemini", "azure-openai", "azure-ai", "echo"}
+    assert families == {"openai", "anthropic", "vertex-anthropic", "bedrock", "gemini", "azure-openai", "azure-ai",
+                        "echo"}
     # The current generations the pinned source lists.
     for name in ("gpt-5@openai", "gpt-5-mini@openai", "o3@openai", "o4-mini@openai", "claude-sonnet-4.5@anthropic",
                  "claude-opus-4.5@anthropic", "gemini-2.5-pro@gemini", "gemini-3-flash-preview@gemini",

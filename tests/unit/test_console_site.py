@@ -85,6 +85,15 @@ def test_the_page_is_addressed_as_a_folder(site: Site) -> None:
     assert answer["headers"]["Location"] == "/api/"
 
 
+def test_a_head_of_the_page_is_200_without_a_body_with_or_without_the_slash(site: Site) -> None:
+    # Claude Code checks its base URL (`https://.../Prod`, no slash) with HEAD before its first request.
+    for seen in ("/api/", "/api"):
+        answer = site.respond(_event("/", method="HEAD", seen=seen))
+        assert answer["statusCode"] == 200, seen
+        assert answer["body"] == ""
+        assert answer["headers"]["Content-Type"] == "text/html; charset=utf-8"
+
+
 def test_the_shipped_console_keeps_to_its_policy() -> None:
     files = {p.relative_to(STATIC).as_posix(): p.read_text() for p in STATIC.rglob("*") if p.is_file()}
     own = {name: text for name, text in files.items() if not name.startswith("vendor/")}

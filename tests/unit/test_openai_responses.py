@@ -306,4 +306,4 @@ def test_a_tool_schema_with_a_property_named_type_is_no_media() -> None:
     from unigate.domain import tokens
 
     schema = {"type": "object", "properties": {"type": {"type": "string"}}}
-    assert tokens.media_parts(_chat({"input": "x", "tools": [{**WEATHER, "parameters": schema}]}).body) == 0
+    assert tokens.media_parts(_chat({"input": "x", "tools": [{**WEATHER, "parameters": schema}]}).body) == (0, 0)

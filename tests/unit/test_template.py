@@ -32,7 +32,7 @@ def test_routes_of_the_contract_are_declared_and_authorized() -> None:
     # console's static files (its page calls the API with the user's key).
     assert [path for (_, path), r in routes.items() if r.iam] == ["/admin/{proxy+}"]
     open_routes = {key: r for key, r in routes.items() if not r.authorized and not r.iam}
-    assert set(open_routes) == {("GET", "/"), ("GET", "/console/{proxy+}")}
+    assert set(open_routes) == {("GET", "/"), ("HEAD", "/"), ("GET", "/console/{proxy+}")}
     assert {r.function for r in open_routes.values()} == {"ConsoleFunction"}
     assert all(r.authorized != r.iam for key, r in routes.items() if key not in open_routes)
     for method, path in (("POST", "/v1/responses"), ("POST", "/v1/responses/input_tokens"),

@@ -193,6 +193,9 @@ def _endpoint(model: str, entry: dict[str, Any], provider: Provider, as_of: str,
     capabilities = sorted({name for flag, name in CAPABILITIES.items() if entry.get(flag) is True})
     if capabilities:
         out["capabilities"] = capabilities
+    if provider.family == "bedrock" and ".anthropic.claude" in f".{model}":
+        # Claude on Bedrock also takes Anthropic's own body (InvokeModel): the Messages surface passes it through.
+        out["native"] = ["messages"]
     deprecated = entry.get("deprecation_date")
     if isinstance(deprecated, str) and re.match(r"^\d{4}-\d{2}-\d{2}$", deprecated):
         out["deprecation_date"] = deprecated
@@ -245,7 +248,7 @@ def _provider_entry(provider: Provider, entries: list[dict[str, Any]]) -> dict[s
     flags = {flag for entry in entries for flag, value in entry.items() if value is True}
     if provider.family != "echo" and "supports_function_calling" in flags:
         params.update(TOOLS if "supports_parallel_function_calling" in flags else TOOLS[:2])
-    if "supports_response_schema" in flags and provider.family not in ("anthropic", "bedrock"):
+    if "supports_response_schema" in flags and provider.family not in ("anthropic", "vertex-anthropic", "bedrock"):
         params.update(SCHEMA)
     if "supports_reasoning" in flags and provider.family in ("openai", "azure-openai"):
         params.update(REASONING)

@@ -19,6 +19,7 @@ _DATE_SUFFIXES = (
     re.compile(r"-\d{4}-\d{2}-\d{2}$"),  # gpt-4o-2024-08-06
     re.compile(r"-20\d{6}$"),  # claude-sonnet-4-5-20250929
     re.compile(r"@20\d{6}$"),  # Vertex's claude-...@20241022
+    re.compile(r"@default$"),  # Vertex's claude-...@default, the model's default version
 )
 _LLAMA = re.compile(r"^(?:meta-)?llama-?v?(\d+)(?:[.-](\d+))?(?=-|$)")
 

@@ -51,6 +51,14 @@ PROVIDERS: tuple[Provider, ...] = (
     Provider("anthropic", "anthropic", ("anthropic",), "https://api.anthropic.com/v1", "ANTHROPIC_API_KEY",
              ("temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "parallel_tool_calls", "stream",
               "stream_options", "user"), ("messages",)),
+    # Claude on Vertex AI: Anthropic's format in Vertex's rawPredict envelope. The base URL names the
+    # project and region (the operator's own, in the catalog or in the key's secret as "base_url"); the
+    # key is an OAuth access token.
+    Provider("vertex-anthropic", "vertex-anthropic", ("vertex_ai-anthropic_models",),
+             "https://us-east5-aiplatform.googleapis.com/v1/projects/YOUR-PROJECT/locations/us-east5/publishers/"
+             "anthropic/models", "VERTEX_ANTHROPIC_ACCESS_TOKEN",
+             ("temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "parallel_tool_calls", "stream",
+              "stream_options", "user"), ("messages",), embeddings=False),
     Provider("gemini", "gemini", ("gemini",), "https://generativelanguage.googleapis.com/v1beta", "GEMINI_API_KEY",
              ("temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "stream", "stream_options", "n",
               "seed", "presence_penalty", "frequency_penalty")),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from unigate.catalog.customkeys import check_name
+from unigate.catalog.customkeys import check_name, usable
 from unigate.catalog.entries import EndpointSpec, ProviderSpec
 from unigate.domain.errors import BadRequest, Conflict, NotFound
 from unigate.domain.openai_params import OPENAI_PARAMS
@@ -75,6 +75,7 @@ def resolve(account_id: str, name: str) -> tuple[EndpointSpec, ProviderSpec, str
     key = key_store.value(account_id, item["key_name"])
     if key is None:
         raise BadRequest(f"The custom API key {item['key_name']!r} of {name}@custom no longer exists.", param="model")
+    usable(item["key_name"], key, param="model")
 
     endpoint = EndpointSpec(name=f"{name}@{PROVIDER}", upstream=item["model_arg"], input=Decimal(0), output=Decimal(0),
                             context=10_000_000, max_output=1_000_000)

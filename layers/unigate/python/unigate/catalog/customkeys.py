@@ -28,13 +28,29 @@ def _masked(item: dict[str, Any]) -> dict[str, str]:
     return {"name": item["name"], "value": "****" + str(item.get("hint", ""))}
 
 
+VALUE_RULE = "a key of 8-4096 printable ASCII characters without spaces"
+
+
+def valid_value(value: object) -> bool:
+    """A key value that can go into an HTTP header: printable ASCII without spaces, or every call with it would
+    fail (and, before this check, count against the shared endpoint's health)."""
+    return isinstance(value, str) and 8 <= len(value) <= 4096 and value.isascii() and value.isprintable() \
+        and " " not in value
+
+
+def usable(name: str, value: str, *, param: str) -> str:
+    """A stored value as it is used, checked again: one stored before the check on entry existed (or written to
+    the store directly) is a 400 naming the key, never a failed call to the provider."""
+    if not valid_value(value):
+        raise BadRequest(f"The custom API key {name!r} holds a value that is not {VALUE_RULE}; store it again "
+                         f"(POST /v0/custom_api_key?name={name}&value=...).", param=param)
+    return value
+
+
 def create(account_id: str, name: str, value: str) -> dict[str, str]:
     check_name(name)
-    # It goes into an HTTP header: printable ASCII without spaces, or every call with it would fail (and, before
-    # this check, count against the shared endpoint's health).
-    if not isinstance(value, str) or not 8 <= len(value) <= 4096 or not (value.isascii() and value.isprintable()
-                                                                          and " " not in value):
-        raise BadRequest("'value' must be a key of 8-4096 printable ASCII characters without spaces.", param="value")
+    if not valid_value(value):
+        raise BadRequest(f"'value' must be {VALUE_RULE}.", param="value")
     store.put(account_id, name, value, now_iso())
     return {"info": "API key created successfully!"}
 
@@ -76,4 +92,4 @@ def provider_key(account_id: str, provider: str) -> str:
         raise BadRequest(f"use_custom_keys is set, but you have no custom API key named {provider!r} "
                          f"(create one with POST /v0/custom_api_key?name={provider}&value=...).",
                          param="use_custom_keys")
-    return secret
+    return usable(provider, secret, param="use_custom_keys")

@@ -31,9 +31,10 @@ from unigate.domain.usage import PriceTable, Rates
 # tile; OpenAI's gpt-4o-mini bills 2,833 tokens plus 5,667 per 512 px tile, up to about 48,200 for one image,
 # the most of any listed model, so that is the default for every other format.
 MAX_IMAGE_TOKENS = 50_000
-IMAGE_TOKENS = {"anthropic": 2_000, "gemini": 8_192, "bedrock": 8_192, "echo": 1}
+IMAGE_TOKENS = {"anthropic": 2_000, "vertex-anthropic": 2_000, "gemini": 8_192, "bedrock": 8_192, "echo": 1}
 
-Family = Literal["openai", "anthropic", "bedrock", "gemini", "azure-openai", "azure-ai", "echo", "custom"]
+Family = Literal["openai", "anthropic", "vertex-anthropic", "bedrock", "gemini", "azure-openai", "azure-ai", "echo",
+                 "custom"]
 # The client dialects an upstream can serve natively (passed through instead of translated).
 Native = Literal["completions", "responses", "messages"]
 Price = Decimal | None

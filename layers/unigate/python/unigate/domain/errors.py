@@ -31,6 +31,8 @@ class UnigateError(Exception):
         self.param = param
         if code is not None:
             self.code = code
+        # Response headers the answer carries (x-unigate-cost when a failed request was charged).
+        self.headers: dict[str, str] = {}
 
 
 class BadRequest(UnigateError, status=400, openai_type="invalid_request_error"):
@@ -83,7 +85,7 @@ class RateLimited(UnigateError, status=429, openai_type="rate_limit_error"):
                  code: str | None = None) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
-        self.headers = headers or {}
+        self.headers = dict(headers or {})
 
 
 class UpstreamError(UnigateError, status=502, code="upstream_error"):

@@ -44,7 +44,15 @@ from unigate.gateway import ratelimits, routing
 from unigate.infra.config import get_settings
 from unigate.infra.observability import count, get_logger
 from unigate.providers import adapter_for
-from unigate.providers.base import Adapter, UpstreamCall, UpstreamFailure, scrub, scrubbed, secrets_of
+from unigate.providers.base import (
+    Adapter,
+    StreamScrubber,
+    UpstreamCall,
+    UpstreamFailure,
+    scrub,
+    scrubbed,
+    secrets_of,
+)
 from unigate.stores.metrics import Measurement, window_update
 
 MAX_ALTERNATIVES = 8
@@ -131,6 +139,7 @@ class Prepared:
 
 
 P = TypeVar("P", bound=Prepared)
+T = TypeVar("T")
 
 
 @dataclass
@@ -285,17 +294,45 @@ def choices_asked(payload: Any) -> int:
     return max(c for c in counts if isinstance(c, int) and not isinstance(c, bool))
 
 
+# Anthropic's beta (context-1m-2025-08-07, in a header or Bedrock's body) that lets a request take a million
+# input tokens, beyond the context window the catalog lists.
+LONG_CONTEXT_BETA = "context-1m"
+LONG_CONTEXT = 1_000_000
+
+
+def input_bound(prepared: Prepared, payload: Any, *, context: int | None = None) -> tuple[int, int]:
+    """The most input tokens the provider can bill for `payload`, and a fair estimate of them. The most: every
+    byte as a token, each image at the catalog's per-image maximum, each document, audio or video part (billed
+    per page or second, whatever its bytes; by file id or URL, of unknown size) at the whole context window,
+    and all of it at most the context window (`context`, the endpoint's by default), since no provider bills
+    more input than it takes. The estimate, billed when the provider reports no usage: one token per 4 bytes
+    and each image at the maximum (neither can be checked)."""
+    text = tokens.payload_text(payload)
+    size = tokens.utf8_size(text)
+    images, documents = tokens.media_parts(payload)
+    image_tokens = prepared.provider.image_tokens(prepared.endpoint)
+    window = context or prepared.endpoint.context
+    if LONG_CONTEXT_BETA in text:  # asked in the body (Bedrock's anthropic_beta): a million input tokens
+        window = max(window, LONG_CONTEXT)
+    most = min(size + images * image_tokens + documents * window, window)
+    return most, min(math.ceil(size / 4) + images * image_tokens, window)
+
+
 def bound(prepared: Prepared) -> None:
-    """Sets the hold to the most the provider can bill for the request unigate sends: every byte of it as a
-    token, each image at the catalog's maximum, and the output cap it carries (see _with_cap) for every choice
-    it asks for; and the input estimate billed when the provider reports no usage to one token per 4 bytes
-    of it (images at the maximum, which cannot be checked)."""
+    """Sets the hold to the most the provider can bill for the request unigate sends (its input_bound, and the
+    output cap it carries, see _with_cap, for every choice it asks for) and the input estimate."""
     cap = int(prepared.body.get("max_completion_tokens") or prepared.body.get("max_tokens") or 0)
     payload = outgoing(prepared)
-    size, images = tokens.payload_bytes(payload), tokens.media_parts(payload)
-    image_tokens = prepared.provider.image_tokens(prepared.endpoint)
-    prepared.prompt_estimate = math.ceil(size / 4) + images * image_tokens
-    prepared.worst_case_micros = prepared.worst_cost(size + images * image_tokens, cap * choices_asked(payload))
+    most, prepared.prompt_estimate = input_bound(prepared, payload)
+    prepared.worst_case_micros = prepared.worst_cost(most, cap * choices_asked(payload))
+
+
+def cover(prepared: Prepared, payload: Any, output_cap: int, *, context: int | None = None) -> None:
+    """Raises the hold and the estimate to cover `payload` too: the body of a dialect an endpoint serves
+    natively, which carries what the chat form drops (thinking blocks, documents, files)."""
+    most, estimate = input_bound(prepared, payload, context=context)
+    prepared.prompt_estimate = max(prepared.prompt_estimate, estimate)
+    prepared.worst_case_micros = max(prepared.worst_case_micros, prepared.worst_cost(most, output_cap))
 
 
 def prepare(body: Any, caller: Caller, *, extra_parameters: str | None = None, prefix: str = "") -> list[Prepared]:
@@ -358,7 +395,17 @@ def _timeout(remaining_ms: int | None) -> float:
 
 
 def failure_to_error(failure: UpstreamFailure, provider: str) -> UnigateError:
-    """How an upstream failure reaches the caller (the contract's 429 / 502 / 504)."""
+    """How an upstream failure reaches the caller (the contract's 429 / 502 / 504), with what it was charged
+    when that is not nothing (x-unigate-cost, as on a whole answer)."""
+    error = _error_of(failure, provider)
+    if failure.charged_micros:
+        error.message += (f" The request was sent and may have been billed by the provider, so its hold of "
+                          f"{format_credits(failure.charged_micros)} credits was charged.")
+        error.headers["x-unigate-cost"] = format_credits(failure.charged_micros)
+    return error
+
+
+def _error_of(failure: UpstreamFailure, provider: str) -> UnigateError:
     if failure.kind == "timeout" or failure.status in (408, 504):
         return UpstreamTimeout(f"{provider} did not answer in time.")
     if failure.status == 429:
@@ -529,14 +576,25 @@ def _after_measurement(measurement: Measurement, cost_micros: int, *, health: bo
         routing.note_failure(measurement.endpoint)
 
 
+# The query log's outcome of a call cut by its deadline after it was sent, charged its whole hold.
+CUT_AT_DEADLINE = "cut_at_deadline"
+
+
 @asynccontextmanager
 async def refund_on_failure(attempt: Attempt) -> AsyncIterator[None]:
-    """If the upstream call fails here, nothing was produced: the whole hold goes back and the failure is
-    measured; then the UpstreamFailure goes on to the retry loop."""
+    """Settles an upstream call that fails before anything came back (a whole answer, or a stream's first
+    chunk), measures the failure, then lets the UpstreamFailure go on to the retry loop. A refusal or a call
+    that provably never reached the upstream produced nothing: the whole hold goes back. A call cut by its
+    deadline after it was sent may be billed in full by the provider, and what it produced is unknown: it is
+    charged its hold, as the sweeper charges a stale one (only a hold whose call never started is released)."""
     try:
         yield
     except UpstreamFailure as failure:
-        await attempt.settle(0, attempt.measurement(outcome_of(failure), 0))
+        if failure.kind == "timeout" and failure.started:
+            failure.charged_micros = await attempt.settle(attempt.hold.amount_micros,
+                                                          attempt.measurement("timeout", 0), outcome=CUT_AT_DEADLINE)
+        else:
+            await attempt.settle(0, attempt.measurement(outcome_of(failure), 0))
         raise
     except BaseException:
         await attempt.settle(0, None)
@@ -646,7 +704,7 @@ async def complete(plan: list[Prepared], caller: Caller, *, remaining_ms: int | 
                 break
             except UpstreamFailure as exc:
                 failure, failed_on = exc, prepared
-                if not retryable(exc):
+                if not retryable(exc) or exc.charged_micros:  # a charged call ends the request (its deadline)
                     raise failure_to_error(exc, prepared.provider.name) from None
                 get_logger().info("upstream attempt failed", extra={"endpoint": prepared.endpoint.name,
                                                                     "status": exc.status, "kind": exc.kind})
@@ -678,6 +736,67 @@ async def _close(upstream: AsyncIterator[Any]) -> None:
         await closer()
 
 
+def _hold_back(choices: list[Any], scrubber: StreamScrubber) -> None:
+    """Passes each choice's streamed text (its delta's strings and tool call arguments) through the scrubber, in
+    place; a choice that finishes gets what was held back for it in its last delta."""
+    for position, choice in enumerate(choices):
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if not isinstance(delta, dict):
+            continue
+        index = choice.get("index", position)
+        for key, value in list(delta.items()):
+            if isinstance(value, str) and key != "role":
+                delta[key] = scrubber.feed((index, key), value)
+        calls = delta.get("tool_calls")
+        for number, call in enumerate(calls if isinstance(calls, list) else []):
+            function = call.get("function") if isinstance(call, dict) else None
+            if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+                function["arguments"] = scrubber.feed((index, "tool_calls", call.get("index", number)),
+                                                      function["arguments"])
+        if choice.get("finish_reason"):
+            _release(delta, index, scrubber)
+
+
+def _release(delta: dict[str, Any], index: Any, scrubber: StreamScrubber) -> None:
+    """Adds to a choice's delta the text held back for it."""
+    for channel in [c for c in scrubber.channels() if c[0] == index]:
+        held = scrubber.flush(channel)
+        if channel[1] != "tool_calls":
+            delta[channel[1]] = (delta.get(channel[1]) or "") + held
+            continue
+        calls = delta["tool_calls"] if isinstance(delta.get("tool_calls"), list) else []
+        delta["tool_calls"] = calls
+        call = next((c for c in calls if isinstance(c, dict) and c.get("index") == channel[2]), None)
+        if call is None or not isinstance(call.get("function"), dict):
+            calls.append({"index": channel[2], "function": {"arguments": held}})
+        else:
+            call["function"]["arguments"] = str(call["function"].get("arguments") or "") + held
+
+
+def _held_sse(scrubber: StreamScrubber, produced: list[str], chunk_id: str, model: str) -> bytes | None:
+    """A chunk with all the text still held back (the stream ended without finishing its choices), if any; its
+    text is added to what was produced."""
+    indexes = list(dict.fromkeys(channel[0] for channel in scrubber.channels()))
+    if not indexes:
+        return None
+    choices = []
+    for index in indexes:
+        delta: dict[str, Any] = {}
+        _release(delta, index, scrubber)
+        choices.append({"index": index, "delta": delta, "finish_reason": None})
+    produced.append(_output_text(choices))
+    return _sse({"id": chunk_id, "object": "chat.completion.chunk", "created": int(time.time()), "model": model,
+                 "choices": choices})
+
+
+async def _with_first(first: T | None, rest: AsyncIterator[T]) -> AsyncIterator[T]:
+    """An upstream's items, the one already awaited first."""
+    if first is not None:
+        yield first
+    async for item in rest:
+        yield item
+
+
 async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], first: dict[str, Any] | None,
                  credentials: dict[str, Any]) -> AsyncIterator[bytes]:
     prepared = attempt.prepared
@@ -687,6 +806,8 @@ async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], firs
     chunk_id = "chatcmpl-unigate"
     tail = ""
     secrets = secrets_of(credentials)
+    # A credential split across chunks is caught too: only text that could begin one waits for the next chunk.
+    scrubber = StreamScrubber(secrets)
 
     def record() -> Usage:
         completion = tokens.estimate("".join(produced)) if any(produced) else 0
@@ -695,37 +816,33 @@ async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], firs
     def cost_so_far() -> int:
         return prepared.bill(record()).micros if any(produced) or usage else 0
 
-    async def chunks() -> AsyncIterator[dict[str, Any]]:
-        if first is not None:
-            yield first
-        async for item in upstream:
-            yield item
-
     try:
-        async for raw in chunks():
+        async for raw in _with_first(first, upstream):
             if not isinstance(raw, dict):
                 continue
             item = scrubbed(raw, secrets)
             chunk_id = str(item.get("id") or chunk_id)
-            if isinstance(item.get("usage"), dict):
-                usage = item["usage"]
+            usage = item["usage"] if isinstance(item.get("usage"), dict) else usage
             choices = item.get("choices") or []
             if not choices:
                 continue
+            _hold_back(choices, scrubber)
             produced.append(_output_text(choices))
             if prepared.output_filter:
                 tail = (tail + produced[-1])[-contentfilter.OUTPUT_WINDOW:]
                 if (category := contentfilter.blocked(prepared.output_filter, tail, output=True)) is not None:
-                    # The chunk that completed the match is withheld; generation stops here.
+                    # The chunk that completed the match is withheld (what was held back of it too); generation
+                    # stops here.
+                    scrubber.drop()
                     await _close(upstream)
                     yield _sse({"id": chunk_id, "object": "chat.completion.chunk", "created": int(time.time()),
                                 "model": name, "choices": [{
                                     "index": 0, "delta": {}, "finish_reason": "content_filter",
                                     "content_filter_results": {category: {"filtered": True}}}]})
                     break
-            relayed = {key: value for key, value in item.items() if key != "usage"}
-            relayed["model"] = name
-            yield _sse(relayed)
+            yield _sse({**{key: value for key, value in item.items() if key != "usage"}, "model": name})
+        if (rest := _held_sse(scrubber, produced, chunk_id, name)) is not None:
+            yield rest
         # Without upstream usage, the prompt estimate alone keeps a completed stream's cost above zero.
         used = record()
         priced = prepared.bill(used)
@@ -739,6 +856,8 @@ async def _relay(attempt: Attempt, upstream: AsyncIterator[dict[str, Any]], firs
             })
         yield b"data: [DONE]\n\n"
     except UpstreamFailure as failure:
+        if (rest := _held_sse(scrubber, produced, chunk_id, name)) is not None:  # all that came before it
+            yield rest
         # Never retried after the first byte: bill what was generated; the rest of the hold goes back.
         await attempt.settle(cost_so_far(), attempt.measurement(outcome_of(failure), record().completion_tokens),
                              tokens=record().pair() if any(produced) else (0, 0), response="".join(produced))

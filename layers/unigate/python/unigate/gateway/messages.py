@@ -2,9 +2,10 @@
 
 The request is checked as a Messages request, put in the chat form (unigate.dialects.anthropic_messages) and
 run through unigate.gateway.chat's `prepare` and `complete`, so routing, holds, settles, limits, filters and
-the query log are chat's. Per attempt, an endpoint that speaks Messages natively (the anthropic family) gets
-the client's body as sent, with its `anthropic-version` and `anthropic-beta` headers, and its answer goes
-back as it came; any other endpoint gets the chat form, and its answer is translated back.
+the query log are chat's. Per attempt, an endpoint that speaks Messages natively (its catalog entry says
+`"native": ["messages"]` and its adapter is a MessagesNative: Anthropic, Claude on Bedrock, Claude on Vertex
+AI) gets the client's body as sent, with its `anthropic-version` and `anthropic-beta` headers, and its answer
+goes back as it came; any other endpoint gets the chat form, and its answer is translated back.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import math
 import re
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import anyio
 
-from unigate.catalog.entries import get_catalog
+from unigate.catalog.entries import EndpointSpec, ProviderSpec, get_catalog
 from unigate.dialects import anthropic_messages as dialect
 from unigate.domain import model_strings, request_models, tokens
 from unigate.domain.errors import BadRequest, NotFound, UnigateError
@@ -31,7 +31,16 @@ from unigate.domain.usage import Usage, from_anthropic
 from unigate.gateway import chat, routing
 from unigate.infra.config import get_settings
 from unigate.infra.observability import get_logger
-from unigate.providers.base import UpstreamCall, UpstreamFailure, scrub, scrubbed, secrets_of
+from unigate.providers import adapter_for
+from unigate.providers.base import (
+    MessagesNative,
+    StreamScrubber,
+    UpstreamCall,
+    UpstreamFailure,
+    scrub,
+    scrubbed,
+    secrets_of,
+)
 
 # Seconds of upstream silence after which a `ping` event keeps the client's and proxies' timers alive.
 PING_SECONDS = 10.0
@@ -89,11 +98,20 @@ def resolve_model(model: str) -> str:
     raise NotFound(f"Unknown model: {model}", param="model")
 
 
+def native_adapter(endpoint: EndpointSpec, provider: ProviderSpec) -> MessagesNative | None:
+    """The adapter that takes Anthropic's Messages format as it is at `endpoint` (betas and signatures go only
+    there), or None: the catalog must say the endpoint serves Messages and its wire format must be one of
+    Anthropic's (an OpenAI-format server marked so is still translated)."""
+    if not endpoint.serves_natively(provider, "messages"):
+        return None
+    adapter = adapter_for(provider.family)
+    return adapter if isinstance(adapter, MessagesNative) else None
+
+
 def is_native(prepared: chat.Prepared) -> bool:
-    """Whether the endpoint takes Anthropic's Messages format as it is (betas and signatures go only there).
-    A deployment with an output filter is translated instead, so that chat's filter sees what comes back."""
-    return (prepared.provider.family == "anthropic" and "messages" in prepared.provider.native
-            and not prepared.output_filter)
+    """Whether the attempt passes the body through. A deployment with an output filter is translated
+    instead, so that chat's filter sees what comes back."""
+    return native_adapter(prepared.endpoint, prepared.provider) is not None and not prepared.output_filter
 
 
 # ------------------------------------------------------------------------------------------- checks
@@ -129,13 +147,10 @@ def prepare(body: Any, caller: Caller, inbound: Inbound) -> list[MessagesPrepare
             native["max_tokens"] = min(body["max_tokens"], attempt.endpoint.max_output)
             attempt.native = native
             attempt.dropped = []
-            # The hold covers what the native body carries (thinking blocks, documents) that the chat form drops:
-            # every byte of the body sent as a token, each image at the catalog's maximum (issue #29).
-            size, images = tokens.payload_bytes(native), tokens.media_parts(native)
-            image_tokens = attempt.provider.image_tokens(attempt.endpoint)
-            attempt.prompt_estimate = max(attempt.prompt_estimate, math.ceil(size / 4) + images * image_tokens)
-            attempt.worst_case_micros = max(attempt.worst_case_micros,
-                                            attempt.worst_cost(size + images * image_tokens, native["max_tokens"]))
+            # The hold covers the body sent (issue #29); a 1M-token context beta widens the window it is capped at.
+            long = chat.LONG_CONTEXT_BETA in inbound.headers.get("anthropic-beta", "")
+            chat.cover(attempt, native, native["max_tokens"],
+                       context=max(attempt.endpoint.context, chat.LONG_CONTEXT) if long else None)
         else:
             attempt.dropped = sorted({*attempt.dropped, *dropped})
             attempt.usage_chunk = True
@@ -254,19 +269,18 @@ def _native_text(content: Any) -> str:
 
 async def _native(attempt: chat.Attempt, call: UpstreamCall, body: dict[str, Any], inbound: Inbound
                   ) -> chat.Completed | chat.Streamed:
-    from unigate.providers.anthropic import native as anthropic
-
     prepared = attempt.prepared
-    headers = anthropic.native_headers(call, inbound.forwarded())
+    adapter = native_adapter(prepared.endpoint, prepared.provider)
+    assert adapter is not None
     if prepared.stream:
-        upstream = anthropic.native_stream(call, body, headers, beta=inbound.beta).__aiter__()
+        upstream = adapter.messages_stream(call, body, inbound.forwarded(), beta=inbound.beta).__aiter__()
         async with chat.refund_on_failure(attempt):
             first = await anext(upstream, None)
         attempt.first_token = time.monotonic()
         return chat.Streamed(_native_relay(attempt, upstream, first, call.credentials),
                              {**prepared.headers, "cache-control": "no-cache"})
     async with chat.refund_on_failure(attempt):
-        response = scrubbed(await anthropic.native_complete(call, body, headers, beta=inbound.beta),
+        response = scrubbed(await adapter.messages_complete(call, body, inbound.forwarded(), beta=inbound.beta),
                             secrets_of(call.credentials))
     raw_usage: dict[str, Any] = response["usage"] if isinstance(response.get("usage"), dict) else {}
     used = _native_usage(raw_usage, prepared.prompt_estimate, tokens.estimate(_native_text(response.get("content"))))
@@ -275,6 +289,49 @@ async def _native(attempt: chat.Attempt, call: UpstreamCall, body: dict[str, Any
     await attempt.settle(charged, attempt.measurement("ok", used.completion_tokens), tokens=used.pair(),
                          response=response, cost_details=priced.details)
     return chat.Completed(response, {**prepared.headers, "x-unigate-cost": format_credits(charged)})
+
+
+def _note_usage(name: str, payload: dict[str, Any], usage: dict[str, Any]) -> None:
+    """What one native event reports of the usage: message_start's, message_delta's (cumulative, so it
+    replaces), and a message_stop's (Bedrock's invocation metrics) only where the others said nothing."""
+    if name == "message_start":
+        usage.update((payload.get("message") or {}).get("usage") or {})
+    elif name == "message_delta":
+        usage.update({k: v for k, v in (payload.get("usage") or {}).items() if v is not None})
+    elif name == "message_stop":
+        for key, value in (payload.get("usage") or {}).items():
+            usage.setdefault(key, value)
+
+
+# The text field of each content block delta type, and the delta type of each field.
+_DELTA_FIELDS = {"text": "text_delta", "thinking": "thinking_delta", "partial_json": "input_json_delta"}
+
+
+def _held_back(payload: dict[str, Any], data: str, scrubber: StreamScrubber, produced: list[str]) -> str:
+    """A content_block_delta's data with its text through the scrubber: as it came when nothing was held back
+    or replaced, else written again with the text that can go out now."""
+    delta: dict[str, Any] = payload["delta"] if isinstance(payload.get("delta"), dict) else {}
+    field = next((name for name in _DELTA_FIELDS if isinstance(delta.get(name), str)), None)
+    if field is None:
+        return data
+    text = scrubber.feed((payload.get("index"), field), delta[field])
+    produced.append(text)
+    if text == delta[field]:
+        return data
+    changed = scrubbed({**payload, "delta": {**delta, field: text}}, scrubber.secrets)
+    return json.dumps(changed, separators=(",", ":"), ensure_ascii=False)
+
+
+def _held_deltas(scrubber: StreamScrubber, produced: list[str], index: Any = None) -> list[bytes]:
+    """content_block_delta events with the text held back for block `index` (every block by default)."""
+    out = []
+    for channel in scrubber.channels():
+        if index is None or channel[0] == index:
+            text = scrubber.flush(channel)
+            produced.append(text)
+            out.append(dialect.event("content_block_delta", {"index": channel[0], "delta": {
+                "type": _DELTA_FIELDS[channel[1]], channel[1]: text}}))
+    return out
 
 
 async def _native_relay(attempt: chat.Attempt, upstream: AsyncIterator[tuple[str, str, dict[str, Any]]],
@@ -305,20 +362,19 @@ async def _native_relay(attempt: chat.Attempt, upstream: AsyncIterator[tuple[str
             yield ("ping", "", {}) if item is None else item
 
     secrets = secrets_of(credentials)
+    scrubber = StreamScrubber(secrets)  # a credential split across two deltas too
     try:
         async for name, raw_data, payload in events():
             data = scrubbed(raw_data, secrets)  # the call's credentials never reach the client (issue #29)
             if name == "ping" and not data:
                 yield dialect.event("ping", {})
                 continue
-            if name == "message_start":
-                usage.update((payload.get("message") or {}).get("usage") or {})
-            elif name == "message_delta":
-                usage.update({k: v for k, v in (payload.get("usage") or {}).items() if v is not None})
-            elif name == "content_block_delta":
-                delta = payload.get("delta") or {}
-                text = str(delta.get("text") or delta.get("thinking") or delta.get("partial_json") or "")
-                produced.append(scrubbed(text, secrets))
+            _note_usage(name, payload, usage)
+            if name == "content_block_delta":
+                data = _held_back(payload, data, scrubber, produced)
+            elif name == "content_block_stop":
+                for held in _held_deltas(scrubber, produced, payload.get("index")):
+                    yield held
             elif name == "error":
                 await settle_partial("server_error")
                 yield f"event: {name}\ndata: {data}\n\n".encode()
@@ -332,6 +388,8 @@ async def _native_relay(attempt: chat.Attempt, upstream: AsyncIterator[tuple[str
                 return
         raise UpstreamFailure(None, "The Anthropic stream ended before message_stop.", kind="protocol")
     except UpstreamFailure as failure:
+        for held in _held_deltas(scrubber, produced):  # all that came before the failure
+            yield held
         await settle_partial(chat.outcome_of(failure))
         error = chat.failure_to_error(scrub(failure, credentials), prepared.provider.name)
         get_logger().warning("stream failed", extra={"endpoint": prepared.endpoint.name, "kind": failure.kind})
@@ -353,16 +411,15 @@ async def count_tokens(body: Any, caller: Caller, inbound: Inbound) -> dict[str,
     model = resolve_model(body["model"].strip())
     candidates = routing.plan(model_strings.parse(model), caller)
     first = candidates[0]
-    if first.provider.family == "anthropic" and "messages" in first.provider.native:
-        from unigate.providers.anthropic import native as anthropic
-
+    adapter = native_adapter(first.endpoint, first.provider)
+    if adapter is not None:
         credentials = {"api_key": first.credential} if first.credential else chat.provider_credentials(first.provider)
         call = UpstreamCall(first.endpoint, first.provider, {}, credentials, get_settings().upstream_timeout_seconds)
         native = {**{k: v for k, v in body.items() if k not in dialect.EXTRAS}, "model": first.endpoint.upstream}
         try:
-            counted = await anthropic.native_count_tokens(call, native, anthropic.native_headers(
-                call, inbound.forwarded()), beta=inbound.beta)
-            return {"input_tokens": counted}
+            counted = await adapter.messages_count_tokens(call, native, inbound.forwarded(), beta=inbound.beta)
+            if counted is not None:
+                return {"input_tokens": counted}
         except UpstreamFailure as failure:
             scrub(failure, credentials)
             get_logger().info("count_tokens fell back to the estimate", extra={"endpoint": first.endpoint.name,

@@ -24,7 +24,7 @@ from unigate.domain.records import Caller
 from unigate.gateway import chat
 from unigate.infra.observability import get_logger
 from unigate.providers import adapter_for
-from unigate.providers.base import UpstreamCall, UpstreamFailure, scrub
+from unigate.providers.base import StreamScrubber, UpstreamCall, UpstreamFailure, scrub, scrubbed, secrets_of
 from unigate.providers.openai import responses as native
 from unigate.stores import responses as store
 
@@ -86,9 +86,11 @@ def prepare(body: Any, caller: Caller) -> _Run:
     passed: set[int] = set()
     for prepared in plan:
         if serves_natively(prepared):
+            cap = int(prepared.body.get("max_completion_tokens") or prepared.body.get("max_tokens") or 0)
             # The client's own request, whole: the conversation is unigate's, so it goes as input.
             prepared.body = {**{k: v for k, v in sent.items() if k not in NOT_PASSED},
                              "input": [_upstream_item(item) for item in [*history, *items]], "store": False}
+            chat.cover(prepared, prepared.body, cap)  # the hold covers what is sent (input_file parts...)
             prepared.dropped = []
             passed.add(id(prepared))
             continue
@@ -234,7 +236,7 @@ def _runner(run: _Run, caller: Caller, response_id: str) -> chat.Runner:
                                             first=first, credentials=call.credentials),
                              {**prepared.headers, "cache-control": "no-cache"})
         async with chat.refund_on_failure(attempt):
-            answer = await native.complete(call, url, headers)
+            answer = scrubbed(await native.complete(call, url, headers), secrets_of(call.credentials))
         prompt, completion = _counts(prepared, answer.get("usage"), dialect.output_text(answer["output"]))
         charged = await attempt.settle(prepared.cost(prompt, completion), attempt.measurement("ok", completion),
                                        tokens=(prompt, completion), response=answer)
@@ -243,6 +245,25 @@ def _runner(run: _Run, caller: Caller, response_id: str) -> chat.Runner:
         return Created(response, {**prepared.headers, "x-unigate-cost": format_credits(charged)})
 
     return runner
+
+
+def _channel(event: dict[str, Any]) -> tuple[Any, ...]:
+    """Which text a delta event adds to: its kind (output_text, function_call_arguments...) and its place."""
+    return (str(event.get("type", "")).removesuffix(".delta"), event.get("output_index"),
+            event.get("content_index", event.get("summary_index")), event.get("item_id"))
+
+
+def _held_deltas(scrubber: StreamScrubber, produced: list[str], done: dict[str, Any]) -> list[dict[str, Any]]:
+    """Delta events with the text held back for the output item a `done` event is of (everything, for a terminal
+    one): what could have begun a key did not."""
+    out = []
+    for channel in scrubber.channels():
+        if done.get("type") in native.TERMINAL_EVENTS or channel[1] == done.get("output_index"):
+            text = scrubber.flush(channel)
+            produced.append(text)
+            out.append({"type": f"{channel[0]}.delta", "output_index": channel[1], "item_id": channel[3],
+                        "content_index": channel[2], "delta": text})
+    return out
 
 
 async def _passed_events(caller: Caller, run: _Run, *, response_id: str, attempt: chat.Attempt,
@@ -265,11 +286,17 @@ async def _passed_events(caller: Caller, run: _Run, *, response_id: str, attempt
         async for item in upstream:
             yield item
 
+    secrets = secrets_of(credentials)
+    scrubber = StreamScrubber(secrets)  # the call's credentials never reach the client, split or not (issue #29)
     try:
         async for received in events():
-            event = received
+            event = scrubbed(received, secrets)
             if isinstance(event.get("delta"), str):
+                event = {**event, "delta": scrubber.feed(_channel(event), event["delta"])}
                 produced.append(event["delta"])
+            elif str(event.get("type", "")).endswith(".done") or event.get("type") in native.TERMINAL_EVENTS:
+                for held in _held_deltas(scrubber, produced, event):
+                    yield emit(held)
             if isinstance(event.get("response"), dict):
                 latest = _own(event["response"], run, response_id, prepared)
                 event = {**event, "response": latest}

@@ -85,7 +85,7 @@ class Settings:
     # A hold open longer than this was left by an invocation that died; the sweeper releases it.
     stale_hold_minutes: int = 20
     # The Messages surface: where Anthropic model ids (claude-sonnet-4-5...) resolve (anthropic, or
-    # aws-bedrock / vertex-ai to serve them from there).
+    # aws-bedrock / vertex-anthropic to serve them from there).
     messages_claude_provider: str = "anthropic"
     # The authorizer's own cache of key lookups (seconds; 0 disables), per warm instance.
     authorizer_cache_seconds: int = 300

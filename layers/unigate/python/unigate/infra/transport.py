@@ -33,9 +33,11 @@ import aiohttp
 from unigate.infra.config import get_settings
 
 if TYPE_CHECKING:
+    from types import SimpleNamespace
+
     from aiohttp.client_reqrep import ClientRequest
     from aiohttp.connector import Connection
-    from aiohttp.tracing import Trace
+    from aiohttp.tracing import Trace, TraceRequestHeadersSentParams
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 # Shorter than providers' own idle timeouts (60 s and more), so a kept connection is rarely one the server
@@ -75,6 +77,28 @@ class _Connector(aiohttp.TCPConnector):
         raise SpokeOutOfTurn("The upstream sent an answer before it was asked anything.")
 
 
+class Sending:
+    """A request's trace context (aiohttp's `trace_request_ctx`): whether its head was handed to a connection.
+    Until then the upstream provably has not received the request; after it, the upstream may bill it."""
+
+    __slots__ = ("started",)
+
+    def __init__(self) -> None:
+        self.started = False
+
+
+async def _headers_sent(_: aiohttp.ClientSession, context: SimpleNamespace, __: TraceRequestHeadersSentParams
+                        ) -> None:
+    if isinstance(context.trace_request_ctx, Sending):
+        context.trace_request_ctx.started = True
+
+
+def _sending_trace() -> aiohttp.TraceConfig:
+    trace = aiohttp.TraceConfig()
+    trace.on_request_headers_sent.append(_headers_sent)
+    return trace
+
+
 def new_client() -> aiohttp.ClientSession:
     settings = get_settings()
     proxy = settings.egress_proxy
@@ -89,6 +113,7 @@ def new_client() -> aiohttp.ClientSession:
     connector = _Connector(ssl=_tls_context(), limit=0, keepalive_timeout=KEEPALIVE_SECONDS)
     return aiohttp.ClientSession(
         connector=connector, trust_env=False, auto_decompress=False, proxy=proxy or None, proxy_auth=proxy_auth,
+        trace_configs=[_sending_trace()],
         headers={"Accept-Encoding": ACCEPT_ENCODING, "User-Agent": "unigate"},
         timeout=aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT_SECONDS,
                                       sock_connect=CONNECT_TIMEOUT_SECONDS,

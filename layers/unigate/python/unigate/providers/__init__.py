@@ -15,6 +15,7 @@ _ADAPTERS = {
     "azure-openai": "unigate.providers.azure.adapter:AzureOpenAI",
     "azure-ai": "unigate.providers.azure.adapter:AzureAIInference",
     "anthropic": "unigate.providers.anthropic.adapter:Anthropic",
+    "vertex-anthropic": "unigate.providers.vertex_anthropic.adapter:VertexAnthropic",
     "gemini": "unigate.providers.gemini.adapter:Gemini",
     "bedrock": "unigate.providers.bedrock.adapter:Bedrock",
     "echo": "unigate.providers.echo.adapter:Echo",

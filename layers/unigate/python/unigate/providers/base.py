@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from unigate.catalog.entries import EndpointSpec, ProviderSpec
 from unigate.infra.observability import redact
@@ -49,12 +49,18 @@ class UpstreamFailure(Exception):
         *,
         kind: str = "http",
         retry_after: float | None = None,
+        started: bool | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = redact(message)[:500]
         self.kind = kind  # http | timeout | connect | protocol | config
         self.retry_after = retry_after
+        # Whether the request may have reached the upstream. Only a failure that provably came before it was
+        # sent (no connection made, a header that cannot be sent) says the provider cannot have billed it.
+        self.started = kind not in ("connect", "config") if started is None else started
+        # What the attempt was charged for it (a call cut by its deadline after it was sent: its whole hold).
+        self.charged_micros = 0
 
 
 def secrets_of(credentials: dict[str, Any]) -> list[str]:
@@ -79,6 +85,53 @@ def scrubbed(value: Any, secrets: list[str]) -> Any:
     return value
 
 
+class StreamScrubber:
+    """Scrubs the call's credentials from streamed text, a credential split across two chunks included. Text
+    comes in by channel (a choice's content, a tool call's arguments, a content block): of each channel, only
+    the end that could begin a credential (its longest suffix that is a proper prefix of one) is held back,
+    to go out with the channel's next piece or at its end (`flush`). Any other text passes at once, so a
+    stream is never buffered beyond what could be part of a key."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        self.secrets = secrets
+        self._held: dict[Any, str] = {}
+
+    def feed(self, channel: Any, text: str) -> str:
+        """What of the channel's text so far can go out now, scrubbed."""
+        if not self.secrets:
+            return text
+        text = scrubbed(self._held.pop(channel, "") + text, self.secrets)
+        keep = self._unsafe_end(text)
+        if keep:
+            self._held[channel] = text[-keep:]
+            return text[:-keep]
+        return text
+
+    def flush(self, channel: Any) -> str:
+        """The channel's held-back text (it ended: what could have begun a key did not)."""
+        return self._held.pop(channel, "")
+
+    def drop(self) -> None:
+        """Forgets what is held back (the stream was cut, and that text must not go out)."""
+        self._held.clear()
+
+    def channels(self) -> list[Any]:
+        """The channels that hold text back."""
+        return list(self._held)
+
+    def _unsafe_end(self, text: str) -> int:
+        longest = 0
+        for secret in self.secrets:
+            tail = text[-(len(secret) - 1):]
+            start = tail.find(secret[0])
+            while start != -1:
+                if secret.startswith(tail[start:]):  # the first such start is the longest suffix
+                    longest = max(longest, len(tail) - start)
+                    break
+                start = tail.find(secret[0], start + 1)
+        return longest
+
+
 def scrub(failure: UpstreamFailure, credentials: dict[str, Any]) -> UpstreamFailure:
     """Removes the credentials of the call from a failure's message: providers echo keys back in their
     error messages ("Incorrect API key provided: ..."), and not every key has a recognisable shape."""
@@ -99,6 +152,34 @@ class Adapter(Protocol):
 
     def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
         """OpenAI `chat.completion.chunk` objects as they arrive; usage, when known, on the last."""
+        ...
+
+
+# One event of a native Messages stream: its name, its data exactly as the upstream sent it (relayed to the
+# client byte for byte), and that data parsed (read for usage and text).
+NativeEvent = tuple[str, str, dict[str, Any]]
+
+
+@runtime_checkable
+class MessagesNative(Protocol):
+    """An upstream that takes Anthropic's Messages body as it is (unigate.gateway.messages passes the client's
+    body through): Anthropic itself, and Claude on Bedrock and on Vertex AI, each in its own envelope.
+    `forwarded` holds the client's anthropic-version and anthropic-beta headers; `body` has `model` set to
+    the provider's id and no `stream`."""
+
+    async def messages_complete(self, call: UpstreamCall, body: dict[str, Any], forwarded: dict[str, str], *,
+                                beta: bool = False) -> dict[str, Any]:
+        """Anthropic's `message` object as the upstream answered it."""
+        ...
+
+    def messages_stream(self, call: UpstreamCall, body: dict[str, Any], forwarded: dict[str, str], *,
+                        beta: bool = False) -> AsyncIterator[NativeEvent]:
+        """Anthropic's stream events as they arrive."""
+        ...
+
+    async def messages_count_tokens(self, call: UpstreamCall, body: dict[str, Any], forwarded: dict[str, str], *,
+                                    beta: bool = False) -> int | None:
+        """The upstream's own count of the prompt's input tokens, or None where it has no count API."""
         ...
 
 

@@ -286,12 +286,14 @@ def parse_json(data: str) -> Any:
         raise UpstreamFailure(None, "The upstream sent a malformed stream chunk.", kind="protocol") from None
 
 
-def transport_failure(exc: Exception) -> UpstreamFailure:
-    """The HTTP client's failures, as UpstreamFailure."""
+def transport_failure(exc: Exception, *, started: bool = True) -> UpstreamFailure:
+    """The HTTP client's failures, as UpstreamFailure; `started`: whether the request's head had been handed to a
+    connection (see unigate.infra.transport.Sending)."""
     import aiohttp
 
     if isinstance(exc, TimeoutError):  # aiohttp's timeouts are TimeoutErrors too
-        return UpstreamFailure(None, "The upstream did not answer in time.", kind="timeout")
+        return UpstreamFailure(None, "The upstream did not answer in time.", kind="timeout",
+                               started=started and not isinstance(exc, aiohttp.ConnectionTimeoutError))
     if isinstance(exc, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError):
         return UpstreamFailure(None, "The egress proxy refused the connection to the upstream.", kind="connect")
     # SpokeOutOfTurn (unigate.infra.transport) is a ClientConnectionError, not a ClientConnectorError: protocol.
@@ -334,7 +336,7 @@ async def open_stream(url: str, payload: dict[str, Any], headers: dict[str, str]
     answer, stream included, end by it."""
     import aiohttp
 
-    from unigate.infra.transport import CONNECT_TIMEOUT_SECONDS, get_client
+    from unigate.infra.transport import CONNECT_TIMEOUT_SECONDS, Sending, get_client
 
     settings = get_settings()
     limit = settings.upstream_max_stream_bytes if stream else settings.upstream_max_body_bytes
@@ -342,14 +344,17 @@ async def open_stream(url: str, payload: dict[str, Any], headers: dict[str, str]
     headers = {"Content-Type": "application/json", **headers}
     _check_headers(headers)
     connect = min(timeout, CONNECT_TIMEOUT_SECONDS)
+    sending = Sending()
     try:
         response = await get_client(server_name).post(
             url, data=body, headers=headers, allow_redirects=False, server_hostname=server_name,
             # `total` is a deadline for the whole call, reading the answer (or the whole stream) included: an
             # upstream that drips bytes cannot keep it open past the function's own deadline.
-            timeout=aiohttp.ClientTimeout(total=timeout, connect=connect, sock_connect=connect, sock_read=timeout))
+            timeout=aiohttp.ClientTimeout(total=timeout, connect=connect, sock_connect=connect, sock_read=timeout),
+            trace_request_ctx=sending)
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:  # ValueError: a URL aiohttp cannot send to
-        raise transport_failure(exc) from None
+        # A failure before the request was handed to a connection provably cost the provider nothing.
+        raise transport_failure(exc, started=sending.started) from None
     answer: Answer | None = None
     try:
         answer = Answer(response, limit)

@@ -80,9 +80,10 @@ class Site:
             cache = IMMUTABLE if versioned and prefix == f"v-{self.version}" else SHORT
         else:
             # The page's asset links are relative (the API may sit under a stage or base path): the page must
-            # be addressed as a folder, `/api/` rather than `/api`.
+            # be addressed as a folder, `/api/` rather than `/api`. A HEAD (clients such as Claude Code check
+            # their base URL with one, written without the slash) is answered as it is: it loads no assets.
             seen = (event.get("requestContext") or {}).get("path") or "/"
-            if not seen.endswith("/"):
+            if not seen.endswith("/") and method != "HEAD":
                 return {"statusCode": 308, "headers": {**SECURITY_HEADERS, "Location": seen + "/",
                                                         "Cache-Control": SHORT}, "body": "", "isBase64Encoded": False}
             found, cache = self.page, PAGE

@@ -79,11 +79,9 @@ def error_response(request: Request, exc: UnigateError) -> JSONResponse:
     if isinstance(exc, NotAuthenticated):
         status, body = _not_authenticated(surface)
         return JSONResponse(body, status_code=status)
-    headers = {}
-    if isinstance(exc, RateLimited):
-        headers.update(exc.headers)
-        if exc.retry_after is not None:
-            headers["retry-after"] = str(exc.retry_after)
+    headers = dict(exc.headers)
+    if isinstance(exc, RateLimited) and exc.retry_after is not None:
+        headers["retry-after"] = str(exc.retry_after)
     body = error_body(surface, exc.message, kind=exc.openai_type, param=exc.param, code=exc.code, status=exc.status)
     return JSONResponse(body, status_code=exc.status, headers=headers)
 

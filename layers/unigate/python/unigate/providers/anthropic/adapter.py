@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from unigate.providers.anthropic import native
 from unigate.providers.anthropic.transformation import API_VERSION, FINISH, from_anthropic, to_anthropic, usage_of
-from unigate.providers.base import UpstreamCall, UpstreamFailure
+from unigate.providers.base import NativeEvent, UpstreamCall, UpstreamFailure
 from unigate.providers.openai_format import chunk, completion_id
 from unigate.providers.upstream import open_stream, parse_json, post_json, sse_data
 
@@ -30,6 +31,19 @@ class Anthropic:
                                call.timeout) as response:
             async for item in self._translate(response, call.endpoint.upstream):
                 yield item
+
+    # The Messages surface's pass-through (unigate.providers.base.MessagesNative).
+    async def messages_complete(self, call: UpstreamCall, body: dict[str, Any], forwarded: dict[str, str], *,
+                                beta: bool = False) -> dict[str, Any]:
+        return await native.native_complete(call, body, forwarded, beta=beta)
+
+    def messages_stream(self, call: UpstreamCall, body: dict[str, Any], forwarded: dict[str, str], *,
+                        beta: bool = False) -> AsyncIterator[NativeEvent]:
+        return native.native_stream(call, body, forwarded, beta=beta)
+
+    async def messages_count_tokens(self, call: UpstreamCall, body: dict[str, Any], forwarded: dict[str, str], *,
+                                    beta: bool = False) -> int | None:
+        return await native.native_count_tokens(call, body, forwarded, beta=beta)
 
     async def _translate(self, response: Any, model: str) -> AsyncIterator[dict[str, Any]]:
         chunk_id, completion_tokens = completion_id(), 0

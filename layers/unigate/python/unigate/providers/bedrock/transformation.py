@@ -1,5 +1,6 @@
-"""Amazon Bedrock's Converse request and response shapes, and InvokeModel embedding bodies in each model
-family's own format, to and from OpenAI's shapes. Pure: no boto3, no I/O.
+"""Amazon Bedrock's Converse request and response shapes, InvokeModel embedding bodies in each model
+family's own format, to and from OpenAI's shapes, and InvokeModel's Anthropic Messages body for Claude (the
+Messages surface's pass-through). Pure: no boto3, no I/O.
 """
 
 from __future__ import annotations
@@ -158,3 +159,39 @@ def embedding_requests(call: UpstreamCall) -> list[dict[str, Any]]:
                        call.extra) for text in body["input"]]
     return [merged({"inputText": text, **({"dimensions": size} if size else {}), "normalize": True}, call.extra)
             for text in body["input"]]
+
+
+# ------------------------------------------------------------------ InvokeModel with Anthropic's Messages body
+# Claude on Bedrock takes Anthropic's body, without `model` (the model id is in the URL) and `stream` (the
+# operation says it), with Bedrock's anthropic_version and the betas as a list in the body.
+BEDROCK_ANTHROPIC_VERSION = "bedrock-2023-05-31"
+# The invocation metrics Bedrock adds to a stream's message_stop, in Anthropic's usage names.
+_METRICS = {"inputTokenCount": "input_tokens", "outputTokenCount": "output_tokens",
+            "cacheReadInputTokenCount": "cache_read_input_tokens",
+            "cacheWriteInputTokenCount": "cache_creation_input_tokens"}
+# The same counts in InvokeModel's response headers.
+_HEADERS = {"x-amzn-bedrock-input-token-count": "input_tokens", "x-amzn-bedrock-output-token-count": "output_tokens",
+            "x-amzn-bedrock-cache-read-input-token-count": "cache_read_input_tokens",
+            "x-amzn-bedrock-cache-write-input-token-count": "cache_creation_input_tokens"}
+
+
+def to_invoke_messages(body: dict[str, Any], forwarded: dict[str, str]) -> dict[str, Any]:
+    out = {key: value for key, value in body.items() if key not in ("model", "stream")}
+    out["anthropic_version"] = BEDROCK_ANTHROPIC_VERSION
+    betas = [beta.strip() for beta in forwarded.get("anthropic-beta", "").split(",") if beta.strip()]
+    if betas:
+        out["anthropic_beta"] = betas
+    return out
+
+
+def invocation_usage(payload: dict[str, Any]) -> dict[str, Any]:
+    """The usage in a stream event's `amazon-bedrock-invocationMetrics` (Bedrock's final message_stop)."""
+    metrics = payload.get("amazon-bedrock-invocationMetrics")
+    if not isinstance(metrics, dict):
+        return {}
+    return {ours: metrics[theirs] for theirs, ours in _METRICS.items() if theirs in metrics}
+
+
+def header_usage(headers: dict[str, Any]) -> dict[str, Any]:
+    """The usage InvokeModel's response headers report, for an answer whose body has none."""
+    return {ours: int(headers[theirs]) for theirs, ours in _HEADERS.items() if str(headers.get(theirs, "")).isdigit()}
