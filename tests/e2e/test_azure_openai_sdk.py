@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import struct
 import uuid
+from decimal import Decimal
 
 import httpx
 import openai
@@ -147,3 +148,92 @@ def test_the_key_as_a_bearer_token_works_too_and_a_bad_key_is_refused_in_azures_
     with pytest.raises(openai.AuthenticationError) as refused:
         _azure(server, "ug_not_a_key").chat.completions.create(model=name, messages=[{"role": "user", "content": "x"}])
     assert isinstance(refused.value.code, str)
+
+
+# ------------------------------------------------------------------------------- the Responses API
+RESPONSES_VERSION = "2025-03-01-preview"
+
+
+def _azure_responses(server: LocalServer, key: str | None = None) -> openai.AzureOpenAI:
+    return openai.AzureOpenAI(azure_endpoint=server.url, api_key=key or server.key, api_version=RESPONSES_VERSION,
+                              max_retries=0, timeout=30)
+
+
+def test_responses_against_a_deployment_in_any_case_plain_streamed_and_stored(server: LocalServer) -> None:
+    """AzureOpenAI(...).responses.create posts to /openai/responses?api-version= with the deployment as model."""
+    name = _deployment(server, "echo@echo")
+    client = _azure_responses(server)
+    before = _credits(server)
+    raw = client.responses.with_raw_response.create(model=name.lower(), input="Hello, Azure responses!")
+    response = raw.parse()
+    assert response.output_text == "Hello, Azure responses!"
+    assert raw.http_request.url.path == "/openai/responses"
+    assert raw.http_request.url.params["api-version"] == RESPONSES_VERSION
+    assert raw.headers["x-unigate-deployment"] == name
+    assert raw.headers["x-unigate-endpoint"] == "echo@echo"
+    assert before - _credits(server) == _cost(response.usage) == Decimal(raw.headers["x-unigate-cost"])
+    # Stored, as at Azure: read back and its input items listed through the same client.
+    assert client.responses.retrieve(response.id).output_text == "Hello, Azure responses!"
+    assert [item.type for item in client.responses.input_items.list(response.id)] == ["message"]
+    with client.responses.create(model=name.upper(), input="streamed through Azure", stream=True) as stream:
+        events = list(stream)
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert events[0].type == "response.created"
+    assert events[-1].type == "response.completed"
+    final = events[-1].response  # type: ignore[union-attr]
+    assert final.output_text == "streamed through Azure"
+    assert before - _credits(server) == _cost(response.usage) + _cost(final.usage)
+    assert client.responses.delete(response.id) is None
+    with pytest.raises(openai.NotFoundError) as gone:
+        client.responses.retrieve(response.id)
+    assert gone.value.body == {"code": "404", "message": f"Response with id '{response.id}' not found."}
+
+
+def test_responses_errors_come_in_azures_envelope_before_any_hold(server: LocalServer) -> None:
+    before = _credits(server)
+    with pytest.raises(openai.NotFoundError) as missing:
+        _azure_responses(server).responses.create(model="no-such-deployment", input="x")
+    assert missing.value.code == "DeploymentNotFound"
+    with pytest.raises(openai.BadRequestError) as bad:
+        _azure_responses(server).responses.create(model="echo@echo", input="x", temperature=7)
+    assert bad.value.body == {"code": "400", "message": "Invalid 'temperature': Input should be less than or equal "
+                              "to 2.", "param": "temperature"}
+    no_version = _post(server, "/openai/responses", {"model": "echo@echo", "input": "x"})
+    assert no_version.status_code == 400
+    assert no_version.json()["error"]["code"] == "MissingApiVersionParameter"
+    no_model = _post(server, "/openai/responses", {"input": "x"}, **{"api-version": RESPONSES_VERSION})
+    assert no_model.status_code == 400
+    assert no_model.json()["error"]["param"] == "model"
+    assert _credits(server) == before
+
+
+def test_responses_to_an_azure_openai_upstream_are_passed_through_natively(server: LocalServer,
+                                                                            fake_upstream) -> None:
+    """An azure-openai endpoint serves the Responses API itself: the request goes to the resource's v1 route
+    (the provider's api-version, 2024-10-21, predates the dated one) with its api-key, the deployment as model."""
+    name = _deployment(server, "gpt-4o@azure-openai")
+    before = _credits(server)
+    raw = _azure_responses(server).responses.with_raw_response.create(
+        model=name, input="hello azure upstream", tools=[{"type": "web_search"}])
+    response = raw.parse()
+    sent = fake_upstream.last("/openai/v1/responses")
+    assert sent.headers["api-key"] == CANARY_KEYS["azure-openai"]
+    assert "authorization" not in sent.headers
+    assert sent.body["model"] == "gpt-4o"
+    assert sent.body["tools"] == [{"type": "web_search"}]  # passed through, not dropped
+    assert sent.body["store"] is False
+    assert "x-unigate-dropped-params" not in raw.headers
+    assert [item.type for item in response.output] == ["reasoning", "message"]
+    assert response.output_text == "fake reply to: hello azure upstream"
+    assert response.model == "gpt-4o@azure-openai"
+    assert before - _credits(server) == _cost(response.usage) == Decimal(raw.headers["x-unigate-cost"]) > 0
+    # The OpenAI surface's /v1/responses takes the same path, streamed too.
+    client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=server.key, max_retries=0, timeout=30)
+    with client.responses.create(model="gpt-4o@azure-openai", input="stream from azure", stream=True) as stream:
+        events = list(stream)
+    assert fake_upstream.last("/openai/v1/responses").body["stream"] is True
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    final = events[-1].response  # type: ignore[union-attr]
+    assert events[-1].type == "response.completed"
+    assert final.output_text == "fake reply to: stream from azure"
+    assert before - _credits(server) == _cost(response.usage) + _cost(final.usage)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -137,6 +138,69 @@ def test_the_responses_api_answers_the_bench_upstream_like_chat(servers: bench.S
     assert response.status_code == 200, response.text
     chat = httpx.post(f"{servers.gateway}/v1/chat/completions", json=bench._body(), headers=headers, timeout=30)
     assert response.json()["output"][0]["content"][0]["text"] == chat.json()["choices"][0]["message"]["content"]
+
+
+def _answer_text(surface: str, body: dict) -> str:
+    if surface == "messages":
+        return str(body["content"][0]["text"])
+    if surface == "responses":
+        return str(body["output"][0]["content"][0]["text"])
+    choice = body["choices"][0]
+    return str(choice["text"] if surface == "completions" else choice["message"]["content"])
+
+
+@pytest.mark.parametrize("name", bench.SURFACES)
+def test_every_surface_the_bench_measures_answers_the_same_upstream_charged_and_streams_paced(
+        servers: bench.Servers, name: str) -> None:
+    """What each surface's figures rest on: the surface answers the bench model's reply through the same fast
+    upstream with a charge, and its paced stream carries the upstream's 20 chunks over their pacing, not at once."""
+    spec = bench.surfaces(servers.key)[name]
+    client = httpx.Client(timeout=30, headers=spec.headers)
+    response = client.post(f"{servers.gateway}{spec.path}", json=spec.body())
+    assert response.status_code == 200, response.text
+    assert _answer_text(name, response.json()) == "ok"
+    assert response.headers["x-unigate-endpoint"] == bench.MODEL
+    assert float(response.headers["x-unigate-cost"]) > 0
+    if name == "azure":
+        assert response.headers["x-unigate-deployment"] == bench.AZURE_DEPLOYMENT
+    started = time.perf_counter()
+    reads: list[tuple[float, bytes]] = []
+    with client.stream("POST", f"{servers.gateway}{spec.path}", json=spec.body(True, "paced")) as stream:
+        assert stream.status_code == 200
+        reads.extend((time.perf_counter() - started, raw) for raw in stream.iter_raw())
+    received = b"".join(raw for _, raw in reads).decode()
+    positions = [received.find(f'"w{index} "') for index in range(20)]
+    assert -1 not in positions
+    assert positions == sorted(positions)
+    # The 20 words came over the upstream's pacing (5 ms apart), not in one read at the end.
+    first_word = next(at for at, raw in reads if b'"w0 "' in raw)
+    last_word = next(at for at, raw in reads if b'"w19 "' in raw)
+    assert last_word - first_word > 19 * 5 * 0.6 / 1000
+
+
+def test_one_surface_section_reports_its_figures_with_few_requests(servers: bench.Servers,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The section `make bench` runs per surface, with small counts: every figure it reports, and its AWS calls
+    (the Azure surface's deployment is read from the per-process cache, as deployed, so its calls are chat's
+    two writes, not a read of the deployments per request)."""
+    monkeypatch.setattr(bench, "SEQUENTIAL", 3)
+    monkeypatch.setattr(bench, "STREAMS", 2)
+    chat = {"direct_p50_ms": 1.0, "gateway_p50_ms": 2.0}
+    streaming = {"direct_ttfb_p50_ms": 1.0, "gateway_ttfb_p50_ms": 2.0}
+    for name in ("azure", "completions"):
+        out = bench.surface(servers, bench.surfaces(servers.key)[name], chat, streaming)
+        assert set(out) == {"title", "path", "requests", "streams", "gateway_p50_ms", "gateway_p99_ms",
+                            "gateway_ttfb_p50_ms", "aws_ms_per_request", "aws_calls_per_request", "added_p50_ms",
+                            "added_p50_outside_aws_ms", "added_ttfb_p50_ms", "vs_chat_p50_ms", "vs_chat_ttfb_p50_ms"}
+        assert out["requests"] == 3
+        assert out["gateway_p50_ms"] > 0
+        assert out["gateway_ttfb_p50_ms"] > 0
+        calls = out["aws_calls_per_request"]
+        assert calls["dynamodb:TransactWriteItems"] == 2.0
+        # At most the cache's refresh, when its 10 s ran out during the few requests; never one per request.
+        assert set(calls) <= {"dynamodb:TransactWriteItems", "dynamodb:Query"}
+        assert calls.get("dynamodb:Query", 0) < 1
+    assert bench.stored_responses(servers) > 0
 
 
 def test_a_key_without_a_budget_makes_two_writes_and_no_read_and_one_with_a_budget_at_most_two_writes(

@@ -127,8 +127,8 @@ def test_v0_route_answers_in_unify_envelope(server: LocalServer) -> None:
 @pytest.mark.parametrize(("body", "param"), [
     ({"model": "echo@echo", "prompt": "x", "max_tokens": -1}, "max_tokens"),
     ({"model": "echo@echo", "prompt": "x", "logprobs": 6}, "logprobs"),
-    ({"model": "echo@echo", "prompt": ["a", "b"]}, "prompt"),  # several prompts: native endpoints only
-    ({"model": "echo@echo", "prompt": [1, 2]}, "prompt"),
+    ({"model": "echo@echo", "prompt": [1, 2]}, "prompt"),  # token arrays: native endpoints only
+    ({"model": "echo@echo", "prompt": [[1], [2]]}, "prompt"),
     ({"model": NATIVE, "prompt": "x", "n": 2, "best_of": 1}, "best_of"),
     ({"model": NATIVE, "prompt": "x", "best_of": 2, "stream": True}, "best_of"),
     ({"model": CHAT_ONLY, "prompt": "x", "suffix": "y", "drop_params": False}, "suffix"),
@@ -173,3 +173,109 @@ def _first_text(lines: Iterator[str]) -> Iterator[str]:
         if '"text":"fake' in line.replace(" ", ""):
             yield line
             return
+
+
+# ------------------------------------------------------------------------- several prompts, translated
+def _ledger_kinds(server: LocalServer, key: str) -> list[str]:
+    ledger = server.cli_json("credits", "ledger", "--account", _account_of(server, key))
+    assert sum(Decimal(e["credits"]) for e in ledger["entries"]) == _credits(server, key)
+    return sorted(e["kind"] for e in ledger["entries"])
+
+
+def test_translated_several_prompts_are_one_chat_call_each_under_one_hold_and_one_settle(
+        server: LocalServer, fake_upstream) -> None:
+    key = _account_with(server, "1")
+    calls_before = fake_upstream.count("/alpha/v1/chat/completions")
+    raw = _client(server, key).completions.with_raw_response.create(model=CHAT_ONLY, prompt=["one", "two two", "3"],
+                                                                    max_tokens=20)
+    completion = raw.parse()
+    assert [c.index for c in completion.choices] == [0, 1, 2]
+    assert [c.text for c in completion.choices] == ["fake reply to: one", "fake reply to: two two",
+                                                    "fake reply to: 3"]
+    assert fake_upstream.count("/alpha/v1/chat/completions") == calls_before + 3
+    sent = [r.body["messages"] for r in fake_upstream.received if "/alpha/v1/chat/completions" in r.path][-3:]
+    assert sorted(m[0]["content"] for m in sent) == ["3", "one", "two two"]
+    assert all(len(m) == 1 for m in sent)
+    usage = completion.usage
+    assert usage is not None
+    assert usage.prompt_tokens == 3 * PROMPT_TOKENS
+    assert usage.completion_tokens == 4 + 5 + 4
+    assert Decimal("1") - _credits(server, key) == _cost(usage) == Decimal(raw.headers["x-unigate-cost"]) > 0
+    assert _ledger_kinds(server, key) == ["grant", "hold", "settle"]
+
+
+def test_translated_several_prompts_with_n_and_echo(server: LocalServer) -> None:
+    completion = _client(server).completions.create(model="echo@echo", prompt=["alpha", "beta"], n=2, echo=True,
+                                                    max_tokens=10)
+    # OpenAI's numbering: index = prompt index * n + choice; each choice echoes its own prompt.
+    assert [(c.index, c.text) for c in completion.choices] == [(0, "alphaalpha"), (1, "alphaalpha"),
+                                                               (2, "betabeta"), (3, "betabeta")]
+
+
+def test_translated_several_prompts_streamed(server: LocalServer, fake_upstream) -> None:
+    key = _account_with(server, "1")
+    stream = _client(server, key).completions.create(model=CHAT_ONLY, prompt=["first one", "second"], stream=True,
+                                                     stream_options={"include_usage": True})
+    chunks = list(stream)
+    texts: dict[int, str] = {}
+    for chunk in chunks:
+        for choice in chunk.choices:
+            texts[choice.index] = texts.get(choice.index, "") + choice.text
+    assert texts == {0: "fake reply to: first one", 1: "fake reply to: second"}
+    usages = [c.usage for c in chunks if c.usage is not None]
+    assert len(usages) == 1  # one usage chunk for the request, the last
+    assert chunks[-1].usage is not None
+    assert chunks[-1].choices == []
+    assert chunks[-1].usage.prompt_tokens == 2 * PROMPT_TOKENS
+    assert chunks[-1].usage.completion_tokens == 5 + 4
+    assert Decimal("1") - _credits(server, key) == _cost(chunks[-1].usage) > 0
+    assert _ledger_kinds(server, key) == ["grant", "hold", "settle"]
+
+
+def test_a_failing_prompt_after_others_were_answered_bills_those_and_is_not_retried(
+        server: LocalServer, fake_upstream) -> None:
+    key = _account_with(server, "1")
+    before = fake_upstream.count("/alpha/v1/chat/completions")
+    with pytest.raises(openai.APIStatusError) as failed:
+        _client(server, key).completions.create(model=CHAT_ONLY, prompt=["fine", "scenario:error:500"])
+    assert failed.value.status_code == 502
+    assert fake_upstream.count("/alpha/v1/chat/completions") == before + 2  # not tried again
+    charged = Decimal("1") - _credits(server, key)
+    assert charged > 0  # the answered prompt
+    assert _ledger_kinds(server, key) == ["grant", "hold", "settle"]
+    # Streamed: the first prompt's text arrives, the failing one ends the stream with OpenAI's error event.
+    with httpx.stream("POST", f"{server.url}/v1/completions", timeout=30, headers={"Authorization": f"Bearer {key}"},
+                      json={"model": CHAT_ONLY, "prompt": ["fine", "scenario:error:500"], "stream": True}) as response:
+        assert response.status_code == 200
+        events = [json.loads(line[6:]) for line in response.iter_lines() if line.startswith("data: {")]
+    assert "".join(e["choices"][0]["text"] for e in events if e.get("choices")) == "fake reply to: fine"
+    assert events[-1]["error"]["type"] == "api_error"  # as chat's stream ends on an upstream failure
+    assert Decimal("1") - _credits(server, key) > 2 * charged - Decimal("0.000001")
+    assert _ledger_kinds(server, key) == ["grant", "hold", "hold", "settle", "settle"]
+
+
+def test_a_first_prompt_failing_before_anything_was_answered_falls_back(server: LocalServer) -> None:
+    completion = _client(server).completions.create(model="fail@echo->echo@echo", prompt=["x y", "z"])
+    assert [c.text for c in completion.choices] == ["x y", "z"]
+    assert completion.model == "echo@echo"
+
+
+def test_a_client_leaving_a_stream_of_several_prompts_cancels_it_and_pays_what_was_made(
+        server: LocalServer, fake_upstream) -> None:
+    key = _account_with(server, "1")
+    disconnects_before = fake_upstream.disconnects
+    body = {"model": CHAT_ONLY, "stream": True, "max_tokens": 1000, "prompt": ["scenario:paced", "never sent"]}
+    with httpx.stream("POST", f"{server.url}/v1/completions", json=body, timeout=30,
+                      headers={"Authorization": f"Bearer {key}"}) as response:
+        assert response.status_code == 200
+        received = list(_first_text(response.iter_lines()))
+    assert received
+    deadline = time.monotonic() + 5
+    while fake_upstream.disconnects == disconnects_before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fake_upstream.disconnects > disconnects_before
+    time.sleep(0.3)
+    assert not any(r.body.get("messages") == [{"role": "user", "content": "never sent"}]
+                   for r in fake_upstream.received if isinstance(r.body, dict))
+    assert _ledger_kinds(server, key) == ["grant", "hold", "settle"]
+    assert Decimal("0") < Decimal("1") - _credits(server, key) < Decimal("0.0001")

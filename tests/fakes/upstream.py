@@ -804,6 +804,9 @@ def catalog_override(url: str) -> dict[str, Any]:
                 "secret": "azure-openai",
                 "env": "AZURE_OPENAI_API_KEY",
                 "api_version": "2024-10-21",
+                # As in the built-in catalog: its Responses API is passed through (at Azure's v1 route, since
+                # 2024-10-21 predates the dated one).
+                "native": ["responses"],
                 "params": ["temperature", "max_tokens", "stream", "stream_options"],
             },
             "azure-ai": {

@@ -121,9 +121,12 @@ def test_a_native_endpoint_falls_back_to_a_translated_one(providers, account: st
 
 
 def test_only_native_endpoints_take_what_chat_cannot(providers, account: str) -> None:
-    # Two prompts: the translated endpoint of the chain is passed over, the native one serves.
-    headers, _ = run({"model": f"routing-test@alpha->{NATIVE}", "prompt": ["x", "y"]})
+    # Token-array prompts: the translated endpoint of the chain is passed over, the native one serves.
+    headers, _ = run({"model": f"routing-test@alpha->{NATIVE}", "prompt": [[1, 2], [3]]})
     assert headers["x-unigate-endpoint"] == NATIVE
+    # Several text prompts are served translated (one chat call each), so the chain's first endpoint answers.
+    headers, _ = run({"model": f"routing-test@alpha->{NATIVE}", "prompt": ["x", "y"]})
+    assert headers["x-unigate-endpoint"] == "routing-test@alpha"
     with pytest.raises(BadRequest) as refused:
         run({"model": "routing-test@alpha", "prompt": "x", "max_tokens": 0})
     assert refused.value.param == "max_tokens"
@@ -171,3 +174,62 @@ def test_chat_only_parameters_are_foreign_to_the_completions_api(providers, acco
         assert set(headers["x-unigate-dropped-params"].split(",")) == {"tools", "response_format"}
     assert "tools" not in providers.last("/alpha/v1/chat/completions").body
     assert "tools" not in providers.last("/vllm/v1/completions").body
+
+
+# ------------------------------------------------------------------------- several prompts, translated
+@pytest.fixture
+def tiered(providers, tmp_path, monkeypatch) -> Any:
+    """A chat-only endpoint whose long-context tier starts above 15 prompt tokens: each of the fake's answers
+    counts 11, so one prompt stays at the base rate and two summed would not."""
+    from tests.conftest import use_catalog
+    from tests.fakes.upstream import catalog_override
+    from unigate.catalog.entries import get_catalog
+
+    doc = catalog_override(providers.url)
+    doc["endpoints"]["tiered@alpha"] = {"upstream": "tiered", "input": "1", "output": "1", "context": 8192,
+                                        "max_output": 1000,
+                                        "tiers": [{"above": 15, "input": "10", "output": "10"}]}
+    use_catalog(doc, tmp_path / "tiered.json", monkeypatch)
+    yield providers
+    get_catalog.cache_clear()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+def test_several_prompts_are_priced_each_on_its_own_and_settled_once(tiered, account: str, stream: bool) -> None:
+    body: dict[str, Any] = {"model": "tiered@alpha", "prompt": ["a", "b"], "max_tokens": 50, "stream": stream}
+    if stream:
+        body["stream_options"] = {"include_usage": True}
+    headers, answer = run(body)
+    usage = answer[-2]["usage"] if stream else answer["usage"]
+    assert usage["prompt_tokens"] == 2 * PROMPT_TOKENS
+    assert usage["completion_tokens"] == 8
+    # Each call at the base rate (11 + 4 tokens at 1 micro-credit each), not the sum at the tier's 10.
+    assert round(usage["cost"] * 1_000_000) == 2 * (11 + 4)
+    assert assert_money_consistent() == 10_000_000 - 30
+    assert tiered.count("/alpha/v1/chat/completions") == 2
+    if not stream:
+        assert headers["x-unigate-cost"] == "0.00003"
+    from unigate.infra.config import get_settings
+    from unigate.stores import dynamo
+
+    ledger = dynamo.query_all(TableName=get_settings().ledger_table, KeyConditionExpression="account_id = :a",
+                              ExpressionAttributeValues=dynamo.values(a=account))
+    assert sorted(str(e["entry_id"]).split("#")[0] for e in ledger) == ["grant", "hold", "settle"]
+
+
+def test_the_hold_of_several_prompts_is_the_sum_of_each_calls_and_refuses_before_any_call(providers, aws) -> None:
+    caller = Caller("acct_some", "key_test")
+    prompts = ["one", "two words", "three words here"]
+    several = completions.prepare({"model": "routing-test@alpha", "prompt": prompts, "max_tokens": 300}, caller)
+    each = [completions.prepare({"model": "routing-test@alpha", "prompt": p, "max_tokens": 300}, caller)[0]
+            for p in prompts]
+    assert several[0].worst_case_micros == sum(p.worst_case_micros for p in each)
+    assert several[0].prompt_estimate == sum(p.prompt_estimate for p in each)
+    accounts.create_account(account_id="acct_some")
+    from unigate.accounts import billing
+
+    billing.grant("acct_some", several[0].worst_case_micros - 1, idempotency_key="short")
+    with pytest.raises(InsufficientCredits):
+        run({"model": "routing-test@alpha", "prompt": prompts, "max_tokens": 300}, "acct_some")
+    assert providers.count("/alpha/v1/chat/completions") == 0
+    assert assert_money_consistent("acct_some") == several[0].worst_case_micros - 1

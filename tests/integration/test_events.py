@@ -124,9 +124,7 @@ EXPECTED: dict[tuple[str, str], Any] = {
     ("completions", "echo"): (200, "Hello from an event"),
     ("completions", "echo_stream"): (200, "Hello from an eventHello from an event"),
     ("completions", "unify_surface"): (200, "Hello from an event"),
-    ("completions", "several_prompts_translated"): (400, {"error": {
-        "message": "Several prompts in one request need an endpoint that serves completions natively.",
-        "type": "invalid_request_error", "param": "prompt", "code": None}}),
+    ("completions", "several_prompts_translated"): (200, "one"),  # the first prompt's choice
     ("azure_openai", "chat"): (200, "Hello from an event"),
     ("azure_openai", "chat_stream"): (200, "Hello from an event"),
     ("azure_openai", "completions"): (200, "Hello from an event"),
@@ -164,6 +162,17 @@ EXPECTED: dict[tuple[str, str], Any] = {
         "message": "Background responses are not supported: unigate answers each response while the request is "
                    "open; send it without background.", "type": "invalid_request_error", "param": "background",
         "code": None}}),
+    # The Azure surface's Responses routes: the same service, Azure's envelope.
+    ("responses", "azure_echo"): (200, "Hello from an event"),
+    ("responses", "azure_missing_api_version"): (400, {"error": {
+        "code": "MissingApiVersionParameter",
+        "message": "The api-version query parameter (?api-version=) is required for all requests.",
+        "param": "api-version"}}),
+    ("responses", "azure_unknown_deployment"): (404, {"error": {
+        "code": "DeploymentNotFound", "message": "The API deployment for this resource does not exist. If you created "
+        "the deployment within the last 5 minutes, please wait a moment and try again.", "param": "deployment"}}),
+    ("responses", "azure_unknown_response"): (404, {"error": {
+        "code": "404", "message": "Response with id 'resp_unknown' not found."}}),
 }
 
 CASES = sorted(EVENTS.glob("*/*.json"))

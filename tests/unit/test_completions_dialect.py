@@ -29,7 +29,6 @@ def test_to_chat_defaults_max_tokens_to_openais_16() -> None:
 
 
 @pytest.mark.parametrize(("body", "param"), [
-    ({"prompt": ["a", "b"]}, "prompt"),
     ({"prompt": [1, 2]}, "prompt"),
     ({"prompt": [[1], [2]]}, "prompt"),
     ({"prompt": "x", "max_tokens": 0}, "max_tokens"),
@@ -41,8 +40,13 @@ def test_what_chat_cannot_serve(body: dict, param: str) -> None:
     assert obstacle[1] == param
 
 
-def test_one_text_prompt_translates() -> None:
+def test_text_prompts_translate_one_or_several() -> None:
     assert dialect.untranslatable(_request(prompt=["only"], echo=True)) is None
+    several = _request(prompt=["a", "b", "c"], n=2)
+    assert dialect.untranslatable(several) is None
+    assert dialect.text_prompts(several) == ["a", "b", "c"]
+    # OpenAI's numbering: the n choices of each prompt in turn.
+    assert [dialect.chat_index(p, c, 2) for p in range(3) for c in range(2)] == [0, 1, 2, 3, 4, 5]
     assert dialect.prompts(_request(prompt=[5, 6])) == [[5, 6]]
     assert dialect.prompts(_request(prompt=[[5], [6]])) == [[5], [6]]
 
@@ -84,7 +88,7 @@ def test_chat_logprobs_become_the_legacy_shape_after_an_echo() -> None:
         "logprobs": {"content": [{"token": "a", "logprob": -1.0, "top_logprobs": [{"token": "a", "logprob": -1.0},
                                                                                   {"token": "x", "logprob": -2.0}]},
                                  {"token": "b", "logprob": -0.5, "top_logprobs": []}]}}]}
-    legacy = dialect.to_legacy(chat, echo="Q: ")
+    legacy = dialect.to_legacy(chat, echo=dialect.Echo(["Q: "]))
     assert legacy["id"] == "cmpl-9"
     assert legacy["choices"] == [{"text": "Q: ab", "index": 0, "finish_reason": "stop", "logprobs": {
         "tokens": ["a", "b"], "token_logprobs": [-1.0, -0.5], "top_logprobs": [{"a": -1.0, "x": -2.0}, {}],
@@ -92,7 +96,7 @@ def test_chat_logprobs_become_the_legacy_shape_after_an_echo() -> None:
 
 
 def test_stream_translation_echoes_once_per_choice_and_drops_empty_chunks() -> None:
-    translator = dialect.StreamTranslator(echo="P ")
+    translator = dialect.StreamTranslator(echo=dialect.Echo(["P "]))
 
     def chunk(index: int, content: str | None, finish: str | None = None) -> dict:
         delta = {"content": content} if content is not None else {}
@@ -110,6 +114,18 @@ def test_stream_translation_echoes_once_per_choice_and_drops_empty_chunks() -> N
                                        "choices": [], "usage": {"prompt_tokens": 1}}
     error = {"error": {"message": "cut"}}
     assert translator.chunk(error) == error
+
+
+def test_each_choice_echoes_its_own_prompt() -> None:
+    echo = dialect.Echo(["one ", "two "], n=2)
+    chat = {"id": "chatcmpl-2", "created": 1, "model": "m@p", "choices": [
+        {"index": i, "message": {"role": "assistant", "content": "x"}, "finish_reason": "stop"} for i in range(4)]}
+    assert [c["text"] for c in dialect.to_legacy(chat, echo=echo)["choices"]] == ["one x", "one x", "two x", "two x"]
+    translator = dialect.StreamTranslator(echo)
+    chunks = [translator.chunk({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+                                "choices": [{"index": i, "delta": {"content": "y"}, "finish_reason": None}]})
+              for i in (3, 0, 3)]
+    assert [c["choices"][0]["text"] for c in chunks if c] == ["two y", "one y", "y"]
 
 
 def test_azure_errors_carry_a_string_code() -> None:

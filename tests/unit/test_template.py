@@ -38,7 +38,9 @@ def test_routes_of_the_contract_are_declared_and_authorized() -> None:
     for method, path in (("POST", "/v1/responses"), ("POST", "/v1/responses/input_tokens"),
                          ("GET", "/v1/responses/{response_id}"), ("DELETE", "/v1/responses/{response_id}"),
                          ("GET", "/v1/responses/{response_id}/input_items"),
-                         ("POST", "/v1/responses/{response_id}/cancel")):
+                         ("POST", "/v1/responses/{response_id}/cancel"), ("POST", "/openai/responses"),
+                         ("GET", "/openai/responses/{response_id}"), ("DELETE", "/openai/responses/{response_id}"),
+                         ("GET", "/openai/responses/{response_id}/input_items")):
         assert routes[(method, path)].function == "ResponsesFunction"
         assert routes[(method, path)].streaming
 
@@ -157,6 +159,9 @@ STREAMING = {
     **dict.fromkeys(("/v1/responses", "/v1/responses/input_tokens", "/v1/responses/{response_id}",
                      "/v1/responses/{response_id}/input_items", "/v1/responses/{response_id}/cancel"),
                     "ResponsesFunction"),
+    # and Azure's Responses routes, on the function whose role holds the stored responses.
+    **dict.fromkeys(("/openai/responses", "/openai/responses/{response_id}",
+                     "/openai/responses/{response_id}/input_items"), "ResponsesFunction"),
     **{f"/openai/deployments/{{deployment}}/{route}": "AzureOpenAIFunction"
        for route in ("chat/completions", "completions", "embeddings")},
 }

@@ -13,7 +13,9 @@ times its AWS calls), then measures from this process over real HTTP on 127.0.0.
    on this machine with the same server and HTTP client and no gateway work at all;
    on a machine with two or more CPUs the gateway and the proxy get one CPU to themselves and this
    process and the upstream the others (BENCH_PIN=0 turns it off): see _cpu_split;
-   the same for Anthropic's Messages surface (POST /v1/messages, translated to the same upstream);
+   the same for the other client surfaces, each translated to the same upstream: Anthropic's Messages
+   (POST /v1/messages), the Responses API (POST /v1/responses), legacy completions (POST /v1/completions)
+   and the Azure OpenAI surface (POST /openai/deployments/{d}/chat/completions);
 3. AWS calls per chat request (authorizer cached, secret warm) and per authorizer invocation;
 4. cold starts: each function against a bare boto3 handler and a minimal FastAPI + Mangum app
    (unigate_tools.coldstart, median of several fresh processes), with peak memory;
@@ -34,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +55,8 @@ STREAMS = 30
 # 0.1% of their instructions (chat and embeddings, counted with callgrind) came out 0.14 apart in one run.
 COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "11"))
 MODEL = "bench-model@bench"
+# The client surfaces measured beside chat, translated to the same upstream (see surfaces()).
+SURFACES = ("messages", "responses", "completions", "azure")
 # A paced content chunk, as the upstream writes it ("content": "w3 ") and as the gateway does ("content":"w3 ").
 CONTENT_CHUNK = re.compile(rb'"content": ?"w')
 
@@ -119,8 +124,10 @@ def _start(workdir: Path, split: tuple[set[int], set[int]] | None = None) -> Ser
                               "max_output": 256}},
     }))
     key = keys.generate_key()
+    # Deployments cached per process for the deployed default's 10 s (the local server otherwise reads them on
+    # every request, so that CLI changes show at once): the Azure surface is measured as it runs on AWS.
     env = {**os.environ, "UNIGATE_CATALOG_PATH": str(catalog), "UNIGATE_DEV_KEY": key, "UNIGATE_DEV_TIMING": "1",
-           "UNIGATE_STATE_DIR": str(workdir), "PORT": str(gateway_port)}
+           "UNIGATE_STATE_DIR": str(workdir), "PORT": str(gateway_port), "UNIGATE_DEPLOYMENT_CACHE_SECONDS": "10"}
     env.pop("AWS_ENDPOINT_URL", None)
     processes = [
         subprocess.Popen([sys.executable, "-m", "unigate_tools.bench_upstream", "--port", str(upstream_port)],
@@ -139,7 +146,9 @@ def _start(workdir: Path, split: tuple[set[int], set[int]] | None = None) -> Ser
     _wait(proxy, processes[2])
     for process, cpus in placement:
         _pin(process.pid, cpus)
-    return Servers(upstream, proxy, gateway, key, processes, workdir)
+    servers = Servers(upstream, proxy, gateway, key, processes, workdir)
+    create_azure_deployment(servers)  # before any request reads (and caches) the deployments
+    return servers
 
 
 def _body(stream: bool = False, text: str = "hi") -> dict[str, Any]:
@@ -258,48 +267,87 @@ def _messages_body(stream: bool = False, text: str = "hi") -> dict[str, Any]:
     return {"model": MODEL, "max_tokens": 16, "stream": stream, "messages": [{"role": "user", "content": text}]}
 
 
-def messages(servers: Servers, chat: dict[str, Any], chat_streaming: dict[str, Any]) -> dict[str, Any]:
-    """Anthropic's Messages surface, translated to the same OpenAI-compatible upstream: its added latency
-    and time to first byte beside chat's (the same bounds apply)."""
-    client = httpx.Client(timeout=30, headers={"x-api-key": servers.key, "anthropic-version": "2023-06-01"})
-    url = f"{servers.gateway}/v1/messages"
-    _latencies(client, url, _messages_body(), 30)
-    through = _latencies(client, url, _messages_body(), SEQUENTIAL)
-    streams = [_stream_once(client, url, _messages_body(True, "paced")) for _ in range(STREAMS)]
-    out = {"requests": SEQUENTIAL, "gateway_p50_ms": round(_percentile(through, 0.5), 2),
-           "gateway_p99_ms": round(_percentile(through, 0.99), 2),
-           "gateway_ttfb_p50_ms": round(statistics.median(s[0] for s in streams), 2)}
-    out["added_p50_ms"] = round(out["gateway_p50_ms"] - chat["direct_p50_ms"], 2)
-    out["added_p50_outside_aws_ms"] = round(out["added_p50_ms"] - chat["aws_ms_per_request"], 2)
-    out["added_ttfb_p50_ms"] = round(out["gateway_ttfb_p50_ms"] - chat_streaming["direct_ttfb_p50_ms"], 2)
-    out["vs_chat_p50_ms"] = round(out["gateway_p50_ms"] - chat["gateway_p50_ms"], 2)
-    return out
-
-
 def _responses_body(stream: bool = False, text: str = "hi") -> dict[str, Any]:
+    # store: false, as Codex sends it, so the pipeline's AWS calls are chat's; a stored one is timed apart.
     return {"model": MODEL, "input": text, "max_output_tokens": 16, "stream": stream, "store": False}
 
 
-def responses(servers: Servers) -> dict[str, Any]:
-    """The Responses API beside chat: the same upstream call translated both ways, sequential and streamed
-    (`store: false`, as Codex sends it, so the chat pipeline's AWS calls are the same)."""
-    client = httpx.Client(timeout=30, headers={"Authorization": f"Bearer {servers.key}"})
-    chat_url, responses_url = f"{servers.gateway}/v1/chat/completions", f"{servers.gateway}/v1/responses"
-    count = max(SEQUENTIAL // 3, 30)
-    _latencies(client, responses_url, _responses_body(), 30)
-    chat = _latencies(client, chat_url, _body(), count)
-    through = _latencies(client, responses_url, _responses_body(), count)
-    stored = _latencies(client, responses_url, {**_responses_body(), "store": True}, count)
-    chat_streams = [_stream_once(client, chat_url, _body(True, "paced"))[0] for _ in range(STREAMS)]
-    streams = [_stream_once(client, responses_url, _responses_body(True, "paced"))[0] for _ in range(STREAMS)]
-    out = {"requests": count, "chat_p50_ms": round(_percentile(chat, 0.5), 2),
-           "responses_p50_ms": round(_percentile(through, 0.5), 2),
-           "responses_stored_p50_ms": round(_percentile(stored, 0.5), 2),
-           "chat_ttfb_p50_ms": round(statistics.median(chat_streams), 2),
-           "responses_ttfb_p50_ms": round(statistics.median(streams), 2)}
-    out["added_p50_ms"] = round(out["responses_p50_ms"] - out["chat_p50_ms"], 2)
-    out["added_ttfb_p50_ms"] = round(out["responses_ttfb_p50_ms"] - out["chat_ttfb_p50_ms"], 2)
+def _completions_body(stream: bool = False, text: str = "hi") -> dict[str, Any]:
+    return {"model": MODEL, "prompt": text, "max_tokens": 16, "stream": stream}
+
+
+# The Azure surface's deployment: created in any case, called in another (Azure matches names in any case).
+AZURE_DEPLOYMENT = "Bench-Deployment"
+AZURE_PATH = f"/openai/deployments/{AZURE_DEPLOYMENT.lower()}/chat/completions?api-version=2024-10-21"
+
+
+def _azure_body(stream: bool = False, text: str = "hi") -> dict[str, Any]:
+    return {"messages": [{"role": "user", "content": text}], "max_tokens": 16, "stream": stream}
+
+
+@dataclass(frozen=True)
+class Surface:
+    """A client surface translated to the same upstream as chat: where it is called, how, with which body."""
+
+    title: str
+    path: str
+    headers: dict[str, str]
+    body: Callable[..., dict[str, Any]]
+
+
+def surfaces(key: str) -> dict[str, Surface]:
+    bearer = {"Authorization": f"Bearer {key}"}
+    return {
+        "messages": Surface("messages (Anthropic)", "/v1/messages",
+                            {"x-api-key": key, "anthropic-version": "2023-06-01"}, _messages_body),
+        "responses": Surface("responses (OpenAI)", "/v1/responses", bearer, _responses_body),
+        "completions": Surface("legacy completions", "/v1/completions", bearer, _completions_body),
+        "azure": Surface("Azure OpenAI chat", AZURE_PATH, {"api-key": key}, _azure_body),
+    }
+
+
+def create_azure_deployment(servers: Servers) -> None:
+    """The deployment the Azure surface is called with, made through the CLI as an operator makes one (with the
+    bench's catalog, which names its endpoint)."""
+    subprocess.run(
+        [sys.executable, "-m", "unigate_tools.cli", "--local", "deployments", "create", AZURE_DEPLOYMENT,
+         "--endpoint", MODEL, "--json"],
+        env={**os.environ, "UNIGATE_STATE_DIR": str(servers.workdir),
+             "UNIGATE_CATALOG_PATH": str(servers.workdir / "catalog.json")},
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=True, timeout=60)
+
+
+def surface(servers: Servers, spec: Surface, chat: dict[str, Any], chat_streaming: dict[str, Any]) -> dict[str, Any]:
+    """A surface's added latency (sequential requests) and time to first byte (paced streams) beside chat's,
+    against the same direct figures, and its AWS calls per request (the same bounds apply)."""
+    client = httpx.Client(timeout=30, headers=spec.headers)
+    url = f"{servers.gateway}{spec.path}"
+    _latencies(client, url, spec.body(), 30)
+    httpx.delete(f"{servers.gateway}/_unigate/aws-calls")
+    through = _latencies(client, url, spec.body(), SEQUENTIAL)
+    aws = httpx.get(f"{servers.gateway}/_unigate/aws-calls").json()
+    streams = [_stream_once(client, url, spec.body(True, "paced")) for _ in range(STREAMS)]
+    aws_ms = aws["seconds"] * 1000 / SEQUENTIAL
+    out: dict[str, Any] = {
+        "title": spec.title, "path": spec.path.split("?")[0], "requests": SEQUENTIAL, "streams": STREAMS,
+        "gateway_p50_ms": round(_percentile(through, 0.5), 2), "gateway_p99_ms": round(_percentile(through, 0.99), 2),
+        "gateway_ttfb_p50_ms": round(statistics.median(s[0] for s in streams), 2),
+        "aws_ms_per_request": round(aws_ms, 2),
+        "aws_calls_per_request": {k: round(v / SEQUENTIAL, 2) for k, v in aws["calls"].items()}}
+    out["added_p50_ms"] = round(out["gateway_p50_ms"] - chat["direct_p50_ms"], 2)
+    out["added_p50_outside_aws_ms"] = round(out["added_p50_ms"] - aws_ms, 2)
+    out["added_ttfb_p50_ms"] = round(out["gateway_ttfb_p50_ms"] - chat_streaming["direct_ttfb_p50_ms"], 2)
+    out["vs_chat_p50_ms"] = round(out["gateway_p50_ms"] - chat["gateway_p50_ms"], 2)
+    out["vs_chat_ttfb_p50_ms"] = round(out["gateway_ttfb_p50_ms"] - chat_streaming["gateway_ttfb_p50_ms"], 2)
     return out
+
+
+def stored_responses(servers: Servers) -> float:
+    """The p50 of Responses requests that are stored (the default): one more DynamoDB write each."""
+    client = httpx.Client(timeout=30, headers={"Authorization": f"Bearer {servers.key}"})
+    body = {**_responses_body(), "store": True}
+    return round(_percentile(_latencies(client, f"{servers.gateway}/v1/responses", body, max(SEQUENTIAL // 3, 10)),
+                             0.5), 2)
 
 
 def authorizer_calls() -> dict[str, Any]:
@@ -421,8 +469,9 @@ def main() -> None:
             report["budgeted_aws_calls_per_request"] = budgeted_calls(servers)
             report["concurrency"] = throughput(servers)
             report["streaming"] = streaming(servers)
-            report["messages"] = messages(servers, report["added_latency"], report["streaming"])
-            report["responses"] = responses(servers)
+            for name, spec in surfaces(servers.key).items():
+                report[name] = surface(servers, spec, report["added_latency"], report["streaming"])
+            report["responses"]["stored_p50_ms"] = stored_responses(servers)
         finally:
             for process in servers.processes:
                 process.terminate()
@@ -436,8 +485,10 @@ def main() -> None:
         "added p50 < 10 ms": report["added_latency"]["added_p50_ms"] < 10,
         "added p50 outside AWS calls < 2 ms": report["added_latency"]["added_p50_outside_aws_ms"] < 2,
         "chunks pass separately": report["streaming"]["chunks_pass_separately"],
-        "messages: added p50 < 10 ms": report["messages"]["added_p50_ms"] < 10,
-        "messages: added p50 outside AWS calls < 2 ms": report["messages"]["added_p50_outside_aws_ms"] < 2,
+        **{target: met for name in SURFACES for target, met in (
+            (f"{name}: added p50 < 10 ms", report[name]["added_p50_ms"] < 10),
+            (f"{name}: added p50 outside AWS calls < 2 ms", report[name]["added_p50_outside_aws_ms"] < 2),
+            (f"{name}: <= 2 DynamoDB writes", writes(report[name]["aws_calls_per_request"]) <= 2))},
         "chat: <= 2 DynamoDB writes, no reads, no secret": report["added_latency"]["aws_calls_per_request"] == {
             "dynamodb:TransactWriteItems": 2.0},
         "chat on a budgeted key: <= 2 DynamoDB writes": writes(report["budgeted_aws_calls_per_request"]) <= 2,
@@ -475,21 +526,18 @@ def _print(report: dict[str, Any]) -> None:
     print(f"{'streaming last chunk p50 (ms)':34} {s['direct_last_chunk_p50_ms']:>9} "
           f"{s['gateway_last_chunk_p50_ms']:>9}")
     print(f"  chunks pass separately: {s['chunks_pass_separately']} (spread {s['gateway_chunk_spread_p50_ms']} ms)")
-    m = report["messages"]
-    print(f"{'messages (Anthropic) p50 (ms)':34} {a['direct_p50_ms']:>9} {m['gateway_p50_ms']:>9} "
-          f"{m['added_p50_ms']:>9}")
-    print(f"{'  added p50 outside AWS (ms)':34} {'':>9} {'':>9} {m['added_p50_outside_aws_ms']:>9}")
-    print(f"{'  streaming TTFB p50 (ms)':34} {s['direct_ttfb_p50_ms']:>9} {m['gateway_ttfb_p50_ms']:>9} "
-          f"{m['added_ttfb_p50_ms']:>9}")
-    r = report["responses"]
-    print(f"{'responses API beside chat (ms)':34} {'chat':>9} {'responses':>9} {'added':>9}")
-    print(f"{'  sequential p50 (store false)':34} {r['chat_p50_ms']:>9} {r['responses_p50_ms']:>9} "
-          f"{r['added_p50_ms']:>9}")
-    print(f"{'  sequential p50 (stored)':34} {'':>9} {r['responses_stored_p50_ms']:>9}")
-    print(f"{'  streaming TTFB p50':34} {r['chat_ttfb_p50_ms']:>9} {r['responses_ttfb_p50_ms']:>9} "
-          f"{r['added_ttfb_p50_ms']:>9}")
+    for name in SURFACES:
+        m = report[name]
+        print(f"{m['title'] + ' p50 (ms)':34} {a['direct_p50_ms']:>9} {m['gateway_p50_ms']:>9} {m['added_p50_ms']:>9}")
+        print(f"{'  added p50 outside AWS (ms)':34} {'':>9} {'':>9} {m['added_p50_outside_aws_ms']:>9}")
+        print(f"{'  streaming TTFB p50 (ms)':34} {s['direct_ttfb_p50_ms']:>9} {m['gateway_ttfb_p50_ms']:>9} "
+              f"{m['added_ttfb_p50_ms']:>9}")
+        print(f"{'  beside chat: p50 / TTFB (ms)':34} {'':>9} {m['vs_chat_p50_ms']:>9} {m['vs_chat_ttfb_p50_ms']:>9}")
+    print(f"{'/v1/responses stored, p50 (ms)':34} {'':>9} {report['responses']['stored_p50_ms']:>9}")
     print(f"\nAWS calls per chat request: {a['aws_calls_per_request']}")
     print(f"AWS calls per chat request on a key with a budget: {report['budgeted_aws_calls_per_request']}")
+    for name in SURFACES:
+        print(f"AWS calls per {report[name]['title']} request: {report[name]['aws_calls_per_request']}")
     print(f"AWS calls per authorizer invocation: {report['authorizer_aws_calls']}\n")
     print(f"{'cold start':26} {'median ms':>10} {'ratio':>7} {'target':>7} {'peak MB':>8} {'vs fastapi+boto3':>17}")
     for name, row in report["cold_start"].items():

@@ -96,7 +96,7 @@ AZURE = "/openai/deployments/{deployment}"
 def _describe_errors(path: str, operation: dict[str, Any]) -> None:
     """The contract's error statuses, in the shape of the surface (v0: Unify's, v1: OpenAI's, /v1/messages:
     Anthropic's, /openai: Azure's envelope)."""
-    azure, v1 = path.startswith(AZURE), path.startswith("/v1/")
+    azure, v1 = path.startswith("/openai/"), path.startswith("/v1/")
     shape = "AzureErrorBody" if azure else "OpenAIErrorBody" if v1 else "ErrorBody"
     schema: dict[str, Any] = {"oneOf": [{"$ref": f"#/components/schemas/{shape}"},
                                         {"$ref": "#/components/schemas/DetailBody"}]}
@@ -117,6 +117,7 @@ REQUEST_MODELS: dict[str, type[BaseModel]] = {
     "/v0/embeddings": EmbeddingRequest, "/v1/embeddings": EmbeddingRequest,
     "/v0/images/embeddings": ImageEmbeddingRequest, "/v0/inference": InferenceRequest,
     "/v1/responses": ResponsesRequest, "/v1/responses/input_tokens": InputTokensRequest,
+    "/openai/responses": ResponsesRequest,
     "/v0/completions": CompletionRequest, "/v1/completions": CompletionRequest,
     f"{AZURE}/chat/completions": ChatCompletionRequest, f"{AZURE}/embeddings": EmbeddingRequest,
     f"{AZURE}/completions": CompletionRequest,
@@ -175,7 +176,7 @@ def _describe_body(path: str, operation: dict[str, Any], schemas: dict[str, Any]
             "A text_completion, or with stream: true server-sent events of text_completion chunks ending with "
             "[DONE] (a usage chunk first with stream_options.include_usage).", TextCompletion, "text_completion",
             schemas)
-    if path == "/v1/responses":
+    if path in ("/v1/responses", "/openai/responses"):
         operation["responses"]["200"] = {
             "description": "A response, or with stream: true server-sent events of the Responses stream "
                            "(response.created ... and one of response.completed, .incomplete, .failed).",

@@ -82,12 +82,11 @@ def max_tokens(request: CompletionRequest) -> int:
 
 
 def untranslatable(request: CompletionRequest) -> tuple[str, str] | None:
-    """Why the request cannot be translated to chat, and the field at fault: chat takes one text prompt and
-    generates at least one token, and has no log probabilities for an echoed prompt."""
+    """Why the request cannot be translated to chat, and the field at fault: chat takes text prompts (several
+    are one chat call each) and generates at least one token, and has no log probabilities for an echoed
+    prompt."""
     items = prompts(request)
-    if len(items) > 1:
-        return "Several prompts in one request need an endpoint that serves completions natively.", "prompt"
-    if not isinstance(items[0], str):
+    if not all(isinstance(item, str) for item in items):
         return "Token-array prompts need an endpoint that serves completions natively.", "prompt"
     if request.max_tokens == 0:
         return "max_tokens 0 needs an endpoint that serves completions natively.", "max_tokens"
@@ -102,8 +101,8 @@ def worst_case_prompt(items: list[str | list[int]]) -> int:
 
 
 def to_chat(sent: dict[str, Any], request: CompletionRequest) -> dict[str, Any]:
-    """The request in the chat form: each text prompt a user message (only the first is ever sent: several
-    prompts are served natively; the rest are there for the checks), the shared parameters as they are,
+    """The request in the chat form: each text prompt a user message (for the checks, which see every prompt;
+    several prompts are then sent one per chat call, see text_prompts), the shared parameters as they are,
     `logprobs` as chat's `logprobs` + `top_logprobs`, and unknown fields kept for drop_params /
     extra-parameters. `suffix`, `best_of`, `echo` and chat's own parameters (CHAT_ONLY) are the completions
     service's to handle."""
@@ -124,9 +123,26 @@ def to_chat(sent: dict[str, Any], request: CompletionRequest) -> dict[str, Any]:
     return body
 
 
-def prompt_text(request: CompletionRequest) -> str:
-    items = prompts(request)
-    return items[0] if isinstance(items[0], str) else ""
+def text_prompts(request: CompletionRequest) -> list[str]:
+    """The text prompts, each the one user message of its own chat call."""
+    return [item for item in prompts(request) if isinstance(item, str)]
+
+
+def chat_index(prompt: int, choice: int, n: int) -> int:
+    """A choice's index in a several-prompt answer, as OpenAI numbers them: the n choices of each prompt in turn."""
+    return prompt * n + choice
+
+
+class Echo:
+    """What a translated `echo: true` puts before each choice's text: its prompt (choice i belongs to prompt
+    i // n)."""
+
+    def __init__(self, texts: list[str], n: int = 1) -> None:
+        self.texts = texts
+        self.n = max(n, 1)
+
+    def of(self, index: int) -> str:
+        return self.texts[min(index // self.n, len(self.texts) - 1)] if self.texts else ""
 
 
 # --------------------------------------------------------------------------------- native -> chat form
@@ -183,16 +199,18 @@ def _finish(reason: Any) -> Any:
     return "stop" if reason in ("tool_calls", "function_call") else reason
 
 
-def to_legacy(body: dict[str, Any], *, echo: str | None = None) -> dict[str, Any]:
-    """A chat.completion (or a native answer in the chat form) as a text_completion. `echo` is the prompt a
+def to_legacy(body: dict[str, Any], *, echo: Echo | None = None) -> dict[str, Any]:
+    """A chat.completion (or a native answer in the chat form) as a text_completion. `echo` holds the prompts a
     translated request asked to have echoed before each choice's text."""
     choices = []
     for choice in body.get("choices") or []:
         message = choice.get("message") or {}
         content = message.get("content")
         text = content if isinstance(content, str) else ""
-        converted = {"text": (echo or "") + text, "index": choice.get("index", 0),
-                     "logprobs": legacy_logprobs(choice.get("logprobs"), len(echo or "")),
+        index = choice.get("index", 0)
+        prefix = echo.of(index) if echo is not None and isinstance(index, int) else ""
+        converted = {"text": prefix + text, "index": index,
+                     "logprobs": legacy_logprobs(choice.get("logprobs"), len(prefix)),
                      "finish_reason": _finish(choice.get("finish_reason"))}
         if "content_filter_results" in choice:
             converted["content_filter_results"] = choice["content_filter_results"]
@@ -209,7 +227,7 @@ class StreamTranslator:
     """Chat chunks to text_completion chunks, one stream at a time (a translated echo goes first, once per
     choice)."""
 
-    def __init__(self, echo: str | None = None) -> None:
+    def __init__(self, echo: Echo | None = None) -> None:
         self.echo = echo
         self.echoed: set[int] = set()
         self.positions: dict[int, int] = {}
@@ -224,9 +242,9 @@ class StreamTranslator:
             content = (choice.get("delta") or {}).get("content")
             text = content if isinstance(content, str) else ""
             prefix = ""
-            if self.echo and index not in self.echoed:
+            if self.echo is not None and isinstance(index, int) and index not in self.echoed:
                 self.echoed.add(index)
-                prefix = self.echo
+                prefix = self.echo.of(index)
             start = self.positions.get(index, 0)
             logprobs = legacy_logprobs(choice.get("logprobs"), start + len(prefix))
             text = prefix + text

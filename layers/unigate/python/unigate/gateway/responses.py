@@ -23,6 +23,7 @@ from unigate.domain.money import format_credits, micros_to_credits
 from unigate.domain.records import Caller
 from unigate.gateway import chat
 from unigate.infra.observability import get_logger
+from unigate.providers import adapter_for
 from unigate.providers.base import StreamScrubber, UpstreamCall, UpstreamFailure, scrub, scrubbed, secrets_of
 from unigate.providers.openai import responses as native
 from unigate.stores import responses as store
@@ -140,11 +141,15 @@ def _upstream_item(item: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if k != "id"}
 
 
+# The families whose adapter knows where the Responses API is (responses_url) and how to send it the key.
+NATIVE_FAMILIES = frozenset({"openai", "azure-openai"})
+
+
 def serves_natively(prepared: chat.Prepared) -> bool:
-    """OpenAI-format endpoints the catalog marks `"native": ["responses"]` (Azure's URLs are not served),
-    unless a deployment's output filter must read the answer (chat's relay applies it)."""
+    """OpenAI and Azure OpenAI endpoints the catalog marks `"native": ["responses"]`, unless a deployment's
+    output filter must read the answer (chat's relay applies it)."""
     flags = prepared.endpoint.native if prepared.endpoint.native is not None else prepared.provider.native
-    return "responses" in flags and prepared.provider.family == "openai" and not prepared.output_filter
+    return "responses" in flags and prepared.provider.family in NATIVE_FAMILIES and not prepared.output_filter
 
 
 def _save(caller: Caller, run: _Run, response: dict[str, Any]) -> None:
@@ -249,8 +254,10 @@ def _runner(run: _Run, caller: Caller, response_id: str) -> chat.Runner:
         prepared = attempt.prepared
         if id(prepared) not in run.native:
             return await chat.run_attempt(attempt, call)
+        adapter = adapter_for(prepared.provider.family)
+        url, headers = adapter.responses_url(call), adapter.headers(call)  # type: ignore[attr-defined]
         if prepared.stream:
-            upstream = native.stream(call).__aiter__()
+            upstream = native.stream(call, url, headers).__aiter__()
             async with chat.refund_on_failure(attempt):  # before the first byte: retried or refunded
                 first = await anext(upstream)
             attempt.first_token = time.monotonic()
@@ -258,7 +265,7 @@ def _runner(run: _Run, caller: Caller, response_id: str) -> chat.Runner:
                                             first=first, credentials=call.credentials),
                              {**prepared.headers, "cache-control": "no-cache"})
         async with chat.refund_on_failure(attempt):
-            answer = scrubbed(await native.complete(call), secrets_of(call.credentials))
+            answer = scrubbed(await native.complete(call, url, headers), secrets_of(call.credentials))
         prompt, completion = _counts(prepared, answer.get("usage"), dialect.output_text(answer["output"]))
         charged = await attempt.settle(prepared.cost(prompt, completion), attempt.measurement("ok", completion),
                                        tokens=(prompt, completion), response=answer)

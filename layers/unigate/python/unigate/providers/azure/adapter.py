@@ -24,6 +24,10 @@ def _version(call: UpstreamCall, default: str) -> str:
     return str(call.credentials.get("api_version") or call.provider.api_version or default)
 
 
+# The first api-version with the Responses API; the dated route takes it, or a later one.
+RESPONSES_SINCE = "2025-03-01"
+
+
 class AzureOpenAI(_AzureKey):
     def url(self, call: UpstreamCall, path: str = "chat/completions") -> str:
         deployment = f"{call.base_url()}/openai/deployments/{call.endpoint.upstream}"
@@ -34,6 +38,15 @@ class AzureOpenAI(_AzureKey):
 
     def completions_url(self, call: UpstreamCall) -> str:
         return self.url(call, "completions")
+
+    def responses_url(self, call: UpstreamCall) -> str:
+        """The Responses API is per resource, not per deployment (the deployment is the body's `model`). With
+        the api-version chat uses, when it has the Responses API, the dated route; otherwise (the GA chat
+        versions, 2024-10-21, predate it) Azure's v1 route, which takes no api-version."""
+        version = _version(call, "")
+        if version[:10] >= RESPONSES_SINCE:
+            return f"{call.base_url()}/openai/responses?api-version={version}"
+        return f"{call.base_url()}/openai/v1/responses"
 
     # The deployment in the URL names the model.
     def payload(self, call: UpstreamCall, *, stream: bool) -> dict[str, Any]:

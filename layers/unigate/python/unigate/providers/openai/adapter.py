@@ -77,6 +77,10 @@ class OpenAICompatible:
     def stream(self, call: UpstreamCall) -> AsyncIterator[dict[str, Any]]:
         return self._events(self.url(call), self.payload(call, stream=True), call)
 
+    # The Responses API, for upstreams that serve it natively (unigate.providers.openai.responses).
+    def responses_url(self, call: UpstreamCall) -> str:
+        return f"{call.base_url()}/responses"
+
     # Legacy completions (/completions), for upstreams that serve them natively (catalog `native`): the
     # request is OpenAI's completions body, the answers are OpenAI's text_completion objects as they are.
     def completions_url(self, call: UpstreamCall) -> str:
