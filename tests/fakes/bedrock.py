@@ -136,10 +136,14 @@ def build(received: list[dict[str, Any]]) -> Starlette:
             return CACHED_MESSAGES_USAGE
         return {"input_tokens": MESSAGES_PROMPT_TOKENS, "output_tokens": len(words)}
 
-    async def invoke(request: Request) -> Response:
+    async def invocation(request: Request) -> Any:
+        """The invoke request, recorded and checked: (its checked parts) or the error Response to send."""
         body = json.loads(await request.body())
         received.append({"path": request.url.path, "body": body, "headers": dict(request.headers)})
-        checked = invoked(body)
+        return invoked(body)
+
+    async def invoke(request: Request) -> Response:
+        checked = await invocation(request)
         if isinstance(checked, Response):
             return checked
         _, words, scenario = checked
@@ -155,9 +159,7 @@ def build(received: list[dict[str, Any]]) -> Starlette:
         return Response(json.dumps(message), media_type="application/json", headers=headers)
 
     async def invoke_stream(request: Request) -> Response:
-        body = json.loads(await request.body())
-        received.append({"path": request.url.path, "body": body, "headers": dict(request.headers)})
-        checked = invoked(body)
+        checked = await invocation(request)
         if isinstance(checked, Response):
             return checked
         _, words, scenario = checked
