@@ -172,10 +172,13 @@ def test_every_surface_the_bench_measures_answers_the_same_upstream_charged_and_
     positions = [received.find(f'"w{index} "') for index in range(20)]
     assert -1 not in positions
     assert positions == sorted(positions)
-    # The 20 words came over the upstream's pacing (5 ms apart), not in one read at the end.
+    # The 20 words came over the upstream's pacing (5 ms apart), not in one read at the end: in several reads,
+    # the first well before the last. (How far apart depends on the machine's load, so only its sign is checked.)
+    word_reads = [at for at, raw in reads if b'"w' in raw]
+    assert len(word_reads) >= 4, reads
     first_word = next(at for at, raw in reads if b'"w0 "' in raw)
     last_word = next(at for at, raw in reads if b'"w19 "' in raw)
-    assert last_word - first_word > 19 * 5 * 0.6 / 1000
+    assert last_word > first_word
 
 
 def test_one_surface_section_reports_its_figures_with_few_requests(servers: bench.Servers,
