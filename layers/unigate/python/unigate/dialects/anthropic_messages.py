@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
-from unigate.domain.request_models import Body, Strict
+from unigate.domain.request_models import Body, NonEmpty, Strict
 
 # The top-level fields translated to the chat form; any other is dropped (and listed) for foreign models.
 TRANSLATED = frozenset({"model", "messages", "system", "max_tokens", "metadata", "stop_sequences", "stream",
@@ -37,7 +37,7 @@ _EFFORT = ((4096, "low"), (16384, "medium"))
 
 # ------------------------------------------------------------------------------------------- request
 class Block(Strict):
-    type: Annotated[str, StringConstraints(min_length=1)]
+    type: NonEmpty
 
 
 class Message(Strict):
@@ -58,7 +58,7 @@ class ToolChoice(Strict):
 
 class Thinking(Strict):
     # enabled, disabled, adaptive, between_tools, and whatever Anthropic adds next.
-    type: Annotated[str, StringConstraints(min_length=1)]
+    type: NonEmpty
     budget_tokens: Annotated[int, Field(ge=0)] | None = None
 
 

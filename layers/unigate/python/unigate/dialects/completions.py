@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from unigate.domain.openai_params import OPENAI_PARAMS
-from unigate.domain.request_models import MAX_N, MAX_STOP, Body, Penalty, StreamOptions, UnifyExtras
+from unigate.domain.request_models import MAX_N, MAX_STOP, Body, Penalty, StreamOptions, TokenArray, UnifyExtras
 
 # OpenAI's default, which self-hosted servers (vLLM, TGI) share; it also bounds the hold.
 DEFAULT_MAX_TOKENS = 16
@@ -39,8 +39,6 @@ UNTRANSLATABLE = ("suffix", "best_of")
 CHAT_ONLY = OPENAI_PARAMS - PARAMS
 # The chat parameters a completions parameter becomes, to name the one the client sent.
 FROM_CHAT = {"top_logprobs": "logprobs"}
-
-TokenArray = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]
 
 
 class CompletionRequest(UnifyExtras, Body):

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Discriminator, Field, StringConstraints, Tag
 
 from unigate.domain.errors import BadRequest
-from unigate.domain.request_models import MAX_MESSAGES, MAX_TOOLS, Body, Strict
+from unigate.domain.request_models import MAX_MESSAGES, MAX_TOOLS, Body, NonEmpty, Strict
 
 NAMESPACE_SEPARATOR = "__"
 # Built-in tools and tool choices only OpenAI's own servers run.
@@ -75,8 +75,8 @@ class MessageItem(Strict):
 
 class FunctionCallItem(Strict):
     type: Literal["function_call"]
-    call_id: Annotated[str, StringConstraints(min_length=1)]
-    name: Annotated[str, StringConstraints(min_length=1)]
+    call_id: NonEmpty
+    name: NonEmpty
     arguments: str
     namespace: str | None = None
     id: str | None = None
@@ -85,7 +85,7 @@ class FunctionCallItem(Strict):
 
 class FunctionCallOutputItem(Strict):
     type: Literal["function_call_output", "custom_tool_call_output"]
-    call_id: Annotated[str, StringConstraints(min_length=1)]
+    call_id: NonEmpty
     output: str | list[ContentPart]
     id: str | None = None
     status: str | None = None
@@ -93,8 +93,8 @@ class FunctionCallOutputItem(Strict):
 
 class CustomToolCallItem(Strict):
     type: Literal["custom_tool_call"]
-    call_id: Annotated[str, StringConstraints(min_length=1)]
-    name: Annotated[str, StringConstraints(min_length=1)]
+    call_id: NonEmpty
+    name: NonEmpty
     input: str
     namespace: str | None = None
     id: str | None = None
@@ -113,7 +113,7 @@ class ItemReference(Strict):
     """An item of one of the caller's stored responses, by its id (resolved by unigate.gateway.responses)."""
 
     type: Literal["item_reference"] = "item_reference"
-    id: Annotated[str, StringConstraints(min_length=1)]
+    id: NonEmpty
 
 
 def _item_tag(value: Any) -> str:
@@ -200,8 +200,8 @@ class TextConfig(Strict):
 class ResponsesRequest(Body):
     """POST /v1/responses: OpenAI's Responses request, with Codex's fields (prompt_cache_key, client_metadata)."""
 
-    model: Annotated[str, StringConstraints(min_length=1)] = Field(examples=["gpt-4o@openai", "echo@echo"])
-    input: Annotated[str, StringConstraints(min_length=1)] | Annotated[list[InputItem], Field(max_length=MAX_MESSAGES)]
+    model: NonEmpty = Field(examples=["gpt-4o@openai", "echo@echo"])
+    input: NonEmpty | Annotated[list[InputItem], Field(max_length=MAX_MESSAGES)]
     instructions: str | None = None
     tools: Annotated[list[ToolSpec], Field(max_length=MAX_TOOLS)] | None = None
     tool_choice: Literal["none", "auto", "required"] | dict[str, Any] | None = None
@@ -215,7 +215,7 @@ class ResponsesRequest(Body):
                         Field(max_length=16)] | None = None
     # null is OpenAI's default, true.
     store: bool | None = None
-    previous_response_id: Annotated[str, StringConstraints(min_length=1)] | None = None
+    previous_response_id: NonEmpty | None = None
     include: list[str] | None = None
     stream: bool = False
     prompt_cache_key: str | None = None
@@ -233,11 +233,11 @@ class ResponsesRequest(Body):
 class InputTokensRequest(Body):
     """POST /v1/responses/input_tokens: what a Responses request's input would count."""
 
-    model: Annotated[str, StringConstraints(min_length=1)] | None = None
+    model: NonEmpty | None = None
     input: str | list[InputItem] | None = None
     instructions: str | None = None
     tools: list[ToolSpec] | None = None
-    previous_response_id: Annotated[str, StringConstraints(min_length=1)] | None = None
+    previous_response_id: NonEmpty | None = None
 
 
 def parse(body: Any) -> tuple[ResponsesRequest, dict[str, Any]]:
