@@ -9,10 +9,12 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
 import pytest
 
 from tests.conftest import ROOT
@@ -39,6 +41,21 @@ class LocalServer:
             [sys.executable, "-m", "unigate_tools.cli", "--local", *argv],
             capture_output=True, text=True, env=env, cwd=ROOT, timeout=60, check=False,
         )
+
+
+def openai_client(server: LocalServer, key: str | None = None, **options: Any) -> openai.OpenAI:
+    """The official openai SDK on the server's /v1, with the demo key unless another is given, never retrying."""
+    return openai.OpenAI(base_url=f"{server.url}/v1", api_key=key or server.key, max_retries=0, timeout=30, **options)
+
+
+def credits_of(server: LocalServer, key: str | None = None) -> Decimal:
+    """The balance of the key's account (the demo key's unless another is given), as /v0/credits says."""
+    body = httpx.get(f"{server.url}/v0/credits", headers={"Authorization": f"Bearer {key or server.key}"}).json()
+    return Decimal(str(body["credits"]))
+
+
+def cost_of(usage: object) -> Decimal:
+    return Decimal(str(getattr(usage, "cost")))  # noqa: B009 - a field unigate adds to OpenAI's usage
 
 
 def start_server(state_dir: Path, env: dict[str, str], *, argv: tuple[str, ...] = ()) -> LocalServer:

@@ -12,7 +12,7 @@ import anthropic
 import httpx
 import pytest
 
-from tests.e2e.conftest import LocalServer
+from tests.e2e.conftest import LocalServer, credits_of
 
 WEATHER = {"name": "get_weather", "description": "The weather in a city.",
            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
@@ -23,11 +23,6 @@ def _client(server: LocalServer, key: str | None = None, *, bearer: bool = False
         return anthropic.Anthropic(base_url=server.url, auth_token=key or server.key, api_key=None, max_retries=0,
                                    timeout=30)
     return anthropic.Anthropic(base_url=server.url, api_key=key or server.key, max_retries=0, timeout=30)
-
-
-def _credits(server: LocalServer, key: str | None = None) -> Decimal:
-    body = httpx.get(f"{server.url}/v0/credits", headers={"Authorization": f"Bearer {key or server.key}"}).json()
-    return Decimal(str(body["credits"]))
 
 
 def _account_with(server: LocalServer, credits: str, **key_options: str) -> str:
@@ -74,7 +69,7 @@ def _grammar(events: list[tuple[str, dict[str, Any]]]) -> None:
 
 def test_create_to_echo_with_either_header_charges_exactly_its_cost(server: LocalServer) -> None:
     for bearer in (False, True):
-        before = _credits(server)
+        before = credits_of(server)
         raw = _client(server, bearer=bearer).messages.with_raw_response.create(
             model="echo@echo", max_tokens=100, messages=[{"role": "user", "content": "Hello, unigate!"}])
         message = raw.parse()
@@ -86,11 +81,11 @@ def test_create_to_echo_with_either_header_charges_exactly_its_cost(server: Loca
         assert raw.headers["x-unigate-endpoint"] == "echo@echo"
         cost = Decimal(raw.headers["x-unigate-cost"])
         assert cost > 0
-        assert before - _credits(server) == cost
+        assert before - credits_of(server) == cost
 
 
 def test_stream_to_echo_in_anthropics_grammar(server: LocalServer) -> None:
-    before = _credits(server)
+    before = credits_of(server)
     with _client(server).messages.stream(model="echo@echo", max_tokens=100,
                                          messages=[{"role": "user", "content": "one two three four"}]) as stream:
         text = "".join(stream.text_stream)
@@ -98,7 +93,7 @@ def test_stream_to_echo_in_anthropics_grammar(server: LocalServer) -> None:
     assert text == "one two three four"
     assert final.stop_reason == "end_turn"
     assert final.usage.output_tokens == 4
-    assert before > _credits(server)
+    assert before > credits_of(server)
     body = {"model": "echo@echo", "max_tokens": 100, "stream": True,
             "messages": [{"role": "user", "content": "five six"}]}
     response = httpx.post(f"{server.url}/v1/messages", json=body, headers={"x-api-key": server.key}, timeout=30)
@@ -204,7 +199,7 @@ def test_native_pass_through_keeps_thinking_signatures_cache_control_and_betas(s
                          {"role": "user", "content": [cached, {"type": "text", "text": "And tomorrow?"}]}]}
     betas = "interleaved-thinking-2025-05-14,context-management-2025-06-27"
     headers = {"x-api-key": server.key, "anthropic-version": "2023-06-01", "anthropic-beta": betas}
-    before = _credits(server)
+    before = credits_of(server)
     response = httpx.post(f"{server.url}/v1/messages?beta=true", json=body, headers=headers, timeout=30)
     assert response.status_code == 200, response.text
     assert response.headers["x-unigate-endpoint"] == "claude-sonnet-4.5@anthropic"
@@ -221,7 +216,7 @@ def test_native_pass_through_keeps_thinking_signatures_cache_control_and_betas(s
         k: body[k] for k in ("thinking", "context_management")}
     assert response.json()["id"] == "msg_fake"
     assert response.json()["usage"]["input_tokens"] == 11
-    assert before - _credits(server) == Decimal(response.headers["x-unigate-cost"]) > 0
+    assert before - credits_of(server) == Decimal(response.headers["x-unigate-cost"]) > 0
     # Streamed: the upstream's events arrive as it sent them.
     with httpx.stream("POST", f"{server.url}/v1/messages", json={**body, "stream": True}, headers=headers,
                       timeout=30) as streamed:
@@ -300,7 +295,7 @@ def test_error_classes_in_anthropics_envelope(server: LocalServer) -> None:
         _client(server, broke).messages.create(model="echo@echo", max_tokens=10, messages=messages)
     assert payment.value.status_code == 402
     assert payment.value.body["error"]["type"] == "billing_error"  # type: ignore[index]
-    assert _credits(server, broke) == Decimal("0.000001")
+    assert credits_of(server, broke) == Decimal("0.000001")
 
 
 def test_count_tokens(server: LocalServer, fake_upstream: Any) -> None:
@@ -310,11 +305,11 @@ def test_count_tokens(server: LocalServer, fake_upstream: Any) -> None:
     assert estimated.input_tokens > 0
     longer = client.messages.count_tokens(model="echo@echo", messages=messages, system="Be brief.", tools=[WEATHER])
     assert longer.input_tokens > estimated.input_tokens
-    before = _credits(server)
+    before = credits_of(server)
     native = client.messages.count_tokens(model="claude-sonnet-4-5", messages=messages)
     assert native.input_tokens == 1000 + len(json.dumps(messages))  # the fake Anthropic's own count
     assert fake_upstream.last("/v1/messages/count_tokens").body["model"] == "claude-sonnet-4-5-20250929"
-    assert _credits(server) == before  # counting is free
+    assert credits_of(server) == before  # counting is free
 
 
 def test_an_upstream_cut_mid_stream_is_an_error_event_and_billed_for_what_came(server: LocalServer) -> None:
@@ -327,7 +322,7 @@ def test_an_upstream_cut_mid_stream_is_an_error_event_and_billed_for_what_came(s
         assert events[0][0] == "message_start"
         assert events[-1][0] == "error", (model, scenario)
         assert events[-1][1]["error"]["type"] in ("api_error", "overloaded_error")
-        charged = Decimal("1") - _credits(server, key)
+        charged = Decimal("1") - credits_of(server, key)
         assert Decimal("0") < charged < Decimal("0.005"), (model, scenario)
         stream = _client(server, key).messages.stream(model=model, max_tokens=100,
                                                       messages=[{"role": "user", "content": scenario}])
@@ -352,7 +347,7 @@ def test_a_client_leaving_mid_stream_is_billed_for_what_it_got_and_cancels_the_u
             time.sleep(0.05)
         assert fake_upstream.disconnects > disconnects, model
         time.sleep(0.3)
-        remaining = _credits(server, key)
+        remaining = credits_of(server, key)
         assert Decimal("0") < Decimal("1") - remaining < Decimal("0.001"), model
         account = str(httpx.get(f"{server.url}/v0/credits", headers={"Authorization": f"Bearer {key}"}).json()["id"])
         ledger = server.cli_json("credits", "ledger", "--account", account)

@@ -12,7 +12,7 @@ from typing import Any
 import anthropic
 import httpx
 
-from tests.e2e.conftest import LocalServer
+from tests.e2e.conftest import LocalServer, credits_of
 from tests.fakes.bedrock import CACHED_MESSAGES_USAGE, MESSAGES_PROMPT_TOKENS
 from tests.fakes.upstream import CANARY_KEYS, USAGE
 from unigate.catalog.entries import get_catalog
@@ -29,11 +29,6 @@ VERTEX_PATH = "/v1/projects/test-project/locations/us-east5/publishers/anthropic
 def _client(server: LocalServer) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=server.url, api_key=server.key, max_retries=0, timeout=30,
                                default_headers={"anthropic-beta": BETAS})
-
-
-def _credits(server: LocalServer) -> Decimal:
-    body = httpx.get(f"{server.url}/v0/credits", headers={"Authorization": f"Bearer {server.key}"}).json()
-    return Decimal(str(body["credits"]))
 
 
 def _request(model: str, last: str) -> dict[str, Any]:
@@ -69,7 +64,7 @@ def test_claude_on_bedrock_gets_anthropics_body_through_invoke_model(server: Loc
                                                                      fake_bedrock: Any) -> None:
     _, received = fake_bedrock
     client = _client(server)
-    before = _credits(server)
+    before = credits_of(server)
     raw = client.messages.with_raw_response.create(**_request(BEDROCK, "scenario:cached"))
     message = raw.parse()
     assert raw.headers["x-unigate-endpoint"] == BEDROCK
@@ -86,9 +81,9 @@ def test_claude_on_bedrock_gets_anthropics_body_through_invoke_model(server: Loc
     _fidelity(sent["body"])
     cost = _cost(BEDROCK, CACHED_MESSAGES_USAGE)
     assert Decimal(raw.headers["x-unigate-cost"]) == cost
-    assert before - _credits(server) == cost
+    assert before - credits_of(server) == cost
 
-    before = _credits(server)
+    before = credits_of(server)
     with client.messages.stream(**_request(BEDROCK, "scenario:cached")) as stream:
         text = "".join(stream.text_stream)
         final = stream.get_final_message()
@@ -99,7 +94,7 @@ def test_claude_on_bedrock_gets_anthropics_body_through_invoke_model(server: Loc
     assert sent["path"].endswith("/invoke-with-response-stream")
     assert sent["body"]["anthropic_beta"] == BETAS.split(",")
     _fidelity(sent["body"])
-    assert before - _credits(server) == cost
+    assert before - credits_of(server) == cost
 
 
 def test_bedrock_usage_only_in_its_invocation_metrics_is_billed(server: LocalServer, fake_bedrock: Any) -> None:
@@ -107,19 +102,19 @@ def test_bedrock_usage_only_in_its_invocation_metrics_is_billed(server: LocalSer
     words = 4  # "fake reply to: scenario:metrics", a token a word
     cost = _cost(BEDROCK, {"input_tokens": MESSAGES_PROMPT_TOKENS, "output_tokens": words})
     for streamed in (False, True):
-        before = _credits(server)
+        before = credits_of(server)
         body = {"model": BEDROCK, "max_tokens": 100, "messages": [{"role": "user", "content": "scenario:metrics"}]}
         if streamed:
             with client.messages.stream(**body) as stream:  # type: ignore[arg-type]
                 stream.get_final_message()
         else:
             client.messages.create(**body)  # type: ignore[arg-type]
-        assert before - _credits(server) == cost, streamed
+        assert before - credits_of(server) == cost, streamed
 
 
 def test_a_bedrock_stream_failing_mid_way_ends_with_an_error_event_and_bills_what_came(
         server: LocalServer, fake_bedrock: Any) -> None:
-    before = _credits(server)
+    before = credits_of(server)
     body = {"model": BEDROCK, "max_tokens": 100, "stream": True,
             "messages": [{"role": "user", "content": "scenario:throttle"}]}
     response = httpx.post(f"{server.url}/v1/messages", json=body, headers={"x-api-key": server.key}, timeout=30)
@@ -128,13 +123,13 @@ def test_a_bedrock_stream_failing_mid_way_ends_with_an_error_event_and_bills_wha
     assert names[-1] == "error"
     error = json.loads(response.text.rstrip().split("\n")[-1][6:])
     assert error["error"]["type"] == "rate_limit_error"
-    spent = before - _credits(server)
+    spent = before - credits_of(server)
     assert spent == _cost(BEDROCK, {"input_tokens": MESSAGES_PROMPT_TOKENS, "output_tokens": 1})
 
 
 def test_claude_on_vertex_gets_anthropics_body_through_raw_predict(server: LocalServer, fake_upstream: Any) -> None:
     client = _client(server)
-    before = _credits(server)
+    before = credits_of(server)
     raw = client.messages.with_raw_response.create(**_request(VERTEX, "scenario:usage:cached"))
     message = raw.parse()
     assert raw.headers["x-unigate-endpoint"] == VERTEX
@@ -150,9 +145,9 @@ def test_claude_on_vertex_gets_anthropics_body_through_raw_predict(server: Local
     _fidelity(sent.body)
     cost = _cost(VERTEX, USAGE["anthropic"]["cached"])
     assert Decimal(raw.headers["x-unigate-cost"]) == cost
-    assert before - _credits(server) == cost
+    assert before - credits_of(server) == cost
 
-    before = _credits(server)
+    before = credits_of(server)
     with client.messages.stream(**_request(VERTEX, "scenario:usage:cached")) as stream:
         final = stream.get_final_message()
     assert (final.id, final.usage.output_tokens, final.usage.cache_read_input_tokens) == ("msg_fake", 500, 600)
@@ -161,7 +156,7 @@ def test_claude_on_vertex_gets_anthropics_body_through_raw_predict(server: Local
     assert sent.body["stream"] is True
     assert sent.headers["anthropic-beta"] == BETAS
     _fidelity(sent.body)
-    assert before - _credits(server) == cost
+    assert before - credits_of(server) == cost
 
 
 def test_count_tokens_at_vertex_is_its_own_count_and_at_bedrock_the_estimate(server: LocalServer,

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT
-from tests.e2e.conftest import LocalServer
+from tests.e2e.conftest import LocalServer, credits_of
 
 CODEX = ROOT / "tests/clients/node_modules/.bin/codex"
 
@@ -64,11 +64,6 @@ def _queries(server: LocalServer, key: str) -> list[dict[str, object]]:
     return list(listing["queries"])
 
 
-def _credits(server: LocalServer, key: str) -> Decimal:
-    body = httpx.get(f"{server.url}/v0/credits", headers={"Authorization": f"Bearer {key}"}).json()
-    return Decimal(str(body["credits"]))
-
-
 def test_codex_exec_answers_through_echo(server: LocalServer, tmp_path: Path) -> None:
     key = _key(server)
     done = _codex(server, tmp_path, key, "Hello from Codex")
@@ -77,7 +72,7 @@ def test_codex_exec_answers_through_echo(server: LocalServer, tmp_path: Path) ->
     (query,) = _queries(server, key)
     assert query["endpoint"] == "echo@echo"
     assert query["outcome"] == "ok"
-    assert Decimal("1") - _credits(server, key) == Decimal(str(query["cost"])) > 0
+    assert Decimal("1") - credits_of(server, key) == Decimal(str(query["cost"])) > 0
 
 
 def test_codex_runs_a_tool_and_sends_its_output_back(server: LocalServer, tmp_path: Path) -> None:

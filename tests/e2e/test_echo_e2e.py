@@ -7,9 +7,8 @@ import json
 import math
 
 import jsonschema
-import openai
 
-from tests.e2e.conftest import LocalServer
+from tests.e2e.conftest import LocalServer, openai_client
 
 LOOKUP = {
     "type": "function",
@@ -22,12 +21,8 @@ LOOKUP = {
 }
 
 
-def _client(server: LocalServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{server.url}/v1", api_key=server.key, max_retries=0, timeout=30)
-
-
 def test_n_stop_and_max_tokens(server: LocalServer) -> None:
-    client = _client(server)
+    client = openai_client(server)
     several = client.chat.completions.create(model="echo@echo", n=3, messages=[{"role": "user", "content": "hi there"}])
     assert [c.message.content for c in several.choices] == ["hi there"] * 3
     stopped = client.chat.completions.create(model="echo@echo", stop=["|"],
@@ -39,7 +34,7 @@ def test_n_stop_and_max_tokens(server: LocalServer) -> None:
 
 
 def test_function_calling_round_trip(server: LocalServer) -> None:
-    client = _client(server)
+    client = openai_client(server)
     messages: list = [{"role": "user", "content": "find the docs"}]
     first = client.chat.completions.create(model="echo@echo", messages=messages, tools=[LOOKUP],
                                            tool_choice="required")
@@ -52,7 +47,7 @@ def test_function_calling_round_trip(server: LocalServer) -> None:
 
 
 def test_streamed_tool_call(server: LocalServer) -> None:
-    stream = _client(server).chat.completions.create(
+    stream = openai_client(server).chat.completions.create(
         model="echo@echo", stream=True, tools=[LOOKUP],
         tool_choice={"type": "function", "function": {"name": "lookup"}},
         messages=[{"role": "user", "content": "anything"}])
@@ -70,14 +65,14 @@ def test_streamed_tool_call(server: LocalServer) -> None:
 def test_structured_output_parses(server: LocalServer) -> None:
     schema = {"type": "object", "properties": {"answer": {"type": "string"}, "confidence": {"type": "number"}},
               "required": ["answer", "confidence"], "additionalProperties": False}
-    reply = _client(server).chat.completions.create(
+    reply = openai_client(server).chat.completions.create(
         model="echo@echo", messages=[{"role": "user", "content": "forty two"}],
         response_format={"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}})
     jsonschema.validate(json.loads(reply.choices[0].message.content or ""), schema)
 
 
 def test_logprobs(server: LocalServer) -> None:
-    reply = _client(server).chat.completions.create(
+    reply = openai_client(server).chat.completions.create(
         model="echo@echo", logprobs=True, top_logprobs=2, messages=[{"role": "user", "content": "a b c"}])
     content = reply.choices[0].logprobs.content if reply.choices[0].logprobs else None
     assert content is not None
@@ -86,14 +81,14 @@ def test_logprobs(server: LocalServer) -> None:
 
 
 def test_a_fallback_past_the_failing_model(server: LocalServer) -> None:
-    raw = _client(server).chat.completions.with_raw_response.create(
+    raw = openai_client(server).chat.completions.with_raw_response.create(
         model="fail@echo->echo@echo", messages=[{"role": "user", "content": "still answered"}])
     assert raw.headers["x-unigate-endpoint"] == "echo@echo"
     assert raw.parse().choices[0].message.content == "still answered"
 
 
 def test_small_embeddings_are_unit_vectors(server: LocalServer) -> None:
-    reply = _client(server).embeddings.create(model="echo-embed@echo", input=["a dog", "a cat"], dimensions=8)
+    reply = openai_client(server).embeddings.create(model="echo-embed@echo", input=["a dog", "a cat"], dimensions=8)
     for item in reply.data:
         assert len(item.embedding) == 8
         assert math.isclose(math.sqrt(sum(x * x for x in item.embedding)), 1.0, abs_tol=1e-5)

@@ -12,7 +12,7 @@ import httpx
 import openai
 import pytest
 
-from tests.e2e.conftest import LocalServer
+from tests.e2e.conftest import LocalServer, openai_client
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 # Python's JSON encoders cannot encode a lone surrogate to UTF-8, so the SDK's request carries this marker,
@@ -25,10 +25,6 @@ class _Escaping(httpx.HTTPTransport):
         body = request.read().replace(LONE.encode(), b"\\ud800")
         headers = {k: v for k, v in request.headers.items() if k.lower() != "content-length"}
         return super().handle_request(httpx.Request(request.method, request.url, headers=headers, content=body))
-
-
-def _client(server: LocalServer, key: str, **options: Any) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0, timeout=30, **options)
 
 
 def _account(server: LocalServer) -> tuple[str, str]:
@@ -52,7 +48,7 @@ def test_tags_over_their_bounds_are_bad_request_errors(server: LocalServer, fake
     before = _state(server, account, key, fake_upstream)
     for stream in (False, True):
         with pytest.raises(openai.BadRequestError) as raised:
-            _client(server, key).chat.completions.create(model="gpt-4o@openai", messages=MESSAGES, stream=stream,
+            openai_client(server, key).chat.completions.create(model="gpt-4o@openai", messages=MESSAGES, stream=stream,
                                                           extra_body={"tags": tags})
         assert raised.value.param is not None
         assert raised.value.param.startswith("tags")
@@ -63,7 +59,7 @@ def test_tags_over_their_bounds_are_bad_request_errors(server: LocalServer, fake
 def test_lone_surrogates_are_bad_request_errors(server: LocalServer, fake_upstream: Any, where: str) -> None:
     account, key = _account(server)
     before = _state(server, account, key, fake_upstream)
-    client = _client(server, key, http_client=httpx.Client(transport=_Escaping()))
+    client = openai_client(server, key, http_client=httpx.Client(transport=_Escaping()))
     calls = {
         "content": lambda: client.chat.completions.create(
             model="gpt-4o@openai", messages=[{"role": "user", "content": f"x {LONE}"}]),
@@ -81,7 +77,7 @@ def test_invalid_upstream_usage_is_billed_by_the_estimate_never_zero(server: Loc
                                                                      fake_upstream: Any) -> None:
     account, key = _account(server)
     before, _, _ = _state(server, account, key, fake_upstream)
-    completion = _client(server, key).chat.completions.create(
+    completion = openai_client(server, key).chat.completions.create(
         model="gpt-4o@openai", messages=[{"role": "user", "content": "scenario:usage:invalid"}])
     usage = completion.usage
     assert usage is not None
@@ -109,7 +105,7 @@ def test_a_renamed_custom_key_is_kept_and_used(server: LocalServer, fake_upstrea
     assert post("custom_api_key/rename", name="openai", new_name="other").status_code == 409
     listed = httpx.get(f"{server.url}/v0/custom_api_key/list", headers=headers).json()
     assert sorted(item["name"] for item in listed) == ["openai", "other"]
-    completion = _client(server, key).chat.completions.create(model="gpt-4o@openai", messages=MESSAGES,
+    completion = openai_client(server, key).chat.completions.create(model="gpt-4o@openai", messages=MESSAGES,
                                                               extra_body={"use_custom_keys": True})
     assert completion.choices[0].message.content == "fake reply to: hello"
     assert fake_upstream.last("/v1/chat/completions").headers["authorization"] == "Bearer sk-renamed-0123456789"

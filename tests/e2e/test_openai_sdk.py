@@ -11,21 +11,8 @@ import httpx
 import openai
 import pytest
 
-from tests.e2e.conftest import LocalServer
+from tests.e2e.conftest import LocalServer, cost_of, credits_of, openai_client
 from tests.fakes.upstream import CANARY_KEYS
-
-
-def _client(server: LocalServer, key: str | None = None) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{server.url}/v1", api_key=key or server.key, max_retries=0, timeout=30)
-
-
-def _credits(server: LocalServer, key: str | None = None) -> Decimal:
-    body = httpx.get(f"{server.url}/v0/credits", headers={"Authorization": f"Bearer {key or server.key}"}).json()
-    return Decimal(str(body["credits"]))
-
-
-def _cost(usage: object) -> Decimal:
-    return Decimal(str(getattr(usage, "cost")))  # noqa: B009 - a field unigate adds to OpenAI's usage
 
 
 def _account_with(server: LocalServer, credits: str, **key_options: str) -> str:
@@ -36,19 +23,19 @@ def _account_with(server: LocalServer, credits: str, **key_options: str) -> str:
 
 
 def test_create_returns_the_echo_and_charges_exactly_its_cost(server: LocalServer) -> None:
-    before = _credits(server)
-    completion = _client(server).chat.completions.create(
+    before = credits_of(server)
+    completion = openai_client(server).chat.completions.create(
         model="echo@echo", messages=[{"role": "user", "content": "Hello, unigate!"}]
     )
     assert completion.choices[0].message.content == "Hello, unigate!"
     assert completion.model == "echo@echo"
-    assert _cost(completion.usage) > 0
-    assert before - _credits(server) == _cost(completion.usage)
+    assert cost_of(completion.usage) > 0
+    assert before - credits_of(server) == cost_of(completion.usage)
 
 
 def test_streaming_through_the_sdk(server: LocalServer) -> None:
-    before = _credits(server)
-    stream = _client(server).chat.completions.create(
+    before = credits_of(server)
+    stream = openai_client(server).chat.completions.create(
         model="echo@echo", messages=[{"role": "user", "content": "one two three four"}], stream=True,
         stream_options={"include_usage": True},
     )
@@ -58,12 +45,12 @@ def test_streaming_through_the_sdk(server: LocalServer) -> None:
     usage = chunks[-1].usage
     assert usage is not None
     assert usage.completion_tokens == 4
-    assert before - _credits(server) == _cost(usage)
+    assert before - credits_of(server) == cost_of(usage)
 
 
 def test_a_self_hosted_upstream_added_by_catalog_path(server: LocalServer) -> None:
-    before = _credits(server)
-    client = _client(server)
+    before = credits_of(server)
+    client = openai_client(server)
     completion = client.chat.completions.create(
         model="llama-3.1-8b-chat@local-vllm", messages=[{"role": "user", "content": "hi there"}]
     )
@@ -74,12 +61,12 @@ def test_a_self_hosted_upstream_added_by_catalog_path(server: LocalServer) -> No
     )
     chunks = list(streamed)
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "fake reply to: hi there"
-    assert before - _credits(server) == _cost(completion.usage) + _cost(chunks[-1].usage)
+    assert before - credits_of(server) == cost_of(completion.usage) + cost_of(chunks[-1].usage)
 
 
 def test_provider_keys_come_from_the_environment_and_reach_the_upstream(server: LocalServer,
                                                                         fake_upstream: object) -> None:
-    completion = _client(server).chat.completions.create(
+    completion = openai_client(server).chat.completions.create(
         model="claude-haiku-4.5@anthropic", messages=[{"role": "user", "content": "hello"}]
     )
     assert completion.choices[0].message.content == "fake reply to: hello"
@@ -87,7 +74,7 @@ def test_provider_keys_come_from_the_environment_and_reach_the_upstream(server: 
 
 
 def test_chunks_pass_through_as_they_arrive(server: LocalServer) -> None:
-    stream = _client(server).chat.completions.create(
+    stream = openai_client(server).chat.completions.create(
         model="gpt-4o@openai", messages=[{"role": "user", "content": "scenario:paced"}], stream=True
     )
     arrivals = [time.monotonic() for chunk in stream if chunk.choices and chunk.choices[0].delta.content]
@@ -99,37 +86,37 @@ def test_chunks_pass_through_as_they_arrive(server: LocalServer) -> None:
 def test_error_classes(server: LocalServer) -> None:
     messages = [{"role": "user", "content": "hello"}]
     with pytest.raises(openai.AuthenticationError):
-        _client(server, "ug_not_a_key").chat.completions.create(model="echo@echo", messages=messages)
+        openai_client(server, "ug_not_a_key").chat.completions.create(model="echo@echo", messages=messages)
     restricted = _account_with(server, "1", allow_model="echo@echo")
     with pytest.raises(openai.PermissionDeniedError):
-        _client(server, restricted).chat.completions.create(model="gpt-4o@openai", messages=messages)
+        openai_client(server, restricted).chat.completions.create(model="gpt-4o@openai", messages=messages)
     with pytest.raises(openai.NotFoundError):
-        _client(server).chat.completions.create(model="gpt-9@openai", messages=messages)
+        openai_client(server).chat.completions.create(model="gpt-9@openai", messages=messages)
     with pytest.raises(openai.BadRequestError) as bad:
-        _client(server).chat.completions.create(model="echo@echo", messages=messages,
+        openai_client(server).chat.completions.create(model="echo@echo", messages=messages,
                                                 extra_body={"metadata": {"api_base": "http://169.254.169.254"}})
     assert bad.value.body["param"] == "metadata.api_base"  # type: ignore[index]
     with pytest.raises(openai.BadRequestError):
-        _client(server).chat.completions.create(model="echo@@echo", messages=messages)
+        openai_client(server).chat.completions.create(model="echo@@echo", messages=messages)
     with pytest.raises(openai.RateLimitError) as limited:
-        _client(server).chat.completions.create(model="gpt-4o@openai",
+        openai_client(server).chat.completions.create(model="gpt-4o@openai",
                                                 messages=[{"role": "user", "content": "scenario:error:429"}])
     assert limited.value.response.headers["retry-after"] == "1"
     with pytest.raises(openai.InternalServerError) as failed:
-        _client(server).chat.completions.create(model="gpt-4o@openai",
+        openai_client(server).chat.completions.create(model="gpt-4o@openai",
                                                 messages=[{"role": "user", "content": "scenario:error:500"}])
     assert failed.value.status_code == 502
     broke = _account_with(server, "0.000001")
     with pytest.raises(openai.APIStatusError) as payment:
-        _client(server, broke).chat.completions.create(model="echo@echo", messages=messages)
+        openai_client(server, broke).chat.completions.create(model="echo@echo", messages=messages)
     assert payment.value.status_code == 402
-    assert _credits(server, broke) == Decimal("0.000001")
+    assert credits_of(server, broke) == Decimal("0.000001")
 
 
 def test_fifty_concurrent_requests_against_a_balance_that_covers_some(server: LocalServer) -> None:
     """Each request holds ~0.0101 credits for ~0.5 s; 0.05 credits admit a few at a time, never more."""
     key = _account_with(server, "0.05")
-    client = _client(server, key)
+    client = openai_client(server, key)
 
     def attempt(_: int) -> Decimal | int:
         try:
@@ -137,7 +124,7 @@ def test_fifty_concurrent_requests_against_a_balance_that_covers_some(server: Lo
                 model="gpt-4o@openai", max_tokens=1000, stream=True, stream_options={"include_usage": True},
                 messages=[{"role": "user", "content": "scenario:paced"}],
             )
-            return _cost(list(stream)[-1].usage)
+            return cost_of(list(stream)[-1].usage)
         except openai.APIStatusError as exc:
             return exc.status_code
 
@@ -148,7 +135,7 @@ def test_fifty_concurrent_requests_against_a_balance_that_covers_some(server: Lo
     assert charged, outcomes
     assert set(refused) <= {402}
     assert refused, "the balance should not have covered all 50"
-    remaining = _credits(server, key)
+    remaining = credits_of(server, key)
     assert remaining >= 0
     assert Decimal("0.05") - remaining == sum(charged)
     ledger = server.cli_json("credits", "ledger", "--account", _account_of(server, key), "--limit", "1000")
@@ -177,7 +164,7 @@ def test_a_client_disconnect_mid_stream_bills_what_was_generated(server: LocalSe
         time.sleep(0.05)
     assert fake_upstream.disconnects > disconnects_before  # type: ignore[attr-defined]
     time.sleep(0.3)
-    remaining = _credits(server, key)
+    remaining = credits_of(server, key)
     charged = Decimal("1") - remaining
     # Billed for the prompt and what was generated, far below the 1000-token hold (0.01 credits).
     assert Decimal("0") < charged < Decimal("0.001")
@@ -188,7 +175,7 @@ def test_a_client_disconnect_mid_stream_bills_what_was_generated(server: LocalSe
 
 def test_the_query_log_over_http(server: LocalServer) -> None:
     key = _account_with(server, "1")
-    client = _client(server, key)
+    client = openai_client(server, key)
     client.chat.completions.create(model="echo@echo", messages=[{"role": "user", "content": "logged"}],
                                    extra_body={"tags": ["e2e"], "log_response_body": True})
     listing = httpx.get(f"{server.url}/v0/queries", params={"tags": "e2e"},
@@ -199,7 +186,7 @@ def test_the_query_log_over_http(server: LocalServer) -> None:
     assert logged["choices"][0]["message"]["content"] == "logged"
     assert logged["model"] == "echo@echo"
     assert logged["usage"]["cost"] == record["cost"]
-    assert Decimal("1") - _credits(server, key) == Decimal(str(record["cost"]))
+    assert Decimal("1") - credits_of(server, key) == Decimal(str(record["cost"]))
     demo = httpx.get(f"{server.url}/v0/queries", params={"tags": "e2e"},
                      headers={"Authorization": f"Bearer {server.key}"}).json()
     assert demo["queries"] == []  # another account's records are not the demo account's
@@ -214,9 +201,9 @@ def test_a_client_gone_before_the_answer_cancels_the_upstream_call_and_releases_
     # Cancelled, the request releases its hold at once; left running, it would hold until the stall ends
     # and then charge for the answer.
     deadline = time.monotonic() + 3
-    while _credits(server, key) != Decimal("1") and time.monotonic() < deadline:
+    while credits_of(server, key) != Decimal("1") and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _credits(server, key) == Decimal("1")
+    assert credits_of(server, key) == Decimal("1")
     ledger = server.cli_json("credits", "ledger", "--account", _account_of(server, key))
     assert [e["kind"] for e in ledger["entries"]] == ["grant", "hold", "settle"]
     assert ledger["entries"][1]["details"] == {"endpoint": "gpt-4o@openai"}  # what the hold was for
@@ -226,22 +213,22 @@ def test_a_client_gone_before_the_answer_cancels_the_upstream_call_and_releases_
 def test_a_stream_without_include_usage_has_no_usage_chunk_and_is_still_billed(server: LocalServer) -> None:
     """The everyday loop `c.choices[0].delta.content` works: as OpenAI does, the usage chunk (choices: [])
     comes only when stream_options.include_usage asks for it, while billing never depends on it."""
-    before = _credits(server)
-    chunks = list(_client(server).chat.completions.create(
+    before = credits_of(server)
+    chunks = list(openai_client(server).chat.completions.create(
         model="echo@echo", messages=[{"role": "user", "content": "one two three"}], stream=True))
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == "one two three"
     assert all(c.usage is None for c in chunks)
-    charged = before - _credits(server)
+    charged = before - credits_of(server)
     assert charged > 0
-    with_usage = list(_client(server).chat.completions.create(
+    with_usage = list(openai_client(server).chat.completions.create(
         model="echo@echo", messages=[{"role": "user", "content": "one two three"}], stream=True,
         stream_options={"include_usage": True}))
     assert with_usage[-1].choices == []
-    assert _cost(with_usage[-1].usage) == charged  # the same request costs the same either way
+    assert cost_of(with_usage[-1].usage) == charged  # the same request costs the same either way
 
 
 def test_models_retrieve(server: LocalServer) -> None:
-    client = _client(server)
+    client = openai_client(server)
     model = client.models.retrieve("echo@echo")
     assert (model.id, model.object, model.owned_by) == ("echo@echo", "model", "echo")
     assert model.id in {m.id for m in client.models.list()}

@@ -7,24 +7,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import openai
 import pytest
 
-from tests.e2e.conftest import LocalServer
+from tests.e2e.conftest import LocalServer, credits_of, openai_client
 from tests.fakes.upstream import THOUGHT_TOKENS, USAGE
 
 CLAUDE = "claude-haiku-4.5@anthropic"
 GEMINI = "gemini-2.5-flash@gemini"
-
-
-def _client(server: LocalServer, key: str | None = None) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{server.url}/v1", api_key=key or server.key, max_retries=0, timeout=30)
-
-
-def _credits(server: LocalServer, key: str) -> Decimal:
-    body = httpx.get(f"{server.url}/v0/credits", headers={"Authorization": f"Bearer {key}"}).json()
-    return Decimal(str(body["credits"]))
 
 
 def _account_with(server: LocalServer, credits: str) -> str:
@@ -36,7 +26,7 @@ def _account_with(server: LocalServer, credits: str) -> str:
 # ------------------------------------------------------------------------------------------- reasoning
 def test_reasoning_at_an_anthropic_endpoint_is_thinking_and_comes_back_as_a_summary(
         server: LocalServer, fake_upstream: Any) -> None:
-    raw = _client(server).responses.with_raw_response.create(
+    raw = openai_client(server).responses.with_raw_response.create(
         model=CLAUDE, input="why is the sky blue", reasoning={"effort": "medium", "summary": "auto"},
         max_output_tokens=4000, temperature=0.2, store=False)
     response = raw.parse()
@@ -57,7 +47,7 @@ def test_reasoning_at_an_anthropic_endpoint_is_thinking_and_comes_back_as_a_summ
 
 
 def test_a_streamed_summary_has_the_reasoning_summary_events_in_order(server: LocalServer) -> None:
-    with _client(server).responses.stream(model=CLAUDE, input="think aloud", store=False,
+    with openai_client(server).responses.stream(model=CLAUDE, input="think aloud", store=False,
                                           reasoning={"effort": "low", "summary": "detailed"}) as stream:
         events = list(stream)
         final = stream.get_final_response()
@@ -86,14 +76,14 @@ def test_a_streamed_summary_has_the_reasoning_summary_events_in_order(server: Lo
 
 
 def test_without_a_summary_the_thinking_stays_private(server: LocalServer, fake_upstream: Any) -> None:
-    response = _client(server).responses.create(model=CLAUDE, input="keep it quiet", reasoning={"effort": "low"},
+    response = openai_client(server).responses.create(model=CLAUDE, input="keep it quiet", reasoning={"effort": "low"},
                                                 store=False)
     assert fake_upstream.last("/v1/messages").body["thinking"]["budget_tokens"] == 1024
     reasoning, _ = response.output
     assert reasoning.type == "reasoning"
     assert reasoning.summary == []
     assert "thinking about" not in response.model_dump_json()
-    with _client(server).responses.stream(model=CLAUDE, input="keep it quiet", store=False,
+    with openai_client(server).responses.stream(model=CLAUDE, input="keep it quiet", store=False,
                                           reasoning={"effort": "low"}) as stream:
         kinds = [event.type for event in stream]
     assert not [kind for kind in kinds if "reasoning_summary" in kind]
@@ -101,7 +91,7 @@ def test_without_a_summary_the_thinking_stays_private(server: LocalServer, fake_
 
 
 def test_reasoning_at_a_gemini_endpoint_is_its_thinking_config(server: LocalServer, fake_upstream: Any) -> None:
-    response = _client(server).responses.create(model=GEMINI, input="count the stars", store=False,
+    response = openai_client(server).responses.create(model=GEMINI, input="count the stars", store=False,
                                                 reasoning={"effort": "high", "summary": "auto"}, max_output_tokens=9000)
     config = fake_upstream.last("/v1beta/models").body["generationConfig"]
     assert config["thinkingConfig"] == {"thinkingBudget": 4096, "includeThoughts": True}
@@ -116,7 +106,7 @@ def test_reasoning_at_a_gemini_endpoint_is_its_thinking_config(server: LocalServ
 
 def test_chat_reasoning_effort_reaches_anthropic_and_gemini_as_their_own_parameter(
         server: LocalServer, fake_upstream: Any) -> None:
-    client = _client(server)
+    client = openai_client(server)
     answer = client.chat.completions.create(model=CLAUDE, messages=[{"role": "user", "content": "hello"}],
                                             reasoning_effort="low", max_tokens=2000)
     assert fake_upstream.last("/v1/messages").body["thinking"] == {"type": "enabled", "budget_tokens": 1024}
@@ -133,17 +123,17 @@ def test_chat_reasoning_effort_reaches_anthropic_and_gemini_as_their_own_paramet
 
 def test_reasoning_is_dropped_and_named_where_the_model_does_not_reason(server: LocalServer,
                                                                         fake_upstream: Any) -> None:
-    raw = _client(server).responses.with_raw_response.create(
+    raw = openai_client(server).responses.with_raw_response.create(
         model="gemini-gemma-2-9b-it@gemini", input="plain", reasoning={"effort": "high"}, store=False)
     assert raw.headers["x-unigate-dropped-params"] == "reasoning.effort"
     assert "thinkingConfig" not in fake_upstream.last("/v1beta/models").body["generationConfig"]
     # A cap too small for Anthropic's smallest budget: sent without thinking, and named.
-    chat = _client(server).chat.completions.with_raw_response.create(
+    chat = openai_client(server).chat.completions.with_raw_response.create(
         model=CLAUDE, messages=[{"role": "user", "content": "short"}], reasoning_effort="high", max_tokens=500)
     assert chat.headers["x-unigate-dropped-params"] == "reasoning_effort"
     assert "thinking" not in fake_upstream.last("/v1/messages").body
     with pytest.raises(openai.BadRequestError) as refused:
-        _client(server).chat.completions.create(model=CLAUDE, messages=[{"role": "user", "content": "x"}],
+        openai_client(server).chat.completions.create(model=CLAUDE, messages=[{"role": "user", "content": "x"}],
                                                 reasoning_effort="extreme")  # type: ignore[arg-type]
     assert refused.value.body["param"] == "reasoning_effort"  # type: ignore[index]
 
@@ -156,7 +146,7 @@ def test_reasoning_is_dropped_and_named_where_the_model_does_not_reason(server: 
 ])
 def test_translated_usage_carries_cached_and_reasoning_tokens(server: LocalServer, model: str, cached: int,
                                                                reasoning: int) -> None:
-    client = _client(server)
+    client = openai_client(server)
     plain = client.responses.create(model=model, input="scenario:usage:cached", store=False)
     with client.responses.stream(model=model, input="scenario:usage:cached", store=False) as stream:
         completed = [event for event in stream if event.type == "response.completed"]
@@ -174,7 +164,7 @@ def test_translated_usage_carries_cached_and_reasoning_tokens(server: LocalServe
 # ------------------------------------------------------------------------------------------- item_reference
 def test_item_references_resolve_from_the_callers_stored_responses(server: LocalServer, fake_upstream: Any) -> None:
     key = _account_with(server, "1")
-    client = _client(server, key)
+    client = openai_client(server, key)
     first = client.responses.create(model="routing-test@alpha", input="remember the number seven")
     answer = first.output[0]
     asked = client.responses.input_items.list(first.id).data[0]
@@ -198,10 +188,10 @@ def test_item_references_resolve_from_the_callers_stored_responses(server: Local
 
 
 def test_an_unknown_or_foreign_item_reference_is_refused_naming_it(server: LocalServer) -> None:
-    owner = _client(server, _account_with(server, "1"))
+    owner = openai_client(server, _account_with(server, "1"))
     theirs = owner.responses.create(model="echo@echo", input="mine").output[0].id
     key = _account_with(server, "1")
-    client = _client(server, key)
+    client = openai_client(server, key)
     for reference in (theirs, "msg_unknown"):
         with pytest.raises(openai.BadRequestError) as refused:
             client.responses.create(model="echo@echo", input=[
@@ -209,12 +199,12 @@ def test_an_unknown_or_foreign_item_reference_is_refused_naming_it(server: Local
         assert refused.value.status_code == 400
         assert refused.value.body["param"] == "input[1].id"  # type: ignore[index]
         assert reference in refused.value.body["message"]  # type: ignore[index]
-    assert _credits(server, key) == Decimal("1")  # refused before any hold
+    assert credits_of(server, key) == Decimal("1")  # refused before any hold
 
 
 # ------------------------------------------------------------------------------------------- cancel, background
 def test_cancel_and_a_stored_stream_are_refused_as_for_any_non_background_response(server: LocalServer) -> None:
-    client = _client(server)
+    client = openai_client(server)
     response = client.responses.create(model="echo@echo", input="done already")
     with pytest.raises(openai.BadRequestError) as refused:
         client.responses.cancel(response.id)
@@ -222,7 +212,7 @@ def test_cancel_and_a_stored_stream_are_refused_as_for_any_non_background_respon
     assert body["message"] == "Only responses created with background=true can be cancelled."
     assert body["type"] == "invalid_request_error"
     with pytest.raises(openai.NotFoundError):
-        _client(server, _account_with(server, "1")).responses.cancel(response.id)
+        openai_client(server, _account_with(server, "1")).responses.cancel(response.id)
     with pytest.raises(openai.NotFoundError):
         client.responses.cancel("resp_unknown")
     with pytest.raises(openai.BadRequestError) as streamed:
@@ -234,6 +224,6 @@ def test_cancel_and_a_stored_stream_are_refused_as_for_any_non_background_respon
 def test_background_is_refused_naming_it_before_any_hold(server: LocalServer) -> None:
     key = _account_with(server, "1")
     with pytest.raises(openai.BadRequestError) as refused:
-        _client(server, key).responses.create(model="echo@echo", input="later", background=True)
+        openai_client(server, key).responses.create(model="echo@echo", input="later", background=True)
     assert refused.value.body["param"] == "background"  # type: ignore[index]
-    assert _credits(server, key) == Decimal("1")
+    assert credits_of(server, key) == Decimal("1")

@@ -13,20 +13,7 @@ import openai
 import pytest
 from pydantic import BaseModel
 
-from tests.e2e.conftest import LocalServer
-
-
-def _client(server: LocalServer, key: str | None = None) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{server.url}/v1", api_key=key or server.key, max_retries=0, timeout=30)
-
-
-def _credits(server: LocalServer, key: str | None = None) -> Decimal:
-    body = httpx.get(f"{server.url}/v0/credits", headers={"Authorization": f"Bearer {key or server.key}"}).json()
-    return Decimal(str(body["credits"]))
-
-
-def _cost(usage: object) -> Decimal:
-    return Decimal(str(getattr(usage, "cost")))  # noqa: B009 - a field unigate adds to OpenAI's usage
+from tests.e2e.conftest import LocalServer, cost_of, credits_of, openai_client
 
 
 def _account_with(server: LocalServer, credits: str) -> str:
@@ -38,13 +25,13 @@ def _account_with(server: LocalServer, credits: str) -> str:
 def _ledger_balanced(server: LocalServer, key: str) -> None:
     account = httpx.get(f"{server.url}/v0/credits", headers={"Authorization": f"Bearer {key}"}).json()["id"]
     ledger = server.cli_json("credits", "ledger", "--account", account, "--limit", "1000")
-    assert sum(Decimal(e["credits"]) for e in ledger["entries"]) == _credits(server, key)
+    assert sum(Decimal(e["credits"]) for e in ledger["entries"]) == credits_of(server, key)
 
 
 # ------------------------------------------------------------------------------------------- create
 def test_create_answers_and_charges_exactly_its_cost(server: LocalServer) -> None:
     key = _account_with(server, "1")
-    raw = _client(server, key).responses.with_raw_response.create(
+    raw = openai_client(server, key).responses.with_raw_response.create(
         model="echo@echo", input="Hello, responses!", instructions="Answer briefly.",
         tools=[{"type": "web_search"}, {"type": "file_search", "vector_store_ids": ["vs_1"]}],
         metadata={"run": "e2e"}, temperature=0.5, top_p=0.9, max_output_tokens=500,
@@ -68,18 +55,18 @@ def test_create_answers_and_charges_exactly_its_cost(server: LocalServer) -> Non
     assert usage.total_tokens == usage.input_tokens + usage.output_tokens
     assert usage.input_tokens_details.cached_tokens == 0
     assert usage.output_tokens_details.reasoning_tokens == 0
-    assert Decimal("1") - _credits(server, key) == _cost(usage) > 0
+    assert Decimal("1") - credits_of(server, key) == cost_of(usage) > 0
     # The built-in tools a chat upstream cannot run are dropped and named, never refused.
     assert raw.headers["x-unigate-dropped-params"] == "tools.file_search,tools.web_search"
     assert raw.headers["x-unigate-endpoint"] == "echo@echo"
-    assert Decimal(raw.headers["x-unigate-cost"]) == _cost(usage)
+    assert Decimal(raw.headers["x-unigate-cost"]) == cost_of(usage)
     _ledger_balanced(server, key)
 
 
 def test_input_items_of_every_kind_are_accepted(server: LocalServer) -> None:
     """Codex's replayed history: developer messages with ids, reasoning with encrypted content, calls and
     their outputs; the answer is to the last user message."""
-    response = _client(server).responses.create(model="echo@echo", store=False, include=[
+    response = openai_client(server).responses.create(model="echo@echo", store=False, include=[
         "reasoning.encrypted_content"], reasoning={"effort": "low", "summary": "auto"}, input=[
         {"type": "message", "role": "developer", "id": "msg_dev",
          "content": [{"type": "input_text", "text": "Be terse."}]},
@@ -97,7 +84,7 @@ def test_input_items_of_every_kind_are_accepted(server: LocalServer) -> None:
 
 
 def test_max_output_tokens_makes_an_incomplete_response(server: LocalServer) -> None:
-    response = _client(server).responses.create(model="echo@echo", input="one two three four five six",
+    response = openai_client(server).responses.create(model="echo@echo", input="one two three four five six",
                                                 max_output_tokens=2, store=False)
     assert response.status == "incomplete"
     assert response.incomplete_details is not None
@@ -110,18 +97,18 @@ def test_structured_output(server: LocalServer) -> None:
         city: str
         degrees: int
 
-    parsed = _client(server).responses.parse(model="echo@echo", input="Paris today", text_format=Weather,
+    parsed = openai_client(server).responses.parse(model="echo@echo", input="Paris today", text_format=Weather,
                                              store=False)
     assert isinstance(parsed.output_parsed, Weather)
     assert parsed.output_parsed.city == "Paris today"
-    plain = _client(server).responses.create(model="echo@echo", input="anything", store=False,
+    plain = openai_client(server).responses.create(model="echo@echo", input="anything", store=False,
                                              text={"format": {"type": "json_object"}})
     assert json.loads(plain.output_text) == {"echo": "anything"}
 
 
 def test_bad_input_is_refused_naming_the_field_before_any_hold(server: LocalServer) -> None:
     key = _account_with(server, "1")
-    client = _client(server, key)
+    client = openai_client(server, key)
     with pytest.raises(openai.BadRequestError) as refused:
         client.responses.create(model="echo@echo", input=[{"type": "function_call_output", "output": "x"}])
     assert refused.value.body["param"] == "input[0].call_id"  # type: ignore[index]
@@ -133,11 +120,11 @@ def test_bad_input_is_refused_naming_the_field_before_any_hold(server: LocalServ
     assert refused.value.body["param"] == "metadata.api_base"  # type: ignore[index]
     with pytest.raises(openai.NotFoundError):
         client.responses.create(model="nope@nowhere", input="x")
-    assert _credits(server, key) == Decimal("1")
+    assert credits_of(server, key) == Decimal("1")
 
 
 def test_input_tokens(server: LocalServer) -> None:
-    client = _client(server)
+    client = openai_client(server)
     short = client.responses.input_tokens.count(model="echo@echo", input="hi")
     longer = client.responses.input_tokens.count(model="echo@echo", input="hi " * 200, instructions="Be kind.")
     assert short.object == "response.input_tokens"
@@ -150,7 +137,7 @@ WEATHER = {"type": "function", "name": "get_weather", "description": "The weathe
 
 
 def test_function_tools_round_trip_with_function_call_output(server: LocalServer) -> None:
-    client = _client(server)
+    client = openai_client(server)
     first = client.responses.create(model="echo@echo", input="get_weather for Paris", tools=[WEATHER])
     (call,) = first.output
     assert call.type == "function_call"
@@ -171,12 +158,12 @@ def test_namespace_tools_are_flattened_and_mapped_back(server: LocalServer, fake
     tools = [{"type": "namespace", "name": "crm", "description": "The CRM.", "tools": [
         {"type": "function", "name": "lookup", "parameters": {"type": "object", "properties": {
             "who": {"type": "string"}}}}]}, {"type": "web_search"}]
-    raw = _client(server).responses.with_raw_response.create(model="echo@echo", input="find Ada", tools=tools,
+    raw = openai_client(server).responses.with_raw_response.create(model="echo@echo", input="find Ada", tools=tools,
                                                              tool_choice="required", store=False)
     (call,) = raw.parse().output
     assert (call.type, call.name, call.namespace) == ("function_call", "lookup", "crm")  # type: ignore[union-attr]
     assert raw.headers["x-unigate-dropped-params"] == "tools.web_search"
-    _client(server).responses.create(model="gpt-4o@openai", input="hi", tools=tools, store=False)
+    openai_client(server).responses.create(model="gpt-4o@openai", input="hi", tools=tools, store=False)
     sent = fake_upstream.last("/v1/chat/completions").body
     assert [t["function"]["name"] for t in sent["tools"]] == ["crm__lookup"]
 
@@ -189,7 +176,7 @@ def _expected_text_events() -> list[str]:
 
 def test_streaming_has_every_event_in_order(server: LocalServer) -> None:
     key = _account_with(server, "1")
-    with _client(server, key).responses.create(model="echo@echo", input="one two three", stream=True) as stream:
+    with openai_client(server, key).responses.create(model="echo@echo", input="one two three", stream=True) as stream:
         events = list(stream)
     kinds = [e.type for e in events]
     assert kinds == [*_expected_text_events(), *["response.output_text.delta"] * 3, "response.output_text.done",
@@ -203,9 +190,9 @@ def test_streaming_has_every_event_in_order(server: LocalServer) -> None:
     assert final.status == "completed"
     assert final.output_text == "one two three"
     assert final.usage is not None
-    assert Decimal("1") - _credits(server, key) == _cost(final.usage) > 0
+    assert Decimal("1") - credits_of(server, key) == cost_of(final.usage) > 0
     # Stored: the same response can be read back.
-    assert _client(server, key).responses.retrieve(final.id).output_text == "one two three"
+    assert openai_client(server, key).responses.retrieve(final.id).output_text == "one two three"
     _ledger_balanced(server, key)
 
 
@@ -227,7 +214,7 @@ def test_the_raw_stream_names_each_event(server: LocalServer) -> None:
 
 
 def test_a_streamed_function_call(server: LocalServer) -> None:
-    with _client(server).responses.create(model="gpt-4o@openai", input="scenario:tool", tools=[WEATHER],
+    with openai_client(server).responses.create(model="gpt-4o@openai", input="scenario:tool", tools=[WEATHER],
                                           stream=True, store=False) as stream:
         events = list(stream)
     kinds = [e.type for e in events]
@@ -242,7 +229,7 @@ def test_a_streamed_function_call(server: LocalServer) -> None:
 
 def test_an_upstream_cut_mid_stream_ends_failed_and_bills_what_was_produced(server: LocalServer) -> None:
     key = _account_with(server, "1")
-    with _client(server, key).responses.create(model="gpt-4o@openai", input="scenario:truncate", stream=True,
+    with openai_client(server, key).responses.create(model="gpt-4o@openai", input="scenario:truncate", stream=True,
                                                max_output_tokens=1000) as stream:
         events = list(stream)
     assert events[-1].type == "response.failed"
@@ -251,7 +238,7 @@ def test_an_upstream_cut_mid_stream_ends_failed_and_bills_what_was_produced(serv
     assert failed.status == "failed"
     assert failed.error is not None
     assert failed.output_text  # what arrived before the cut is kept
-    charged = Decimal("1") - _credits(server, key)
+    charged = Decimal("1") - credits_of(server, key)
     assert Decimal("0") < charged < Decimal("0.01")  # the prompt and the words produced, not the hold
     _ledger_balanced(server, key)
 
@@ -259,9 +246,9 @@ def test_an_upstream_cut_mid_stream_ends_failed_and_bills_what_was_produced(serv
 def test_a_failing_upstream_before_the_first_byte_is_a_proper_status(server: LocalServer) -> None:
     key = _account_with(server, "1")
     with pytest.raises(openai.APIStatusError) as failed:
-        _client(server, key).responses.create(model="fail@echo", input="x", stream=True)
+        openai_client(server, key).responses.create(model="fail@echo", input="x", stream=True)
     assert failed.value.status_code == 502
-    assert _credits(server, key) == Decimal("1")
+    assert credits_of(server, key) == Decimal("1")
 
 
 def test_a_client_leaving_mid_stream_cancels_the_upstream(server: LocalServer, fake_upstream: Any) -> None:
@@ -278,14 +265,14 @@ def test_a_client_leaving_mid_stream_cancels_the_upstream(server: LocalServer, f
         time.sleep(0.05)
     assert fake_upstream.disconnects > disconnects_before
     time.sleep(0.3)
-    charged = Decimal("1") - _credits(server, key)
+    charged = Decimal("1") - credits_of(server, key)
     assert Decimal("0") < charged < Decimal("0.001")
     _ledger_balanced(server, key)
 
 
 # ------------------------------------------------------------------------------------------- state
 def test_previous_response_id_across_three_turns(server: LocalServer, fake_upstream: Any) -> None:
-    client = _client(server)
+    client = openai_client(server)
     first = client.responses.create(model="gpt-4o@openai", input="turn one", instructions="Be brief.")
     second = client.responses.create(model="gpt-4o@openai", input="turn two", previous_response_id=first.id)
     third = client.responses.create(model="gpt-4o@openai", input="turn three", previous_response_id=second.id)
@@ -299,7 +286,7 @@ def test_previous_response_id_across_three_turns(server: LocalServer, fake_upstr
 
 
 def test_retrieve_input_items_and_delete(server: LocalServer) -> None:
-    client = _client(server)
+    client = openai_client(server)
     created = client.responses.create(model="echo@echo", input=[
         {"role": "user", "content": "first"}, {"role": "user", "content": "second"}])
     retrieved = client.responses.retrieve(created.id)
@@ -321,7 +308,7 @@ def test_retrieve_input_items_and_delete(server: LocalServer) -> None:
 
 
 def test_store_false_keeps_nothing(server: LocalServer) -> None:
-    client = _client(server)
+    client = openai_client(server)
     created = client.responses.create(model="echo@echo", input="forget me", store=False)
     assert created.store is False
     with pytest.raises(openai.NotFoundError):
@@ -333,8 +320,8 @@ def test_store_false_keeps_nothing(server: LocalServer) -> None:
 
 
 def test_another_accounts_response_is_not_found(server: LocalServer) -> None:
-    owner = _client(server)
-    other = _client(server, _account_with(server, "1"))
+    owner = openai_client(server)
+    other = openai_client(server, _account_with(server, "1"))
     created = owner.responses.create(model="echo@echo", input="mine")
     with pytest.raises(openai.NotFoundError):
         other.responses.retrieve(created.id)
@@ -349,7 +336,7 @@ def test_another_accounts_response_is_not_found(server: LocalServer) -> None:
 
 # ------------------------------------------------------------------------------------------- other providers
 def test_an_anthropic_endpoint_behind_the_responses_api(server: LocalServer, fake_upstream: Any) -> None:
-    client = _client(server)
+    client = openai_client(server)
     plain = client.responses.create(model="claude-haiku-4.5@anthropic", input="hello claude", store=False,
                                     instructions="Be brief.", max_output_tokens=300)
     assert plain.output_text == "fake reply to: hello claude"
@@ -373,7 +360,7 @@ def test_an_anthropic_endpoint_behind_the_responses_api(server: LocalServer, fak
 
 
 def test_fallbacks_and_meta_providers_work_as_in_chat(server: LocalServer) -> None:
-    response = _client(server).responses.with_raw_response.create(model="fail@echo->echo@echo", input="fell back",
+    response = openai_client(server).responses.with_raw_response.create(model="fail@echo->echo@echo", input="fell back",
                                                                   store=False)
     assert response.parse().output_text == "fell back"
     assert response.headers["x-unigate-endpoint"] == "echo@echo"
@@ -382,7 +369,7 @@ def test_fallbacks_and_meta_providers_work_as_in_chat(server: LocalServer) -> No
 # ------------------------------------------------------------------------------------------- pass-through
 def test_a_native_endpoint_gets_the_request_passed_through(server: LocalServer, fake_upstream: Any) -> None:
     key = _account_with(server, "1")
-    client = _client(server, key)
+    client = openai_client(server, key)
     tools = [WEATHER, {"type": "web_search"}]
     raw = client.responses.with_raw_response.create(model="gpt-4o@openai-native", input="hello native", tools=tools,
                                                     reasoning={"effort": "low", "summary": "auto"},
@@ -403,7 +390,7 @@ def test_a_native_endpoint_gets_the_request_passed_through(server: LocalServer, 
     assert first.usage is not None
     assert first.usage.input_tokens_details.cached_tokens == 3
     assert "x-unigate-dropped-params" not in raw.headers
-    assert Decimal("1") - _credits(server, key) == _cost(first.usage) == Decimal(raw.headers["x-unigate-cost"])
+    assert Decimal("1") - credits_of(server, key) == cost_of(first.usage) == Decimal(raw.headers["x-unigate-cost"])
     # The conversation continues from unigate's store: the whole history goes upstream as input.
     second = client.responses.create(model="gpt-4o@openai-native", input="and again", previous_response_id=first.id)
     sent = fake_upstream.last("/native/v1/responses").body
@@ -417,7 +404,7 @@ def test_a_native_endpoint_gets_the_request_passed_through(server: LocalServer, 
 
 def test_a_native_stream_is_renumbered_priced_and_stored(server: LocalServer) -> None:
     key = _account_with(server, "1")
-    with _client(server, key).responses.create(model="gpt-4o@openai-native", input="stream natively",
+    with openai_client(server, key).responses.create(model="gpt-4o@openai-native", input="stream natively",
                                                stream=True) as stream:
         events = list(stream)
     assert [e.sequence_number for e in events] == list(range(len(events)))
@@ -426,19 +413,19 @@ def test_a_native_stream_is_renumbered_priced_and_stored(server: LocalServer) ->
     final = events[-1].response  # type: ignore[union-attr]
     assert events[0].response.id == final.id != "resp_native"  # type: ignore[union-attr]
     assert final.output_text == "fake reply to: stream natively"
-    assert Decimal("1") - _credits(server, key) == _cost(final.usage) > 0
-    assert _client(server, key).responses.retrieve(final.id).output_text == "fake reply to: stream natively"
+    assert Decimal("1") - credits_of(server, key) == cost_of(final.usage) > 0
+    assert openai_client(server, key).responses.retrieve(final.id).output_text == "fake reply to: stream natively"
     _ledger_balanced(server, key)
 
 
 def test_a_native_stream_cut_short_ends_failed_and_bills_what_came(server: LocalServer) -> None:
     key = _account_with(server, "1")
-    with _client(server, key).responses.create(model="gpt-4o@openai-native", input="scenario:truncate",
+    with openai_client(server, key).responses.create(model="gpt-4o@openai-native", input="scenario:truncate",
                                                stream=True, max_output_tokens=1000) as stream:
         events = list(stream)
     assert events[-1].type == "response.failed"
     assert [e.sequence_number for e in events] == list(range(len(events)))
-    assert Decimal("0") < Decimal("1") - _credits(server, key) < Decimal("0.01")
+    assert Decimal("0") < Decimal("1") - credits_of(server, key) < Decimal("0.01")
     _ledger_balanced(server, key)
 
 
@@ -448,7 +435,7 @@ def test_a_deployment_with_its_content_filter(server: LocalServer) -> None:
     name = f"Resp-{uuid.uuid4().hex[:6]}"
     server.cli_json("deployments", "create", name, "--endpoint", "echo@echo", "--content-filter",
                     json.dumps({"weapons": {"terms": ["grenade"], "input": True, "output": True}}))
-    client = _client(server)
+    client = openai_client(server)
     raw = client.responses.with_raw_response.create(model=name.lower(), input="a kind word", store=False)
     assert raw.parse().output_text == "a kind word"
     assert raw.headers["x-unigate-deployment"] == name

@@ -10,14 +10,10 @@ import httpx
 import openai
 import pytest
 
-from tests.e2e.conftest import LocalServer
+from tests.e2e.conftest import LocalServer, openai_client
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
-
-
-def _client(server: LocalServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{server.url}/v1", api_key=server.key, max_retries=0, timeout=30)
 
 
 def _state(server: LocalServer, fake_upstream: Any) -> tuple[Decimal, int, int]:
@@ -51,7 +47,7 @@ def test_chat_refusals_are_bad_request_errors_naming_the_param(server: LocalServ
                                                                arguments: dict[str, Any], param: str) -> None:
     before = _state(server, fake_upstream)
     with pytest.raises(openai.BadRequestError) as raised:
-        _client(server).chat.completions.create(model="gpt-4o@openai", **arguments)
+        openai_client(server).chat.completions.create(model="gpt-4o@openai", **arguments)
     assert raised.value.status_code == 400
     assert raised.value.param == param
     assert raised.value.type == "invalid_request_error"
@@ -72,6 +68,6 @@ def test_embedding_refusals_are_bad_request_errors_naming_the_param(
         server: LocalServer, fake_upstream: Any, case: str, arguments: dict[str, Any], param: str) -> None:
     before = _state(server, fake_upstream)
     with pytest.raises(openai.BadRequestError) as raised:
-        _client(server).embeddings.create(model="text-embedding-3-small@openai", **arguments)
+        openai_client(server).embeddings.create(model="text-embedding-3-small@openai", **arguments)
     assert raised.value.param == param
     assert _state(server, fake_upstream) == before
