@@ -4,20 +4,17 @@ service model), ConverseStream through a fake runtime speaking AWS's event-strea
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import uvicorn
 from botocore.stub import Stubber
 
 from tests.fakes import bedrock as fake_bedrock
 from unigate.catalog.entries import get_catalog
 from unigate.providers.base import UpstreamCall, UpstreamFailure
 from unigate.providers.bedrock.adapter import Bedrock, runtime_client
-from unigate_tools.emulator import FAKE_CREDENTIALS, free_port
+from unigate_tools.emulator import FAKE_CREDENTIALS
 
 MODEL_ID = "meta.llama3-1-70b-instruct-v1:0"
 
@@ -34,13 +31,8 @@ def bedrock_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture(scope="module")
 def fake_runtime() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     received: list[dict[str, Any]] = []
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(fake_bedrock.build(received), host="127.0.0.1", port=port,
-                                           log_level="error", lifespan="off"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}", received
+    url, server = fake_bedrock.start(received)
+    yield url, received
     server.should_exit = True
 
 

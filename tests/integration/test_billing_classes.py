@@ -7,14 +7,11 @@ when the built-in catalog is refreshed."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from botocore.stub import ANY, Stubber
 
 from tests.conftest import use_catalog
@@ -24,7 +21,7 @@ from tests.integration.chat_helpers import assert_money_consistent, final_usage,
 from unigate.accounts import querylog
 from unigate.catalog.entries import get_catalog
 from unigate.providers.bedrock.adapter import runtime_client
-from unigate_tools.emulator import FAKE_CREDENTIALS, free_port
+from unigate_tools.emulator import FAKE_CREDENTIALS
 
 START = 10_000_000
 PRICED = {
@@ -116,16 +113,10 @@ def test_the_normalised_counts_reach_the_client(priced: Any, account: str) -> No
 def bedrock_runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     for name, value in FAKE_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
-    received: list[dict[str, Any]] = []
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(fake_bedrock.build(received), host="127.0.0.1", port=port,
-                                           log_level="error", lifespan="off"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.02)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", f"http://127.0.0.1:{port}")
+    url, server = fake_bedrock.start([])
+    monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", url)
     runtime_client.cache_clear()
-    yield f"http://127.0.0.1:{port}"
+    yield url
     server.should_exit = True
     runtime_client.cache_clear()
 
