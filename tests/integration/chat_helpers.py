@@ -26,14 +26,8 @@ def run_chats(bodies: list[Any], account: str = "acct_test", allowed: tuple[str,
     caller = caller or Caller(account, "key_test", allowed)
 
     async def one(body: Any) -> tuple[dict, Any]:
-        result = await chat.complete(chat.prepare(body, caller, extra_parameters=extra_parameters), caller)
-        if isinstance(result, chat.Streamed):
-            events = []
-            async for raw in result.chunks:
-                data = raw.decode().removeprefix("data: ").strip()
-                events.append(data if data == "[DONE]" else json.loads(data))
-            return result.headers, events
-        return result.headers, result.body
+        return await collected(await chat.complete(chat.prepare(body, caller, extra_parameters=extra_parameters),
+                                                   caller))
 
     async def go() -> list[tuple[dict, Any]]:
         try:
@@ -42,6 +36,17 @@ def run_chats(bodies: list[Any], account: str = "acct_test", allowed: tuple[str,
             await aclose_clients()
 
     return asyncio.run(go())
+
+
+async def collected(result: chat.Completed | chat.Streamed) -> tuple[dict, Any]:
+    """(headers, body) of a plain answer; (headers, [chunk dicts or "[DONE]"]) of a stream, read to its end."""
+    if isinstance(result, chat.Streamed):
+        events = []
+        async for raw in result.chunks:
+            data = raw.decode().removeprefix("data: ").strip()
+            events.append(data if data == "[DONE]" else json.loads(data))
+        return result.headers, events
+    return result.headers, result.body
 
 
 def streamed_text(events: list[Any]) -> str:

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from tests.fakes.upstream import PROMPT_TOKENS
-from tests.integration.chat_helpers import assert_money_consistent
+from tests.integration.chat_helpers import assert_money_consistent, collected
 from unigate.accounts import accounts
 from unigate.domain.errors import BadRequest, InsufficientCredits, UnigateError
 from unigate.domain.records import Caller
-from unigate.gateway import chat, completions
+from unigate.gateway import completions
 from unigate.infra.transport import aclose_clients
 
 NATIVE = "llama-3.1-8b-chat@local-vllm"
@@ -26,14 +26,7 @@ def run(body: Any, account: str = "acct_test") -> tuple[dict[str, str], Any]:
 
     async def go() -> tuple[dict[str, str], Any]:
         try:
-            result = await completions.complete(completions.prepare(body, caller), caller)
-            if isinstance(result, chat.Streamed):
-                events = []
-                async for raw in result.chunks:
-                    data = raw.decode().removeprefix("data: ").strip()
-                    events.append(data if data == "[DONE]" else json.loads(data))
-                return result.headers, events
-            return result.headers, result.body
+            return await collected(await completions.complete(completions.prepare(body, caller), caller))
         finally:
             await aclose_clients()
 
