@@ -15,7 +15,7 @@ import pytest
 
 from tests.fakes import hostile as fakes
 from tests.fakes.upstream import catalog_override
-from tests.integration.chat_helpers import assert_money_consistent, streamed_text
+from tests.integration.chat_helpers import assert_money_consistent, collected, streamed_text
 from unigate.catalog.entries import get_catalog
 from unigate.domain.errors import UnigateError, UpstreamError
 from unigate.domain.records import Caller
@@ -80,13 +80,7 @@ async def _one(body: dict[str, Any]) -> Any:
         result = await chat.complete(chat.prepare(body, caller), caller)
     except UnigateError as error:
         return error
-    if isinstance(result, chat.Streamed):
-        events: list[Any] = []
-        async for raw in result.chunks:
-            data = raw.decode().removeprefix("data: ").strip()
-            events.append(data if data == "[DONE]" else json.loads(data))
-        return events
-    return result.body
+    return (await collected(result))[1]
 
 
 def in_one_loop(*bodies: dict[str, Any]) -> list[Any]:
