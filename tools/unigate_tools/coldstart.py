@@ -19,6 +19,7 @@ import resource
 import subprocess
 import sys
 import time
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -179,13 +180,19 @@ def runtime_site(root: Path) -> Path:
     return site
 
 
+@cache
+def _template(root: Path) -> Any:
+    """template.yaml, read once for all the targets' commands: parsing it is slow YAML work."""
+    from unigate_tools.template import Template
+
+    return Template(root / "template.yaml")
+
+
 def command(root: Path, target: str) -> tuple[list[str], dict[str, str]]:
     """The command line and environment of one cold start of `target`: a Python isolated from the dev
     environment (-I -S), whose path holds only the dependency layer, the unigate layer and this harness, as a
     Lambda function's holds /opt/python; the function's environment from template.yaml."""
-    from unigate_tools.template import Template
-
-    template = Template(root / "template.yaml")
+    template = _template(root)
     env = {**os.environ, **template.environment()}
     spec, code_dir = None, None
     if not target.startswith("baseline"):
