@@ -12,8 +12,7 @@ import httpx
 import openai
 import pytest
 
-from tests.e2e.conftest import LocalServer
-from tests.e2e.test_openai_sdk import _cost, _credits
+from tests.e2e.conftest import LocalServer, cost_of, credits_of
 from tests.fakes.upstream import CANARY_KEYS
 
 API_VERSION = "2024-10-21"
@@ -41,7 +40,7 @@ def _post(server: LocalServer, path: str, body: object, **params: str) -> httpx.
 
 def test_chat_against_a_deployment_in_any_case(server: LocalServer) -> None:
     name = _deployment(server, "echo@echo")
-    before = _credits(server)
+    before = credits_of(server)
     client = _azure(server)
     raw = client.chat.completions.with_raw_response.create(
         model=name.lower(), messages=[{"role": "user", "content": "Hello, Azure!"}])
@@ -51,12 +50,12 @@ def test_chat_against_a_deployment_in_any_case(server: LocalServer) -> None:
     assert raw.headers["x-unigate-endpoint"] == "echo@echo"
     again = client.chat.completions.create(model=name.upper(), messages=[{"role": "user", "content": "again"}])
     assert again.choices[0].message.content == "again"
-    assert before - _credits(server) == _cost(completion.usage) + _cost(again.usage)
+    assert before - credits_of(server) == cost_of(completion.usage) + cost_of(again.usage)
 
 
 def test_streamed_chat_through_an_azure_openai_upstream(server: LocalServer, fake_upstream) -> None:
     name = _deployment(server, "gpt-4o@azure-openai")
-    before = _credits(server)
+    before = credits_of(server)
     stream = _azure(server).chat.completions.create(
         model=name, messages=[{"role": "user", "content": "one two"}], stream=True,
         stream_options={"include_usage": True})
@@ -65,16 +64,16 @@ def test_streamed_chat_through_an_azure_openai_upstream(server: LocalServer, fak
     assert fake_upstream.last("/openai/deployments/gpt-4o/chat/completions").query == f"api-version={API_VERSION}"
     usage = chunks[-1].usage
     assert usage is not None
-    assert before - _credits(server) == _cost(usage)
+    assert before - credits_of(server) == cost_of(usage)
 
 
 def test_embeddings_against_a_deployment(server: LocalServer) -> None:
     name = _deployment(server, "echo-embed@echo")
-    before = _credits(server)
+    before = credits_of(server)
     result = _azure(server).embeddings.create(model=name.swapcase(), input=["the cat sat", "dog"])
     assert len(result.data) == 2
     assert len(result.data[0].embedding) == 256
-    assert before - _credits(server) == _cost(result.usage)
+    assert before - credits_of(server) == cost_of(result.usage)
     # The SDK's default is base64; float vectors come back when asked.
     raw = _post(server, f"/openai/deployments/{name}/embeddings", {"input": "x", "encoding_format": "base64"},
                 **{"api-version": API_VERSION})
@@ -84,7 +83,7 @@ def test_embeddings_against_a_deployment(server: LocalServer) -> None:
 
 def test_completions_against_a_deployment_served_natively(server: LocalServer, fake_upstream) -> None:
     name = _deployment(server, "llama-3.1-8b-chat@together-ai")  # together-ai: "native": ["completions"]
-    before = _credits(server)
+    before = credits_of(server)
     completion = _azure(server).completions.create(model=name, prompt="hi", max_tokens=8)
     assert completion.choices[0].text == "fake reply to: hi"
     sent = fake_upstream.last("/together/v1/completions")
@@ -92,12 +91,12 @@ def test_completions_against_a_deployment_served_natively(server: LocalServer, f
     assert sent.headers["authorization"] == f"Bearer {CANARY_KEYS['together-ai']}"
     stream = _azure(server).completions.create(model=name, prompt="hi", stream=True)
     assert "".join(c.choices[0].text for c in stream if c.choices) == "fake reply to: hi"
-    assert _credits(server) < before - _cost(completion.usage)
+    assert credits_of(server) < before - cost_of(completion.usage)
 
 
 def test_errors_come_in_azures_envelope_before_any_hold(server: LocalServer) -> None:
     name = _deployment(server, "echo@echo")
-    before = _credits(server)
+    before = credits_of(server)
     with pytest.raises(openai.NotFoundError) as missing:
         _azure(server).chat.completions.create(model="no-such-deployment", messages=[{"role": "user", "content": "x"}])
     assert missing.value.code == "DeploymentNotFound"
@@ -121,19 +120,19 @@ def test_errors_come_in_azures_envelope_before_any_hold(server: LocalServer) -> 
     array = _post(server, f"/openai/deployments/{name}/chat/completions", [{"messages": []}],
                   **{"api-version": API_VERSION})
     assert array.status_code == 400
-    assert _credits(server) == before
+    assert credits_of(server) == before
 
 
 def test_a_deployments_content_filter_and_rate_limit_apply(server: LocalServer) -> None:
     name = _deployment(server, "echo@echo", "--rpm", "1",
                        "--content-filter", '{"secrets": {"terms": ["password"], "input": true, "output": true}}')
     client = _azure(server)
-    before = _credits(server)
+    before = credits_of(server)
     with pytest.raises(openai.BadRequestError) as blocked:
         client.chat.completions.create(model=name, messages=[{"role": "user", "content": "my password is x"}])
     assert blocked.value.code == "content_filter"
     assert blocked.value.body["innererror"] == {"code": "ResponsibleAIPolicyViolation"}  # type: ignore[index]
-    assert _credits(server) == before
+    assert credits_of(server) == before
     client.chat.completions.create(model=name, messages=[{"role": "user", "content": "fine"}])
     with pytest.raises(openai.RateLimitError):
         client.chat.completions.create(model=name, messages=[{"role": "user", "content": "fine again"}])
@@ -163,7 +162,7 @@ def test_responses_against_a_deployment_in_any_case_plain_streamed_and_stored(se
     """AzureOpenAI(...).responses.create posts to /openai/responses?api-version= with the deployment as model."""
     name = _deployment(server, "echo@echo")
     client = _azure_responses(server)
-    before = _credits(server)
+    before = credits_of(server)
     raw = client.responses.with_raw_response.create(model=name.lower(), input="Hello, Azure responses!")
     response = raw.parse()
     assert response.output_text == "Hello, Azure responses!"
@@ -171,7 +170,7 @@ def test_responses_against_a_deployment_in_any_case_plain_streamed_and_stored(se
     assert raw.http_request.url.params["api-version"] == RESPONSES_VERSION
     assert raw.headers["x-unigate-deployment"] == name
     assert raw.headers["x-unigate-endpoint"] == "echo@echo"
-    assert before - _credits(server) == _cost(response.usage) == Decimal(raw.headers["x-unigate-cost"])
+    assert before - credits_of(server) == cost_of(response.usage) == Decimal(raw.headers["x-unigate-cost"])
     # Stored, as at Azure: read back and its input items listed through the same client.
     assert client.responses.retrieve(response.id).output_text == "Hello, Azure responses!"
     assert [item.type for item in client.responses.input_items.list(response.id)] == ["message"]
@@ -182,7 +181,7 @@ def test_responses_against_a_deployment_in_any_case_plain_streamed_and_stored(se
     assert events[-1].type == "response.completed"
     final = events[-1].response  # type: ignore[union-attr]
     assert final.output_text == "streamed through Azure"
-    assert before - _credits(server) == _cost(response.usage) + _cost(final.usage)
+    assert before - credits_of(server) == cost_of(response.usage) + cost_of(final.usage)
     assert client.responses.delete(response.id) is None
     with pytest.raises(openai.NotFoundError) as gone:
         client.responses.retrieve(response.id)
@@ -190,7 +189,7 @@ def test_responses_against_a_deployment_in_any_case_plain_streamed_and_stored(se
 
 
 def test_responses_errors_come_in_azures_envelope_before_any_hold(server: LocalServer) -> None:
-    before = _credits(server)
+    before = credits_of(server)
     with pytest.raises(openai.NotFoundError) as missing:
         _azure_responses(server).responses.create(model="no-such-deployment", input="x")
     assert missing.value.code == "DeploymentNotFound"
@@ -204,7 +203,7 @@ def test_responses_errors_come_in_azures_envelope_before_any_hold(server: LocalS
     no_model = _post(server, "/openai/responses", {"input": "x"}, **{"api-version": RESPONSES_VERSION})
     assert no_model.status_code == 400
     assert no_model.json()["error"]["param"] == "model"
-    assert _credits(server) == before
+    assert credits_of(server) == before
 
 
 def test_responses_to_an_azure_openai_upstream_are_passed_through_natively(server: LocalServer,
@@ -212,7 +211,7 @@ def test_responses_to_an_azure_openai_upstream_are_passed_through_natively(serve
     """An azure-openai endpoint serves the Responses API itself: the request goes to the resource's v1 route
     (the provider's api-version, 2024-10-21, predates the dated one) with its api-key, the deployment as model."""
     name = _deployment(server, "gpt-4o@azure-openai")
-    before = _credits(server)
+    before = credits_of(server)
     raw = _azure_responses(server).responses.with_raw_response.create(
         model=name, input="hello azure upstream", tools=[{"type": "web_search"}])
     response = raw.parse()
@@ -226,7 +225,7 @@ def test_responses_to_an_azure_openai_upstream_are_passed_through_natively(serve
     assert [item.type for item in response.output] == ["reasoning", "message"]
     assert response.output_text == "fake reply to: hello azure upstream"
     assert response.model == "gpt-4o@azure-openai"
-    assert before - _credits(server) == _cost(response.usage) == Decimal(raw.headers["x-unigate-cost"]) > 0
+    assert before - credits_of(server) == cost_of(response.usage) == Decimal(raw.headers["x-unigate-cost"]) > 0
     # The OpenAI surface's /v1/responses takes the same path, streamed too.
     client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=server.key, max_retries=0, timeout=30)
     with client.responses.create(model="gpt-4o@azure-openai", input="stream from azure", stream=True) as stream:
@@ -236,4 +235,4 @@ def test_responses_to_an_azure_openai_upstream_are_passed_through_natively(serve
     final = events[-1].response  # type: ignore[union-attr]
     assert events[-1].type == "response.completed"
     assert final.output_text == "fake reply to: stream from azure"
-    assert before - _credits(server) == _cost(response.usage) + _cost(final.usage)
+    assert before - credits_of(server) == cost_of(response.usage) + cost_of(final.usage)

@@ -12,8 +12,8 @@ import httpx
 import openai
 import pytest
 
-from tests.e2e.conftest import LocalServer
-from tests.e2e.test_openai_sdk import _account_of, _account_with, _client, _cost, _credits
+from tests.e2e.conftest import LocalServer, cost_of, credits_of, openai_client
+from tests.e2e.test_openai_sdk import _account_of, _account_with
 from tests.fakes.upstream import PROMPT_TOKENS
 
 NATIVE = "llama-3.1-8b-chat@local-vllm"  # "native": ["completions"] in the test catalog
@@ -25,8 +25,8 @@ def _micros(credits: Decimal) -> int:
 
 
 def test_native_completion_is_passed_through_and_charged_exactly(server: LocalServer, fake_upstream) -> None:
-    before = _credits(server)
-    completion = _client(server).completions.create(model=NATIVE, prompt="hello there", max_tokens=50,
+    before = credits_of(server)
+    completion = openai_client(server).completions.create(model=NATIVE, prompt="hello there", max_tokens=50,
                                                     temperature=0.2, stop=["\n"], suffix="!")
     assert completion.object == "text_completion"
     assert completion.choices[0].text == "fake reply to: hello there"
@@ -43,12 +43,12 @@ def test_native_completion_is_passed_through_and_charged_exactly(server: LocalSe
     assert completion.usage.prompt_tokens == PROMPT_TOKENS
     assert completion.usage.completion_tokens == 5
     # 0.10 per 1M tokens each way, rounded up to whole micro-credits.
-    assert _micros(_cost(completion.usage)) == 2
-    assert before - _credits(server) == _cost(completion.usage)
+    assert _micros(cost_of(completion.usage)) == 2
+    assert before - credits_of(server) == cost_of(completion.usage)
 
 
 def test_native_several_prompts_n_echo_and_logprobs(server: LocalServer, fake_upstream) -> None:
-    completion = _client(server).completions.create(model=NATIVE, prompt=["one", "two"], n=2, echo=True,
+    completion = openai_client(server).completions.create(model=NATIVE, prompt=["one", "two"], n=2, echo=True,
                                                     logprobs=2, max_tokens=3)
     assert [c.index for c in completion.choices] == [0, 1, 2, 3]
     assert [c.text for c in completion.choices] == ["onefake reply to: ", "onefake reply to: ",
@@ -59,13 +59,13 @@ def test_native_several_prompts_n_echo_and_logprobs(server: LocalServer, fake_up
     assert logprobs.tokens == ["fake ", "reply ", "to: "]
     assert logprobs.text_offset == [3, 8, 14]
     assert fake_upstream.last("/vllm/v1/completions").body["prompt"] == ["one", "two"]
-    tokens = _client(server).completions.create(model=NATIVE, prompt=[1, 2, 3], max_tokens=4)
+    tokens = openai_client(server).completions.create(model=NATIVE, prompt=[1, 2, 3], max_tokens=4)
     assert tokens.choices[0].text == "fake reply to: 1 "
 
 
 def test_native_stream(server: LocalServer, fake_upstream) -> None:
-    before = _credits(server)
-    stream = _client(server).completions.create(model=NATIVE, prompt="a b c", stream=True,
+    before = credits_of(server)
+    stream = openai_client(server).completions.create(model=NATIVE, prompt="a b c", stream=True,
                                                 stream_options={"include_usage": True})
     chunks = list(stream)
     assert all(c.object == "text_completion" for c in chunks)
@@ -76,23 +76,23 @@ def test_native_stream(server: LocalServer, fake_upstream) -> None:
     assert chunks[-1].choices == []
     assert usage.completion_tokens == 6
     assert fake_upstream.last("/vllm/v1/completions").body["stream"] is True
-    assert before - _credits(server) == _cost(usage)
+    assert before - credits_of(server) == cost_of(usage)
 
 
 def test_translated_to_chat_with_echo(server: LocalServer) -> None:
-    before = _credits(server)
-    completion = _client(server).completions.create(model="echo@echo", prompt="Hello, unigate!", echo=True,
+    before = credits_of(server)
+    completion = openai_client(server).completions.create(model="echo@echo", prompt="Hello, unigate!", echo=True,
                                                     max_tokens=20)
     assert completion.object == "text_completion"
     assert completion.choices[0].text == "Hello, unigate!Hello, unigate!"
     assert completion.model == "echo@echo"
     assert completion.id.startswith("cmpl-")
-    assert _cost(completion.usage) > 0
-    assert before - _credits(server) == _cost(completion.usage)
+    assert cost_of(completion.usage) > 0
+    assert before - credits_of(server) == cost_of(completion.usage)
 
 
 def test_translated_stream_through_a_chat_only_upstream(server: LocalServer, fake_upstream) -> None:
-    before = _credits(server)
+    before = credits_of(server)
     raw = httpx.post(f"{server.url}/v1/completions", timeout=30, headers={"Authorization": f"Bearer {server.key}"},
                      json={"model": CHAT_ONLY, "prompt": "hi you", "stream": True, "suffix": "x",
                            "stream_options": {"include_usage": True}})
@@ -101,7 +101,7 @@ def test_translated_stream_through_a_chat_only_upstream(server: LocalServer, fak
     sent = fake_upstream.last("/alpha/v1/chat/completions")
     assert sent.body["messages"] == [{"role": "user", "content": "hi you"}]
     assert sent.body["max_tokens"] == 16
-    stream = _client(server).completions.create(model=CHAT_ONLY, prompt="hi you", stream=True,
+    stream = openai_client(server).completions.create(model=CHAT_ONLY, prompt="hi you", stream=True,
                                                 stream_options={"include_usage": True})
     chunks = list(stream)
     assert "".join(c.choices[0].text for c in chunks if c.choices) == "fake reply to: hi you"
@@ -110,7 +110,7 @@ def test_translated_stream_through_a_chat_only_upstream(server: LocalServer, fak
     assert usage.prompt_tokens == PROMPT_TOKENS
     events = [json.loads(line[6:]) for line in raw.text.split("\n") if line.startswith("data: {")]
     first_cost = Decimal(str(events[-1]["usage"]["cost"]))
-    assert before - _credits(server) == _cost(usage) + first_cost
+    assert before - credits_of(server) == cost_of(usage) + first_cost
 
 
 def test_v0_route_answers_in_unify_envelope(server: LocalServer) -> None:
@@ -135,13 +135,13 @@ def test_v0_route_answers_in_unify_envelope(server: LocalServer) -> None:
     ({"model": "echo@echo", "prompt": "x", "metadata": {"api_base": "http://169.254.169.254"}}, "metadata.api_base"),
 ])
 def test_bad_input_is_refused_before_any_hold(server: LocalServer, body: dict, param: str) -> None:
-    before = _credits(server)
+    before = credits_of(server)
     sdk = {k: v for k, v in body.items() if k not in ("drop_params", "metadata")}
     with pytest.raises(openai.BadRequestError) as refused:
-        _client(server).completions.create(**sdk, extra_body={k: v for k, v in body.items() if k not in sdk})
+        openai_client(server).completions.create(**sdk, extra_body={k: v for k, v in body.items() if k not in sdk})
     assert refused.value.body["param"] == param  # type: ignore[index]
     assert refused.value.body["type"] == "invalid_request_error"  # type: ignore[index]
-    assert _credits(server) == before
+    assert credits_of(server) == before
 
 
 @pytest.mark.parametrize("path", ["/v1/completions", "/openai/deployments/llama-3.1-8b-chat@together-ai/completions"])
@@ -160,7 +160,7 @@ def test_a_client_leaving_a_native_stream_cancels_the_upstream_and_pays_what_was
         time.sleep(0.05)
     assert fake_upstream.disconnects > disconnects_before
     time.sleep(0.3)
-    remaining = _credits(server, key)
+    remaining = credits_of(server, key)
     ledger = server.cli_json("credits", "ledger", "--account", _account_of(server, key))
     assert sum(Decimal(e["credits"]) for e in ledger["entries"]) == remaining
     assert {e["kind"] for e in ledger["entries"]} == {"grant", "hold", "settle"}
@@ -178,7 +178,7 @@ def _first_text(lines: Iterator[str]) -> Iterator[str]:
 # ------------------------------------------------------------------------- several prompts, translated
 def _ledger_kinds(server: LocalServer, key: str) -> list[str]:
     ledger = server.cli_json("credits", "ledger", "--account", _account_of(server, key))
-    assert sum(Decimal(e["credits"]) for e in ledger["entries"]) == _credits(server, key)
+    assert sum(Decimal(e["credits"]) for e in ledger["entries"]) == credits_of(server, key)
     return sorted(e["kind"] for e in ledger["entries"])
 
 
@@ -186,8 +186,8 @@ def test_translated_several_prompts_are_one_chat_call_each_under_one_hold_and_on
         server: LocalServer, fake_upstream) -> None:
     key = _account_with(server, "1")
     calls_before = fake_upstream.count("/alpha/v1/chat/completions")
-    raw = _client(server, key).completions.with_raw_response.create(model=CHAT_ONLY, prompt=["one", "two two", "3"],
-                                                                    max_tokens=20)
+    raw = openai_client(server, key).completions.with_raw_response.create(
+        model=CHAT_ONLY, prompt=["one", "two two", "3"], max_tokens=20)
     completion = raw.parse()
     assert [c.index for c in completion.choices] == [0, 1, 2]
     assert [c.text for c in completion.choices] == ["fake reply to: one", "fake reply to: two two",
@@ -200,12 +200,12 @@ def test_translated_several_prompts_are_one_chat_call_each_under_one_hold_and_on
     assert usage is not None
     assert usage.prompt_tokens == 3 * PROMPT_TOKENS
     assert usage.completion_tokens == 4 + 5 + 4
-    assert Decimal("1") - _credits(server, key) == _cost(usage) == Decimal(raw.headers["x-unigate-cost"]) > 0
+    assert Decimal("1") - credits_of(server, key) == cost_of(usage) == Decimal(raw.headers["x-unigate-cost"]) > 0
     assert _ledger_kinds(server, key) == ["grant", "hold", "settle"]
 
 
 def test_translated_several_prompts_with_n_and_echo(server: LocalServer) -> None:
-    completion = _client(server).completions.create(model="echo@echo", prompt=["alpha", "beta"], n=2, echo=True,
+    completion = openai_client(server).completions.create(model="echo@echo", prompt=["alpha", "beta"], n=2, echo=True,
                                                     max_tokens=10)
     # OpenAI's numbering: index = prompt index * n + choice; each choice echoes its own prompt.
     assert [(c.index, c.text) for c in completion.choices] == [(0, "alphaalpha"), (1, "alphaalpha"),
@@ -214,7 +214,7 @@ def test_translated_several_prompts_with_n_and_echo(server: LocalServer) -> None
 
 def test_translated_several_prompts_streamed(server: LocalServer, fake_upstream) -> None:
     key = _account_with(server, "1")
-    stream = _client(server, key).completions.create(model=CHAT_ONLY, prompt=["first one", "second"], stream=True,
+    stream = openai_client(server, key).completions.create(model=CHAT_ONLY, prompt=["first one", "second"], stream=True,
                                                      stream_options={"include_usage": True})
     chunks = list(stream)
     texts: dict[int, str] = {}
@@ -228,7 +228,7 @@ def test_translated_several_prompts_streamed(server: LocalServer, fake_upstream)
     assert chunks[-1].choices == []
     assert chunks[-1].usage.prompt_tokens == 2 * PROMPT_TOKENS
     assert chunks[-1].usage.completion_tokens == 5 + 4
-    assert Decimal("1") - _credits(server, key) == _cost(chunks[-1].usage) > 0
+    assert Decimal("1") - credits_of(server, key) == cost_of(chunks[-1].usage) > 0
     assert _ledger_kinds(server, key) == ["grant", "hold", "settle"]
 
 
@@ -237,10 +237,10 @@ def test_a_failing_prompt_after_others_were_answered_bills_those_and_is_not_retr
     key = _account_with(server, "1")
     before = fake_upstream.count("/alpha/v1/chat/completions")
     with pytest.raises(openai.APIStatusError) as failed:
-        _client(server, key).completions.create(model=CHAT_ONLY, prompt=["fine", "scenario:error:500"])
+        openai_client(server, key).completions.create(model=CHAT_ONLY, prompt=["fine", "scenario:error:500"])
     assert failed.value.status_code == 502
     assert fake_upstream.count("/alpha/v1/chat/completions") == before + 2  # not tried again
-    charged = Decimal("1") - _credits(server, key)
+    charged = Decimal("1") - credits_of(server, key)
     assert charged > 0  # the answered prompt
     assert _ledger_kinds(server, key) == ["grant", "hold", "settle"]
     # Streamed: the first prompt's text arrives, the failing one ends the stream with OpenAI's error event.
@@ -250,12 +250,12 @@ def test_a_failing_prompt_after_others_were_answered_bills_those_and_is_not_retr
         events = [json.loads(line[6:]) for line in response.iter_lines() if line.startswith("data: {")]
     assert "".join(e["choices"][0]["text"] for e in events if e.get("choices")) == "fake reply to: fine"
     assert events[-1]["error"]["type"] == "api_error"  # as chat's stream ends on an upstream failure
-    assert Decimal("1") - _credits(server, key) > 2 * charged - Decimal("0.000001")
+    assert Decimal("1") - credits_of(server, key) > 2 * charged - Decimal("0.000001")
     assert _ledger_kinds(server, key) == ["grant", "hold", "hold", "settle", "settle"]
 
 
 def test_a_first_prompt_failing_before_anything_was_answered_falls_back(server: LocalServer) -> None:
-    completion = _client(server).completions.create(model="fail@echo->echo@echo", prompt=["x y", "z"])
+    completion = openai_client(server).completions.create(model="fail@echo->echo@echo", prompt=["x y", "z"])
     assert [c.text for c in completion.choices] == ["x y", "z"]
     assert completion.model == "echo@echo"
 
@@ -278,4 +278,4 @@ def test_a_client_leaving_a_stream_of_several_prompts_cancels_it_and_pays_what_w
     assert not any(r.body.get("messages") == [{"role": "user", "content": "never sent"}]
                    for r in fake_upstream.received if isinstance(r.body, dict))
     assert _ledger_kinds(server, key) == ["grant", "hold", "settle"]
-    assert Decimal("0") < Decimal("1") - _credits(server, key) < Decimal("0.0001")
+    assert Decimal("0") < Decimal("1") - credits_of(server, key) < Decimal("0.0001")

@@ -17,8 +17,8 @@ from azure.ai.inference.models import ImageEmbeddingInput, UserMessage
 from azure.core.credentials import AzureKeyCredential
 from azure.core.exceptions import HttpResponseError
 
-from tests.e2e.conftest import LocalServer
-from tests.e2e.test_openai_sdk import _account_with, _client, _cost, _credits
+from tests.e2e.conftest import LocalServer, cost_of, credits_of, openai_client
+from tests.e2e.test_openai_sdk import _account_with
 
 PNG = base64.b64encode(bytes.fromhex(
     "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d4944415478da63f8ffff3f0005fe02fea7"
@@ -37,14 +37,15 @@ def _deployment(server: LocalServer, endpoint: str, *options: str) -> str:
 
 
 def test_openai_sdk_embeddings_decode_the_default_base64(server: LocalServer) -> None:
-    before = _credits(server)
-    result = _client(server).embeddings.create(model="echo-embed@echo", input=["the cat sat", "the cat sat", "dog"])
+    before = credits_of(server)
+    result = openai_client(server).embeddings.create(model="echo-embed@echo",
+                                                     input=["the cat sat", "the cat sat", "dog"])
     first, second, third = (d.embedding for d in result.data)
     assert first == second != third
     assert len(first) == 256
     assert abs(sum(x * x for x in first) - 1) < 1e-3
-    assert before - _credits(server) == _cost(result.usage)
-    sized = _client(server).embeddings.create(model="echo-embed@echo", input="x", dimensions=16,
+    assert before - credits_of(server) == cost_of(result.usage)
+    sized = openai_client(server).embeddings.create(model="echo-embed@echo", input="x", dimensions=16,
                                               encoding_format="float")
     assert len(sized.data[0].embedding) == 16
 
@@ -54,7 +55,7 @@ def test_embeddings_over_http_refusals(server: LocalServer) -> None:
     assert chat_model.status_code == 422
     assert chat_model.json()["error"]["message"] == "echo@echo is not an embedding model."
     with pytest.raises(openai.BadRequestError):
-        _client(server).embeddings.create(model="echo-embed@echo", input=[])
+        openai_client(server).embeddings.create(model="echo-embed@echo", input=[])
 
 
 def test_image_embeddings_route(server: LocalServer) -> None:
@@ -65,13 +66,13 @@ def test_image_embeddings_route(server: LocalServer) -> None:
 
 
 def test_inference_route(server: LocalServer) -> None:
-    before = _credits(server)
+    before = credits_of(server)
     answer = _post(server, "/v0/inference", {"model": "echo", "provider": "echo",
                                              "arguments": {"messages": [{"role": "user", "content": "hi there"}]}})
     assert answer.status_code == 200, answer.text
     assert answer.json()["response"]["choices"][0]["message"]["content"] == "hi there"
     assert answer.headers["x-unigate-endpoint"] == "echo@echo"
-    assert before - _credits(server) == Decimal(answer.headers["x-unigate-cost"])
+    assert before - credits_of(server) == Decimal(answer.headers["x-unigate-cost"])
     embedded = _post(server, "/v0/inference", {"model": "echo-embed", "provider": "echo", "arguments": {"input": "x"}})
     assert embedded.json()["response"]["object"] == "list"
     missing = _post(server, "/v0/inference", {"provider": "echo", "arguments": {}})
@@ -87,7 +88,7 @@ def test_catalog_lists_deployments_and_answers_info(server: LocalServer) -> None
     models = httpx.get(f"{server.url}/v0/models", headers=headers).json()
     assert name in models
     assert httpx.get(f"{server.url}/v0/providers", params={"model": name.lower()}, headers=headers).json() == ["echo"]
-    assert name in [m.id for m in _client(server).models.list()]
+    assert name in [m.id for m in openai_client(server).models.list()]
     info = httpx.get(f"{server.url}/v0/info", params={"model": name.upper()}, headers=headers)
     assert info.json() == {"model_name": name, "model_type": "chat_completion", "model_provider_name": "echo"}
     assert httpx.get(f"{server.url}/v0/info", params={"model": "echo-embed@echo"}, headers=headers).json() == {
@@ -100,12 +101,12 @@ def test_azure_ai_inference_sdk_against_v0(server: LocalServer) -> None:
     name = _deployment(server, "echo@echo")
     credential = AzureKeyCredential(server.key)
     chat = ChatCompletionsClient(endpoint=f"{server.url}/v0", credential=credential)
-    before = _credits(server)
+    before = credits_of(server)
     answer = chat.complete(model=name.lower(), messages=[UserMessage(content="hello azure")],
                            model_extras={"safe_prompt": True})
     assert answer.choices[0].message.content == "hello azure"
     assert answer.model == "echo@echo"
-    assert before - _credits(server) == Decimal(str(answer.usage["cost"]))
+    assert before - credits_of(server) == Decimal(str(answer.usage["cost"]))
     streamed = chat.complete(model="echo@echo", messages=[UserMessage(content="one two three")], stream=True)
     assert "".join(u.choices[0].delta.content or "" for u in streamed if u.choices) == "one two three"
     with pytest.raises(HttpResponseError) as refused:
@@ -136,15 +137,15 @@ def test_content_filter_and_rate_limit_over_http(server: LocalServer) -> None:
     first = _post(server, "/v0/chat/completions", body, key)
     assert first.status_code == 200
     assert first.headers["x-ratelimit-remaining-requests"] == "0"
-    before = _credits(server, key)
+    before = credits_of(server, key)
     second = _post(server, "/v0/chat/completions", body, key)
     assert second.status_code == 429
     assert second.json()["error"].startswith("Rate limit of this API key reached")
     assert 1 <= int(second.headers["retry-after"]) <= 60
     assert second.headers["x-ratelimit-limit-requests"] == "1"
-    assert _credits(server, key) == before
+    assert credits_of(server, key) == before
     with pytest.raises(openai.RateLimitError):
-        _client(server, key).chat.completions.create(model="echo@echo", messages=body["messages"])
+        openai_client(server, key).chat.completions.create(model="echo@echo", messages=body["messages"])
 
 
 def test_azure_sdk_load_client_and_model_info_without_a_model(server: LocalServer) -> None:
